@@ -1,0 +1,377 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Catalog is the read-only view of already-applied objects that
+// cross-document checks need. state.State implements it.
+type Catalog interface {
+	Service(name string) (*Service, bool)
+	ReleasePolicy(name string) (*ReleasePolicy, bool)
+	// ServiceNames and ReleasePolicyNames are sorted.
+	ServiceNames() []string
+	ReleasePolicyNames() []string
+}
+
+// Check validates documents about to be applied together against each
+// other and against what is already applied: field rules, duplicate names,
+// weights, and references (dependsOn, policy services). It returns Errors
+// (matching ErrInvalid) or nil.
+//
+// It is deterministic (it runs inside the replicated state machine) and
+// works with or without positions: documents from Parse get file:line:col,
+// documents from the Raft log are named by kind, name and field.
+func Check(docs []Document, cat Catalog) error {
+	var errs Errors
+	for i := range docs {
+		errs = append(errs, validateDocument(&docs[i], nil)...)
+	}
+	c := newCrossCheck(docs, cat)
+	errs = append(errs, c.errs...)
+	c.checkDependsOn()
+	c.checkTargets()
+	c.checkPolicies()
+	errs = append(errs, c.cross...)
+	if len(errs) == 0 {
+		return nil
+	}
+	sortErrors(errs)
+	return errs
+}
+
+// svcEntry is a service as it will be after the request: from the request
+// (doc set) or already applied and not replaced (doc nil).
+type svcEntry struct {
+	name string
+	svc  *Service
+	doc  *Document
+}
+
+type policyEntry struct {
+	name   string
+	policy *ReleasePolicy
+	doc    *Document
+}
+
+// crossCheck holds the merged view of the catalog with the request applied.
+type crossCheck struct {
+	// services and policies: catalog objects the request does not replace
+	// (sorted by name), then the request's (in request order).
+	services []svcEntry
+	policies []policyEntry
+	svcIndex map[string]int
+
+	errs  Errors // duplicate documents
+	cross Errors // reference, cycle and conflict problems
+}
+
+func newCrossCheck(docs []Document, cat Catalog) *crossCheck {
+	c := &crossCheck{svcIndex: map[string]int{}}
+	var reqSvcs []svcEntry
+	var reqPols []policyEntry
+	first := map[string]int{}
+	for i := range docs {
+		d := &docs[i]
+		key := string(d.Kind) + "/" + d.Name
+		if j, dup := first[key]; dup && d.Name != "" {
+			c.errs = append(c.errs, docError(d, "metadata.name", "duplicate %s %q in this request (first %s)",
+				d.Kind, d.Name, describeDoc(&docs[j], j)))
+			continue
+		}
+		first[key] = i
+		switch {
+		case d.Kind == KindService && d.Service != nil && d.ReleasePolicy == nil:
+			reqSvcs = append(reqSvcs, svcEntry{name: d.Name, svc: d.Service, doc: d})
+		case d.Kind == KindReleasePolicy && d.ReleasePolicy != nil && d.Service == nil:
+			reqPols = append(reqPols, policyEntry{name: d.Name, policy: d.ReleasePolicy, doc: d})
+		}
+	}
+	inRequest := map[string]bool{}
+	for _, e := range reqSvcs {
+		inRequest[string(KindService)+"/"+e.name] = true
+	}
+	for _, e := range reqPols {
+		inRequest[string(KindReleasePolicy)+"/"+e.name] = true
+	}
+	for _, name := range cat.ServiceNames() {
+		if inRequest[string(KindService)+"/"+name] {
+			continue
+		}
+		if s, ok := cat.Service(name); ok && s != nil {
+			c.services = append(c.services, svcEntry{name: name, svc: s})
+		}
+	}
+	c.services = append(c.services, reqSvcs...)
+	for i, e := range c.services {
+		c.svcIndex[e.name] = i
+	}
+	for _, name := range cat.ReleasePolicyNames() {
+		if inRequest[string(KindReleasePolicy)+"/"+name] {
+			continue
+		}
+		if p, ok := cat.ReleasePolicy(name); ok && p != nil {
+			c.policies = append(c.policies, policyEntry{name: name, policy: p})
+		}
+	}
+	c.policies = append(c.policies, reqPols...)
+	return c
+}
+
+// docError is a problem in a document of the request.
+func docError(d *Document, path, format string, args ...any) FieldError {
+	return FieldError{
+		Pos:     d.FieldPos(path),
+		Kind:    d.Kind,
+		Name:    d.Name,
+		Field:   path,
+		Message: fmt.Sprintf(format, args...),
+	}
+}
+
+// describeDoc says where document i of a request is: its position when
+// known, else its index.
+func describeDoc(d *Document, i int) string {
+	if d.Pos != (Position{}) {
+		return "at " + d.Pos.String()
+	}
+	return fmt.Sprintf("is document %d", i+1)
+}
+
+// where says where an object in the merged view comes from.
+func where(d *Document, path string) string {
+	if d == nil {
+		return "already applied"
+	}
+	if p := d.FieldPos(path); p != (Position{}) {
+		return "at " + p.String()
+	}
+	return "in this request"
+}
+
+func (c *crossCheck) service(name string) (svcEntry, bool) {
+	i, ok := c.svcIndex[name]
+	if !ok {
+		return svcEntry{}, false
+	}
+	return c.services[i], true
+}
+
+// checkDependsOn reports unknown dependencies and dependency cycles that
+// the request would create.
+func (c *crossCheck) checkDependsOn() {
+	reported := map[string]bool{}
+	for _, e := range c.services {
+		if e.doc == nil {
+			continue
+		}
+		for i, dep := range e.svc.Spec.DependsOn {
+			if dep == "" || dep == e.name {
+				continue // reported by the field rules
+			}
+			if _, ok := c.service(dep); !ok {
+				c.cross = append(c.cross, docError(e.doc, fmt.Sprintf("spec.dependsOn[%d]", i),
+					"unknown service %q (neither in this request nor already applied)", dep))
+			}
+		}
+		cycle := c.cycleThrough(e.name)
+		if cycle == nil {
+			continue
+		}
+		key := canonicalCycle(cycle)
+		if reported[key] {
+			continue
+		}
+		reported[key] = true
+		idx := slices.Index(e.svc.Spec.DependsOn, cycle[1])
+		c.cross = append(c.cross, docError(e.doc, fmt.Sprintf("spec.dependsOn[%d]", idx),
+			"dependsOn cycle: %s", strings.Join(cycle, " -> ")))
+	}
+}
+
+// cycleThrough returns a dependency path start -> ... -> start, or nil.
+func (c *crossCheck) cycleThrough(start string) []string {
+	visited := map[string]bool{}
+	var path []string
+	var walk func(name string) bool
+	walk = func(name string) bool {
+		e, ok := c.service(name)
+		if !ok {
+			return false
+		}
+		visited[name] = true
+		path = append(path, name)
+		for _, dep := range e.svc.Spec.DependsOn {
+			if dep == name {
+				continue // a self-dependency is reported by the field rules
+			}
+			if dep == start {
+				path = append(path, start)
+				return true
+			}
+			if !visited[dep] && walk(dep) {
+				return true
+			}
+		}
+		path = path[:len(path)-1]
+		return false
+	}
+	if walk(start) {
+		return path
+	}
+	return nil
+}
+
+// canonicalCycle names a cycle independently of where it starts.
+func canonicalCycle(cycle []string) string {
+	ring := cycle[:len(cycle)-1]
+	lo := 0
+	for i, n := range ring {
+		if n < ring[lo] {
+			lo = i
+		}
+	}
+	return strings.Join(append(slices.Clone(ring[lo:]), ring[:lo]...), "\x00")
+}
+
+// target is a name clients use to reach a service: an http domain on a
+// port, or a gRPC target.
+type target struct {
+	key, label, path string
+}
+
+func serviceTargets(name string, s *Service) []target {
+	var ts []target
+	switch s.Spec.Protocol {
+	case ProtocolHTTP:
+		for i, d := range s.Spec.Domains {
+			ts = append(ts, target{
+				key:   fmt.Sprintf("http\x00%d\x00%s", s.Spec.Port, strings.ToLower(d)),
+				label: fmt.Sprintf("domain %q on port %d", d, s.Spec.Port),
+				path:  fmt.Sprintf("spec.domains[%d]", i),
+			})
+		}
+	case ProtocolGRPC:
+		add := func(t, path string) {
+			ts = append(ts, target{
+				key:   "grpc\x00" + strings.ToLower(t),
+				label: fmt.Sprintf("gRPC target %q", t),
+				path:  path,
+			})
+		}
+		add(name, "metadata.name")
+		for i, d := range s.Spec.Domains {
+			add(d, fmt.Sprintf("spec.domains[%d]", i))
+		}
+		if s.Spec.Port != 0 {
+			add(fmt.Sprintf("%s:%d", name, s.Spec.Port), "spec.port")
+		}
+	}
+	return ts
+}
+
+// checkTargets reports http domains and gRPC targets that two services
+// would share.
+func (c *crossCheck) checkTargets() {
+	type owner struct {
+		name string
+		doc  *Document
+		path string
+	}
+	owners := map[string]owner{}
+	for _, e := range c.services {
+		for _, t := range serviceTargets(e.name, e.svc) {
+			o, taken := owners[t.key]
+			switch {
+			case !taken:
+				owners[t.key] = owner{name: e.name, doc: e.doc, path: t.path}
+			case o.name == e.name || e.doc == nil:
+				// Within one service the field rules report duplicates;
+				// conflicts among applied services predate this request.
+			default:
+				c.cross = append(c.cross, docError(e.doc, t.path, "%s is already used by Service %q (%s)",
+					t.label, o.name, where(o.doc, o.path)))
+			}
+		}
+	}
+}
+
+// checkPolicies reports policies naming unknown services and services that
+// two policies would cover.
+func (c *crossCheck) checkPolicies() {
+	type owner struct {
+		name string
+		doc  *Document
+		path string
+	}
+	owners := map[string]owner{}
+	for _, e := range c.policies {
+		seen := map[string]bool{}
+		for i, svc := range e.policy.Spec.Services {
+			path := fmt.Sprintf("spec.services[%d]", i)
+			if svc == "" || seen[svc] {
+				continue // reported by the field rules
+			}
+			seen[svc] = true
+			if e.doc != nil {
+				if _, ok := c.service(svc); !ok {
+					c.cross = append(c.cross, docError(e.doc, path,
+						"unknown service %q (neither in this request nor already applied)", svc))
+					continue
+				}
+			}
+			o, taken := owners[svc]
+			switch {
+			case !taken:
+				owners[svc] = owner{name: e.name, doc: e.doc, path: path}
+			case e.doc != nil:
+				c.cross = append(c.cross, docError(e.doc, path,
+					"Service %q is already covered by ReleasePolicy %q (%s); a service may be covered by one policy only",
+					svc, o.name, where(o.doc, o.path)))
+			}
+		}
+	}
+}
+
+// CheckDelete says whether kind/name may be deleted: it exists and nothing
+// that stays refers to it. A missing object is an error matching
+// ErrNotFound; an object still referred to is Errors (ErrInvalid) naming
+// who refers to it.
+func CheckDelete(kind Kind, name string, cat Catalog) error {
+	switch kind {
+	case KindService:
+		if _, ok := cat.Service(name); !ok {
+			return fmt.Errorf("%s %q: %w", kind, name, ErrNotFound)
+		}
+		var users []string
+		for _, other := range cat.ServiceNames() {
+			s, ok := cat.Service(other)
+			if !ok || s == nil || other == name {
+				continue
+			}
+			if slices.Contains(s.Spec.DependsOn, name) {
+				users = append(users, fmt.Sprintf("Service %q (spec.dependsOn)", other))
+			}
+		}
+		for _, pname := range cat.ReleasePolicyNames() {
+			p, ok := cat.ReleasePolicy(pname)
+			if ok && p != nil && slices.Contains(p.Spec.Services, name) {
+				users = append(users, fmt.Sprintf("ReleasePolicy %q (spec.services)", pname))
+			}
+		}
+		if len(users) > 0 {
+			return Errors{{Kind: kind, Name: name,
+				Message: "cannot be deleted: still referred to by " + strings.Join(users, ", ")}}
+		}
+		return nil
+	case KindReleasePolicy:
+		if _, ok := cat.ReleasePolicy(name); !ok {
+			return fmt.Errorf("%s %q: %w", kind, name, ErrNotFound)
+		}
+		return nil
+	default:
+		return Errors{{Field: "kind", Message: fmt.Sprintf("unknown kind %q: known kinds are %s", kind, knownKinds())}}
+	}
+}

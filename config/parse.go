@@ -1,0 +1,233 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// Parse reads a YAML stream (documents separated by "---") or JSON (one
+// object, or an array of objects) into documents. A top-level list in YAML
+// is read as a list of documents too. Empty documents are skipped; input
+// with no document at all is an error.
+//
+// Decoding is strict: unknown fields, wrong types, duplicate keys, merge
+// keys and runaway aliases are errors. Parse checks each document on its own
+// (header, field rules) after applying defaults; rules that look across
+// documents or at applied state are Check's. It reports every problem of
+// every document at once, as Errors sorted by position, each naming the
+// field path (e.g. spec.versions[1].endpoints[0].address). The returned
+// error matches ErrInvalid, and ErrSyntax when the input is not well-formed.
+func Parse(file string, data []byte) ([]Document, error) {
+	var (
+		docs []Document
+		errs Errors
+	)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		root, err := nextDocument(dec)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			errs = append(errs, syntaxError(file, err))
+			break
+		}
+		for _, n := range documentRoots(root) {
+			doc, derrs := parseDocument(file, n)
+			errs = append(errs, derrs...)
+			if derrs == nil {
+				docs = append(docs, doc)
+			}
+		}
+	}
+	if len(errs) == 0 && len(docs) == 0 {
+		errs = append(errs, FieldError{
+			Pos:     Position{File: file},
+			Message: "no documents found: want YAML documents or JSON objects with apiVersion, kind, metadata and spec",
+		})
+	}
+	if len(errs) > 0 {
+		sortErrors(errs)
+		return nil, errs
+	}
+	return docs, nil
+}
+
+// nextDocument reads one document node. A panic inside the YAML library on
+// hostile input is reported as a syntax error rather than taking the caller
+// down.
+func nextDocument(dec *yaml.Decoder) (n *yaml.Node, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			n, err = nil, fmt.Errorf("yaml: unreadable input (%v)", p)
+		}
+	}()
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
+	}
+	return &doc, nil
+}
+
+// syntaxLine picks the line out of yaml.v3 messages such as
+// "yaml: line 3: did not find expected key".
+var syntaxLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// parserProblems are the messages of the YAML parser proper (as opposed to
+// its scanner and reader). yaml.v3 reports their line counting from 0, and
+// leaves the line out when it is the first.
+var parserProblems = []string{
+	"did not find expected",
+	"found duplicate %",
+	"found incompatible YAML document",
+	"found undefined tag handle",
+}
+
+func syntaxError(file string, err error) FieldError {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	pos := Position{File: file}
+	if m := syntaxLine.FindStringSubmatch(msg); m != nil {
+		if line, convErr := strconv.Atoi(m[1]); convErr == nil {
+			pos.Line = line
+			msg = m[2]
+		}
+	}
+	for _, p := range parserProblems {
+		if strings.HasPrefix(msg, p) {
+			pos.Line++
+			break
+		}
+	}
+	return FieldError{Pos: pos, Message: "malformed YAML/JSON: " + msg, Syntax: true}
+}
+
+// documentRoots returns the document values in one YAML document: its
+// root, or each item when the root is a list (a JSON array of objects).
+// Empty documents and null items yield nothing.
+func documentRoots(doc *yaml.Node) []*yaml.Node {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil
+	}
+	root := doc.Content[0]
+	switch {
+	case isNull(root):
+		return nil
+	case root.Kind == yaml.SequenceNode:
+		var roots []*yaml.Node
+		for _, item := range root.Content {
+			if !isNull(item) {
+				roots = append(roots, item)
+			}
+		}
+		return roots
+	}
+	return []*yaml.Node{root}
+}
+
+// header is what every document has, whatever its kind: used to report
+// problems with a document whose kind is unknown.
+type header struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       Kind     `json:"kind"`
+	Metadata   Metadata `json:"metadata"`
+}
+
+// parseDocument decodes one document and checks it on its own. It returns
+// nil errors only for a good document.
+func parseDocument(file string, n *yaml.Node) (Document, Errors) {
+	pos := Position{File: file, Line: n.Line, Column: n.Column}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		return Document{}, Errors{{
+			Pos:     pos,
+			Message: fmt.Sprintf("a document must be a mapping with apiVersion, kind, metadata and spec, got %s", describe(n)),
+		}}
+	}
+	kind := Kind(scalarAt(n, "kind"))
+	name := scalarAt(lookup(n, "metadata"), "name")
+	labelKind := kind
+	if !isKnownKind(kind) {
+		labelKind = ""
+	}
+	dec := newDecoder(file, labelKind, name)
+	doc := Document{Kind: kind, Name: name, Pos: pos, Fields: dec.fields}
+	switch kind {
+	case KindService:
+		s := &Service{}
+		dec.decode(n, reflect.ValueOf(s).Elem(), "")
+		doc.Service, doc.Name = s, s.Metadata.Name
+	case KindReleasePolicy:
+		p := &ReleasePolicy{}
+		dec.decode(n, reflect.ValueOf(p).Elem(), "")
+		doc.ReleasePolicy, doc.Name = p, p.Metadata.Name
+	default:
+		// Without a known kind the spec cannot be read; report the header.
+		var h header
+		dec.decode(withoutKey(n, "spec"), reflect.ValueOf(&h).Elem(), "")
+		r := &reporter{doc: &doc, skip: dec.failed}
+		checkHeader(r, h.APIVersion, h.Kind, h.Metadata.Name)
+		return doc, append(dec.errs, r.errs...)
+	}
+	if dec.aliasLimit {
+		// The values are incomplete: checking them would only add noise.
+		return doc, dec.errs
+	}
+	ApplyDefaults(&doc)
+	errs := append(dec.errs, validateDocument(&doc, dec.failed)...)
+	if len(errs) == 0 {
+		return doc, nil
+	}
+	return doc, errs
+}
+
+// lookup returns the value of key in mapping n, or nil.
+func lookup(n *yaml.Node, key string) *yaml.Node {
+	if n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == key {
+			v := n.Content[i+1]
+			if v.Kind == yaml.AliasNode && v.Alias != nil {
+				v = v.Alias
+			}
+			return v
+		}
+	}
+	return nil
+}
+
+// scalarAt returns the string value of key in mapping n, or "".
+func scalarAt(n *yaml.Node, key string) string {
+	v := lookup(n, key)
+	if v == nil || v.Kind != yaml.ScalarNode || v.ShortTag() != tagStr {
+		return ""
+	}
+	return v.Value
+}
+
+// withoutKey returns a shallow copy of mapping n without key.
+func withoutKey(n *yaml.Node, key string) *yaml.Node {
+	c := *n
+	c.Content = nil
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == key {
+			continue
+		}
+		c.Content = append(c.Content, n.Content[i], n.Content[i+1])
+	}
+	return &c
+}
