@@ -1,0 +1,376 @@
+package xds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
+	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
+	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/sluicehq/sluice/state"
+)
+
+// Source is what the xDS server needs from the replicated state.
+type Source interface {
+	State() *state.State
+	Subscribe() (<-chan struct{}, func())
+}
+
+// Options tune a Server. Zero values take the documented defaults.
+type Options struct {
+	// Debounce is how long a rebuild waits for more changes after the
+	// first one (default 5ms); MaxDelay bounds the wait (default 100ms).
+	Debounce time.Duration
+	MaxDelay time.Duration
+	Logger   *slog.Logger
+	Metrics  *Metrics // may be nil
+	// Now is the clock used for stream bookkeeping (default time.Now).
+	Now func() time.Time
+}
+
+// Status is the xDS side of a node: what it serves and what proxies did
+// with it.
+type Status struct {
+	// StateIndex is the index of the state the last rebuild read.
+	StateIndex uint64 `json:"stateIndex"`
+	// Sequence counts completed rebuilds.
+	Sequence uint64        `json:"sequence"`
+	Groups   []GroupStatus `json:"groups"`
+	// LastError is the last translation error on this node, if any.
+	LastError string `json:"lastError,omitempty"`
+}
+
+// Server translates replicated state into per-group snapshots and serves
+// them over ADS (state of the world and delta) with go-control-plane.
+type Server struct {
+	src     Source
+	opts    Options
+	log     *slog.Logger
+	cache   *Cache
+	tracker *Tracker
+	xds     serverv3.Server
+
+	mu        sync.Mutex
+	seq       uint64
+	seqCh     chan struct{} // closed and replaced on every rebuild
+	stateIdx  uint64
+	groups    map[string]Group // groups with streams
+	groupErrs map[string]string
+	lastErr   string
+}
+
+// NewServer builds a server; call Run to start rebuilding and Serve or
+// Register to accept streams.
+func NewServer(ctx context.Context, src Source, opts Options) *Server {
+	if opts.Debounce == 0 {
+		opts.Debounce = 5 * time.Millisecond
+	}
+	if opts.MaxDelay == 0 {
+		opts.MaxDelay = 100 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{
+		src:       src,
+		opts:      opts,
+		log:       opts.Logger,
+		seqCh:     make(chan struct{}),
+		groups:    map[string]Group{},
+		groupErrs: map[string]string{},
+	}
+	ev := TrackerEvents{}
+	if m := opts.Metrics; m != nil {
+		ev.Push = func(t string) { m.pushes.WithLabelValues(shortType(t)).Inc() }
+		ev.ACK = func(t string) { m.acks.WithLabelValues(shortType(t)).Inc() }
+		ev.NACK = func(g, t string) { m.nacks.WithLabelValues(g, shortType(t)).Inc() }
+	}
+	s.tracker = NewTracker(ev)
+	s.cache = NewCache(func(n *core.Node) string { return GroupOf(n).Key() }, s.tracker)
+	s.xds = serverv3.NewServer(ctx, s.cache, &callbacks{s: s})
+	if opts.Metrics != nil {
+		opts.Metrics.bind(s)
+	}
+	return s
+}
+
+// Register adds the ADS and per-type discovery services to a gRPC server.
+func (s *Server) Register(g *grpc.Server) {
+	discovery.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
+	listenerservice.RegisterListenerDiscoveryServiceServer(g, s.xds)
+	routeservice.RegisterRouteDiscoveryServiceServer(g, s.xds)
+	clusterservice.RegisterClusterDiscoveryServiceServer(g, s.xds)
+	endpointservice.RegisterEndpointDiscoveryServiceServer(g, s.xds)
+}
+
+// Serve accepts xDS streams on lis until ctx ends.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	g := grpc.NewServer(
+		grpc.MaxConcurrentStreams(1<<20),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 5 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	)
+	s.Register(g)
+	errc := make(chan error, 1)
+	go func() { errc <- g.Serve(lis) }()
+	select {
+	case <-ctx.Done():
+		stopped := make(chan struct{})
+		go func() { g.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(2 * time.Second):
+			g.Stop()
+		}
+		return nil
+	case err := <-errc:
+		if errors.Is(err, grpc.ErrServerStopped) {
+			return nil
+		}
+		return fmt.Errorf("xds: serve: %w", err)
+	}
+}
+
+// Run rebuilds snapshots whenever the state changes, until ctx ends.
+func (s *Server) Run(ctx context.Context) {
+	ch, cancel := s.src.Subscribe()
+	defer cancel()
+	s.rebuild()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+		}
+		// Debounce: wait for a quiet period, but never longer than MaxDelay.
+		deadline := time.NewTimer(s.opts.MaxDelay)
+		quiet := time.NewTimer(s.opts.Debounce)
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				deadline.Stop()
+				quiet.Stop()
+				return
+			case <-ch:
+				quiet.Reset(s.opts.Debounce)
+			case <-quiet.C:
+				break wait
+			case <-deadline.C:
+				break wait
+			}
+		}
+		deadline.Stop()
+		quiet.Stop()
+		s.rebuild()
+	}
+}
+
+// rebuild translates the current state for every group that has streams
+// and publishes the snapshots; groups whose translation fails keep their
+// last good snapshot.
+func (s *Server) rebuild() {
+	st := s.src.State()
+	s.mu.Lock()
+	groups := make([]Group, 0, len(s.groups))
+	for _, g := range s.groups {
+		groups = append(groups, g)
+	}
+	s.mu.Unlock()
+	var lastErr string
+	for _, g := range groups {
+		if err := s.build(st, g); err != nil {
+			lastErr = err.Error()
+		}
+	}
+	s.mu.Lock()
+	s.stateIdx = st.Index
+	if lastErr != "" {
+		s.lastErr = lastErr
+	} else if len(groups) > 0 {
+		s.lastErr = ""
+	}
+	s.seq++
+	close(s.seqCh)
+	s.seqCh = make(chan struct{})
+	s.mu.Unlock()
+	if m := s.opts.Metrics; m != nil {
+		m.stateIndex.Set(float64(st.Index))
+	}
+}
+
+// build publishes one group's snapshot from st.
+func (s *Server) build(st *state.State, g Group) error {
+	start := time.Now()
+	res, err := Translate(st, g)
+	if err == nil {
+		_, err = s.cache.SetGroup(g.Key(), st.Index, res)
+	}
+	if m := s.opts.Metrics; m != nil {
+		m.buildSeconds.Observe(time.Since(start).Seconds())
+		if err != nil {
+			m.buildErrors.Inc()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.groupErrs[g.Key()] = err.Error()
+		s.log.Error("snapshot build failed; serving the last good snapshot", "group", g.Key(), "index", st.Index, "err", err)
+		return fmt.Errorf("group %s: %w", g.Key(), err)
+	}
+	delete(s.groupErrs, g.Key())
+	return nil
+}
+
+// ensureGroup makes sure a group has a snapshot before its first watch.
+func (s *Server) ensureGroup(g Group) {
+	key := g.Key()
+	s.mu.Lock()
+	_, known := s.groups[key]
+	s.groups[key] = g
+	s.mu.Unlock()
+	if known {
+		if _, ok := s.cache.Index(key); ok {
+			return
+		}
+	}
+	_ = s.build(s.src.State(), g)
+}
+
+func (s *Server) streamClosed(stream int64) {
+	group, last := s.tracker.Close(stream)
+	if !last {
+		return
+	}
+	s.mu.Lock()
+	delete(s.groups, group)
+	delete(s.groupErrs, group)
+	s.mu.Unlock()
+	s.cache.Forget(group)
+}
+
+// Sequence returns the number of completed rebuilds.
+func (s *Server) Sequence() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seq
+}
+
+// WaitIndex blocks until a rebuild has read state index idx or newer.
+func (s *Server) WaitIndex(ctx context.Context, idx uint64) error {
+	for {
+		s.mu.Lock()
+		done, ch := s.stateIdx >= idx, s.seqCh
+		s.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("xds: waiting for state index %d: %w", idx, ctx.Err())
+		case <-ch:
+		}
+	}
+}
+
+// Status reports groups, ACKs and NACKs on this node.
+func (s *Server) Status() Status {
+	groups := s.tracker.Groups(func(key string) uint64 {
+		idx, _ := s.cache.Index(key)
+		return idx
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range groups {
+		groups[i].Error = s.groupErrs[groups[i].Key]
+	}
+	return Status{StateIndex: s.stateIdx, Sequence: s.seq, Groups: groups, LastError: s.lastErr}
+}
+
+// Ready reports whether the server has completed a rebuild.
+func (s *Server) Ready() bool { return s.Sequence() > 0 }
+
+// Cache exposes the snapshot cache (tests and debugging).
+func (s *Server) Cache() *Cache { return s.cache }
+
+// callbacks feed the tracker and the cache from go-control-plane's stream
+// events. They run synchronously on the stream's goroutine.
+type callbacks struct{ s *Server }
+
+func (c *callbacks) OnStreamOpen(context.Context, int64, string) error { return nil }
+
+func (c *callbacks) OnStreamClosed(id int64, _ *core.Node) { c.s.streamClosed(id) }
+
+func (c *callbacks) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) error {
+	c.s.noteRequest(id, req.GetNode(), false)
+	var errMsg *string
+	if d := req.GetErrorDetail(); d != nil {
+		msg := d.GetMessage()
+		errMsg = &msg
+		c.s.log.Warn("proxy rejected config (NACK)", "stream", id, "group", GroupOf(req.GetNode()).Key(),
+			"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "nonce", req.GetResponseNonce(), "detail", msg)
+	}
+	c.s.tracker.Request(id, req.GetTypeUrl(), req.GetResponseNonce(), errMsg)
+	c.s.cache.NoteStream(req, id)
+	return nil
+}
+
+func (c *callbacks) OnStreamResponse(_ context.Context, id int64, req *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
+	c.s.tracker.Response(id, req.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
+}
+
+func (c *callbacks) OnDeltaStreamOpen(context.Context, int64, string) error { return nil }
+
+func (c *callbacks) OnDeltaStreamClosed(id int64, _ *core.Node) { c.s.streamClosed(id) }
+
+func (c *callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {
+	c.s.noteRequest(id, req.GetNode(), true)
+	var errMsg *string
+	if d := req.GetErrorDetail(); d != nil {
+		msg := d.GetMessage()
+		errMsg = &msg
+		c.s.log.Warn("proxy rejected config (delta NACK)", "stream", id, "group", GroupOf(req.GetNode()).Key(),
+			"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "nonce", req.GetResponseNonce(), "detail", msg)
+	}
+	c.s.tracker.Request(id, req.GetTypeUrl(), req.GetResponseNonce(), errMsg)
+	c.s.cache.NoteStream(req, id)
+	return nil
+}
+
+func (c *callbacks) OnStreamDeltaResponse(id int64, req *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
+	c.s.tracker.Response(id, req.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
+}
+
+func (c *callbacks) OnFetchRequest(context.Context, *discovery.DiscoveryRequest) error {
+	return ErrFetchUnsupported
+}
+
+func (c *callbacks) OnFetchResponse(*discovery.DiscoveryRequest, *discovery.DiscoveryResponse) {}
+
+// noteRequest registers a stream on its first request (the only one that
+// must carry the node) and makes sure its group has a snapshot.
+func (s *Server) noteRequest(id int64, node *core.Node, delta bool) {
+	if node == nil {
+		return
+	}
+	g := GroupOf(node)
+	if s.tracker.Open(id, g.Key(), node.GetId(), delta, s.opts.Now()) {
+		s.ensureGroup(g)
+	}
+}

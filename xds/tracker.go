@@ -1,0 +1,263 @@
+package xds
+
+import (
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// typeAck is what one stream has done with one resource type.
+type typeAck struct {
+	// pendingNonce is set while a response is on its way and not yet
+	// answered; pendingIndex is the state index it carries.
+	pendingNonce string
+	pendingIndex uint64
+	// current is the newest state index the stream is known to hold for
+	// this type: it ACKed a response built from it, or the cache found it
+	// had nothing to send from that snapshot.
+	current uint64
+	// nacked is set while the stream's last answer for this type was a
+	// NACK; nackIndex and nackMsg say what it rejected and why.
+	nacked    bool
+	nackIndex uint64
+	nackMsg   string
+}
+
+type streamInfo struct {
+	id     int64
+	group  string
+	nodeID string
+	delta  bool
+	since  time.Time
+	types  map[string]*typeAck
+}
+
+// synced reports whether the stream holds state index or newer for every
+// type it subscribes to, with nothing in flight and nothing rejected.
+func (s *streamInfo) synced(index uint64) bool {
+	if len(s.types) == 0 {
+		return false
+	}
+	for _, t := range s.types {
+		if t.pendingNonce != "" || t.nacked || t.current < index {
+			return false
+		}
+	}
+	return true
+}
+
+// minCurrent is the oldest state index any of the stream's types holds;
+// 0 while anything is in flight or rejected.
+func (s *streamInfo) minCurrent() uint64 {
+	if len(s.types) == 0 {
+		return 0
+	}
+	var m uint64
+	first := true
+	for _, t := range s.types {
+		if t.pendingNonce != "" || t.nacked {
+			return 0
+		}
+		if first || t.current < m {
+			m, first = t.current, false
+		}
+	}
+	return m
+}
+
+// NACK describes a rejection by a proxy.
+type NACK struct {
+	Group   string `json:"group"`
+	NodeID  string `json:"nodeId"`
+	Stream  int64  `json:"stream"`
+	TypeURL string `json:"typeUrl"`
+	// Index is the state index of the rejected snapshot.
+	Index   uint64 `json:"index"`
+	Message string `json:"message"`
+}
+
+// GroupStatus summarises the proxies of one group on this node.
+type GroupStatus struct {
+	Key string `json:"key"`
+	// SnapshotIndex is the state index of the snapshot the group is served.
+	SnapshotIndex uint64 `json:"snapshotIndex"`
+	Streams       int    `json:"streams"`
+	// Synced counts streams that hold SnapshotIndex for every type.
+	Synced int `json:"synced"`
+	// AckedIndex is the newest state index every stream of the group holds
+	// (0 while some stream has something in flight or rejected).
+	AckedIndex uint64 `json:"ackedIndex"`
+	NACKs      []NACK `json:"nacks,omitempty"`
+	// Error is the last translation error for the group; the previous
+	// good snapshot is still being served.
+	Error string `json:"error,omitempty"`
+}
+
+// Tracker records ACKs and NACKs per stream and type. It is fed by the
+// server callbacks and by the cache (StreamObserver).
+type Tracker struct {
+	mu      sync.Mutex
+	streams map[int64]*streamInfo
+	events  TrackerEvents
+}
+
+// TrackerEvents receives counts for metrics; any field may be nil.
+type TrackerEvents struct {
+	Push func(typeURL string)
+	ACK  func(typeURL string)
+	NACK func(group, typeURL string)
+}
+
+// NewTracker returns an empty tracker.
+func NewTracker(ev TrackerEvents) *Tracker {
+	return &Tracker{streams: map[int64]*streamInfo{}, events: ev}
+}
+
+// Open registers a stream in a group; it is idempotent.
+func (t *Tracker) Open(stream int64, group, nodeID string, delta bool, now time.Time) (first bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.streams[stream]; ok {
+		return false
+	}
+	t.streams[stream] = &streamInfo{id: stream, group: group, nodeID: nodeID, delta: delta, since: now, types: map[string]*typeAck{}}
+	return true
+}
+
+// Close forgets a stream and reports its group and whether it was the
+// group's last stream.
+func (t *Tracker) Close(stream int64) (group string, last bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s, ok := t.streams[stream]
+	if !ok {
+		return "", false
+	}
+	delete(t.streams, stream)
+	for _, o := range t.streams {
+		if o.group == s.group {
+			return s.group, false
+		}
+	}
+	return s.group, true
+}
+
+func (t *Tracker) typeOf(stream int64, typeURL string) *typeAck {
+	s, ok := t.streams[stream]
+	if !ok {
+		return nil
+	}
+	ta, ok := s.types[typeURL]
+	if !ok {
+		ta = &typeAck{}
+		s.types[typeURL] = ta
+	}
+	return ta
+}
+
+// Request records a request: the first for a type subscribes it; one that
+// answers the pending response is an ACK or, with error detail, a NACK.
+func (t *Tracker) Request(stream int64, typeURL, nonce string, errMsg *string) {
+	t.mu.Lock()
+	ta := t.typeOf(stream, typeURL)
+	if ta == nil || nonce == "" || nonce != ta.pendingNonce {
+		t.mu.Unlock()
+		return
+	}
+	group := t.streams[stream].group
+	ta.pendingNonce = ""
+	if errMsg != nil {
+		ta.nacked, ta.nackIndex, ta.nackMsg = true, ta.pendingIndex, *errMsg
+	} else {
+		ta.nacked, ta.nackMsg = false, ""
+		if ta.pendingIndex > ta.current {
+			ta.current = ta.pendingIndex
+		}
+	}
+	t.mu.Unlock()
+	if errMsg != nil && t.events.NACK != nil {
+		t.events.NACK(group, typeURL)
+	} else if errMsg == nil && t.events.ACK != nil {
+		t.events.ACK(typeURL)
+	}
+}
+
+// Response records a response about to be sent.
+func (t *Tracker) Response(stream int64, typeURL, nonce, version string) {
+	idx, _ := strconv.ParseUint(version, 10, 64)
+	t.mu.Lock()
+	if ta := t.typeOf(stream, typeURL); ta != nil {
+		ta.pendingNonce, ta.pendingIndex = nonce, idx
+	}
+	t.mu.Unlock()
+	if t.events.Push != nil {
+		t.events.Push(typeURL)
+	}
+}
+
+// Current implements StreamObserver.
+func (t *Tracker) Current(stream int64, typeURL string, index uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ta := t.typeOf(stream, typeURL)
+	if ta == nil || ta.pendingNonce != "" || ta.nacked {
+		return
+	}
+	if index > ta.current {
+		ta.current = index
+	}
+}
+
+// Groups summarises every group with at least one stream. snapshotIndex
+// gives the index each group is being served.
+func (t *Tracker) Groups(snapshotIndex func(group string) uint64) []GroupStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	byKey := map[string]*GroupStatus{}
+	for _, s := range t.streams {
+		g, ok := byKey[s.group]
+		if !ok {
+			g = &GroupStatus{Key: s.group, SnapshotIndex: snapshotIndex(s.group), AckedIndex: ^uint64(0)}
+			byKey[s.group] = g
+		}
+		g.Streams++
+		if s.synced(g.SnapshotIndex) {
+			g.Synced++
+		}
+		if m := s.minCurrent(); m < g.AckedIndex {
+			g.AckedIndex = m
+		}
+		for url, ta := range s.types {
+			if ta.nacked {
+				g.NACKs = append(g.NACKs, NACK{Group: s.group, NodeID: s.nodeID, Stream: s.id, TypeURL: url, Index: ta.nackIndex, Message: ta.nackMsg})
+			}
+		}
+	}
+	out := make([]GroupStatus, 0, len(byKey))
+	for _, g := range byKey {
+		sort.Slice(g.NACKs, func(i, j int) bool {
+			if g.NACKs[i].Stream != g.NACKs[j].Stream {
+				return g.NACKs[i].Stream < g.NACKs[j].Stream
+			}
+			return g.NACKs[i].TypeURL < g.NACKs[j].TypeURL
+		})
+		out = append(out, *g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// StreamCount returns the number of open streams, split by protocol.
+func (t *Tracker) StreamCount() (sotw, delta int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range t.streams {
+		if s.delta {
+			delta++
+		} else {
+			sotw++
+		}
+	}
+	return sotw, delta
+}
