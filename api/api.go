@@ -1,0 +1,255 @@
+// Package api is Sluice's HTTP/JSON API. Every node serves it; reads are
+// answered from the node's replicated state, writes are forwarded to the
+// leader, which stamps the time into a Raft command.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/raft"
+	"github.com/sluicehq/sluice/state"
+	"github.com/sluicehq/sluice/xds"
+)
+
+// ErrNoLeader is returned when a write arrives and no leader is known.
+var ErrNoLeader = errors.New("no leader: the cluster cannot accept writes right now")
+
+// MaxBodyBytes bounds a request body. Raft log entries should stay well
+// under hashicorp/raft's suggested 512 KiB, and an apply is one entry.
+const MaxBodyBytes = 512 << 10
+
+// Cluster is what the API needs from the Raft node.
+type Cluster interface {
+	ID() string
+	State() *state.State
+	IsLeader() bool
+	Leader() (id, raftAddr string)
+	Apply(ctx context.Context, cmd state.Command) (any, error)
+	AddVoter(ctx context.Context, id, addr string) error
+	AddNonvoter(ctx context.Context, id, addr string) error
+	RemoveServer(ctx context.Context, id string) error
+	Servers() ([]raft.Server, error)
+	Stats() raft.Stats
+}
+
+// XDS is what the API needs from the xDS server.
+type XDS interface {
+	Status() xds.Status
+	Ready() bool
+}
+
+// Options configure the API.
+type Options struct {
+	Logger *slog.Logger
+	// Now stamps commands on the leader (default time.Now).
+	Now func() time.Time
+	// Gatherer serves /metrics (default: a fresh registry).
+	Gatherer prometheus.Gatherer
+	// Forward is the client used to forward writes to the leader.
+	Forward *http.Client
+}
+
+// Server is the HTTP API of one node.
+type Server struct {
+	cluster Cluster
+	xds     XDS
+	opts    Options
+	log     *slog.Logger
+	mux     *http.ServeMux
+}
+
+// New returns the API handler for one node.
+func New(cluster Cluster, x XDS, opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Gatherer == nil {
+		opts.Gatherer = prometheus.NewRegistry()
+	}
+	if opts.Forward == nil {
+		opts.Forward = &http.Client{Timeout: 30 * time.Second}
+	}
+	s := &Server{cluster: cluster, xds: x, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}))
+
+	s.mux.HandleFunc("POST /v1/apply", s.write(s.apply))
+	s.mux.HandleFunc("GET /v1/{kind}", s.list)
+	s.mux.HandleFunc("GET /v1/{kind}/{name}", s.get)
+	s.mux.HandleFunc("DELETE /v1/{kind}/{name}", s.write(s.delete))
+
+	s.mux.HandleFunc("GET /v1/cluster/members", s.members)
+	s.mux.HandleFunc("POST /v1/cluster/join", s.write(s.join))
+	s.mux.HandleFunc("POST /v1/cluster/leave", s.write(s.leave))
+	s.mux.HandleFunc("GET /v1/xds/status", s.xdsStatus)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	s.mux.ServeHTTP(w, r)
+}
+
+// ErrorBody is the JSON shape of every error response.
+type ErrorBody struct {
+	Error   string              `json:"error"`
+	Details []config.FieldError `json:"details,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// writeError maps an error to a status code and a JSON body.
+func (s *Server) writeError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.Is(err, config.ErrSyntax), errors.Is(err, config.ErrInvalid), errors.Is(err, errBadRequest):
+		code = http.StatusBadRequest
+	case errors.As(err, &maxErr):
+		code = http.StatusRequestEntityTooLarge
+		err = fmt.Errorf("request body larger than %d bytes", maxErr.Limit)
+	case errors.Is(err, state.ErrNotFound), errors.Is(err, config.ErrNotFound), errors.Is(err, errUnknownKind):
+		code = http.StatusNotFound
+	case errors.Is(err, ErrNoLeader), errors.Is(err, raft.ErrNotLeader):
+		code = http.StatusServiceUnavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		code = http.StatusGatewayTimeout
+	}
+	body := ErrorBody{Error: err.Error()}
+	if fe, ok := config.AsErrors(err); ok {
+		body.Details = fe
+		body.Error = fmt.Sprintf("%d problem(s) found; nothing was applied", len(fe))
+	}
+	if code >= 500 {
+		s.log.Error("request failed", "err", err)
+	}
+	writeJSON(w, code, body)
+}
+
+var (
+	errBadRequest  = errors.New("bad request")
+	errUnknownKind = errors.New("unknown kind")
+)
+
+// actor is who made a request; it is recorded with every command.
+func actor(r *http.Request) string {
+	if a := strings.TrimSpace(r.Header.Get("X-Sluice-Actor")); a != "" {
+		return a
+	}
+	return "anonymous"
+}
+
+// forwardedHeader marks a request already forwarded once, so a stale view
+// of the leader can never make two nodes bounce a request between them.
+const forwardedHeader = "X-Sluice-Forwarded-By"
+
+// write wraps a mutating handler: on a follower it forwards the request to
+// the leader's API; on the leader it runs h.
+func (s *Server) write(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.cluster.IsLeader() {
+			h(w, r)
+			return
+		}
+		if r.Header.Get(forwardedHeader) != "" {
+			s.writeError(w, fmt.Errorf("%w (forwarded by %s, but this node is not the leader)", ErrNoLeader, r.Header.Get(forwardedHeader)))
+			return
+		}
+		leaderID, _ := s.cluster.Leader()
+		m, ok := s.cluster.State().Members[leaderID]
+		if leaderID == "" || !ok || m.APIAddr == "" {
+			s.writeError(w, ErrNoLeader)
+			return
+		}
+		s.forward(w, r, m.APIAddr)
+	}
+}
+
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, leaderAPI string) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		s.writeError(w, fmt.Errorf("%w: read body: %w", errBadRequest, err))
+		return
+	}
+	u := "http://" + leaderAPI + r.URL.RequestURI()
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, u, strings.NewReader(string(body)))
+	if err != nil {
+		s.writeError(w, fmt.Errorf("forward to leader: %w", err))
+		return
+	}
+	req.Header = r.Header.Clone()
+	req.Header.Set(forwardedHeader, s.cluster.ID())
+	resp, err := s.opts.Forward.Do(req)
+	if err != nil {
+		s.writeError(w, fmt.Errorf("%w: forwarding to leader at %s failed: %v", ErrNoLeader, leaderAPI, err))
+		return
+	}
+	defer resp.Body.Close()
+	for k, vs := range resp.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
+// propose stamps and applies a command on the leader.
+func (s *Server) propose(r *http.Request, t state.Type, payload any) (any, uint64, error) {
+	cmd, err := state.NewCommand(t, s.opts.Now(), actor(r), payload)
+	if err != nil {
+		return nil, 0, err
+	}
+	res, err := s.cluster.Apply(r.Context(), cmd)
+	if err != nil {
+		return nil, 0, err
+	}
+	return res, s.cluster.State().Index, nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz: ready when a leader is known and xDS has published from state.
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	leader, _ := s.cluster.Leader()
+	ready := leader != "" && s.xds.Ready()
+	body := map[string]any{"ready": ready, "leader": leader, "xdsReady": s.xds.Ready(), "stateIndex": s.cluster.State().Index}
+	code := http.StatusOK
+	if !ready {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, body)
+}
+
+func (s *Server) xdsStatus(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.xds.Status())
+}

@@ -1,0 +1,157 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/xds"
+)
+
+// Client talks to any node's API.
+type Client struct {
+	base  string
+	http  *http.Client
+	Actor string
+}
+
+// NewClient returns a client for a node at addr ("host:port" or a URL).
+func NewClient(addr string) *Client {
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	return &Client{base: strings.TrimRight(addr, "/"), http: &http.Client{Timeout: 60 * time.Second}}
+}
+
+// Error is an error answered by the server.
+type Error struct {
+	Status int
+	Body   ErrorBody
+}
+
+func (e *Error) Error() string {
+	if len(e.Body.Details) == 0 {
+		return e.Body.Error
+	}
+	return config.Errors(e.Body.Details).Error()
+}
+
+// Is lets callers match config.ErrInvalid on validation failures.
+func (e *Error) Is(target error) bool {
+	return target == config.ErrInvalid && e.Status == http.StatusBadRequest && len(e.Body.Details) > 0
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, contentType string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.Actor != "" {
+		req.Header.Set("X-Sluice-Actor", c.Actor)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach sluice at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("read response from %s: %w", c.base, err)
+	}
+	if resp.StatusCode >= 300 {
+		e := &Error{Status: resp.StatusCode}
+		if json.Unmarshal(data, &e.Body) != nil || e.Body.Error == "" {
+			e.Body.Error = fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(data)))
+		}
+		return e
+	}
+	if out == nil {
+		return nil
+	}
+	if raw, ok := out.(*[]byte); ok {
+		*raw = data
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decode response of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// Apply sends YAML or JSON documents; file names them in error messages.
+func (c *Client) Apply(ctx context.Context, file string, data []byte) (*ApplyResponse, error) {
+	var out ApplyResponse
+	err := c.do(ctx, http.MethodPost, "/v1/apply?file="+url.QueryEscape(file), bytes.NewReader(data), "application/yaml", &out)
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// List returns the raw JSON objects of a collection ("services", "policies").
+func (c *Client) List(ctx context.Context, collection string) (*ListResponse, error) {
+	var out ListResponse
+	if err := c.do(ctx, http.MethodGet, "/v1/"+url.PathEscape(collection), nil, "", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Get returns one object's JSON.
+func (c *Client) Get(ctx context.Context, collection, name string) (json.RawMessage, error) {
+	var out []byte
+	if err := c.do(ctx, http.MethodGet, "/v1/"+url.PathEscape(collection)+"/"+url.PathEscape(name), nil, "", &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Delete removes one object.
+func (c *Client) Delete(ctx context.Context, collection, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/"+url.PathEscape(collection)+"/"+url.PathEscape(name), nil, "", nil)
+}
+
+// Members lists the cluster.
+func (c *Client) Members(ctx context.Context) (*MembersResponse, error) {
+	var out MembersResponse
+	if err := c.do(ctx, http.MethodGet, "/v1/cluster/members", nil, "", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Join asks the cluster to add a node.
+func (c *Client) Join(ctx context.Context, req JoinRequest) error {
+	b, _ := json.Marshal(req)
+	return c.do(ctx, http.MethodPost, "/v1/cluster/join", bytes.NewReader(b), "application/json", nil)
+}
+
+// Leave asks the cluster to remove a node.
+func (c *Client) Leave(ctx context.Context, id string) error {
+	b, _ := json.Marshal(LeaveRequest{ID: id})
+	return c.do(ctx, http.MethodPost, "/v1/cluster/leave", bytes.NewReader(b), "application/json", nil)
+}
+
+// XDSStatus returns the node's xDS status.
+func (c *Client) XDSStatus(ctx context.Context) (*xds.Status, error) {
+	var out xds.Status
+	if err := c.do(ctx, http.MethodGet, "/v1/xds/status", nil, "", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Ready reports whether the node answers /readyz with 200.
+func (c *Client) Ready(ctx context.Context) bool {
+	return c.do(ctx, http.MethodGet, "/readyz", nil, "", nil) == nil
+}

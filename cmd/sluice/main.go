@@ -1,0 +1,99 @@
+// Command sluice is the Sluice server and its command-line client.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/api"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// exitError carries a specific exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		var ee *exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		os.Exit(1)
+	}
+}
+
+// cli holds what every subcommand shares.
+type cli struct {
+	server string
+	in     io.Reader
+	out    io.Writer
+	errOut io.Writer
+}
+
+func (c *cli) client() *api.Client {
+	cl := api.NewClient(c.server)
+	cl.Actor = actorName()
+	return cl
+}
+
+func actorName() string {
+	if u := os.Getenv("SLUICE_ACTOR"); u != "" {
+		return u
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return "user:" + u
+	}
+	return "cli"
+}
+
+func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
+	c := &cli{in: in, out: out, errOut: errOut}
+	root := &cobra.Command{
+		Use:           "sluice",
+		Short:         "Sluice ships releases safely across Envoy and gRPC fleets",
+		Long:          "Sluice is a Raft-replicated xDS control plane. `sluice server` runs a node; the other commands talk to any node's API.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(in)
+	root.SetOut(out)
+	root.SetErr(errOut)
+	defAddr := os.Getenv("SLUICE_ADDR")
+	if defAddr == "" {
+		defAddr = "127.0.0.1:7070"
+	}
+	root.PersistentFlags().StringVar(&c.server, "server", defAddr, "API address of any Sluice node (env SLUICE_ADDR)")
+	root.AddCommand(
+		newServerCmd(c),
+		newApplyCmd(c),
+		newGetCmd(c),
+		newDeleteCmd(c),
+		newClusterCmd(c),
+		&cobra.Command{
+			Use:   "version",
+			Short: "Print the Sluice version",
+			Args:  cobra.NoArgs,
+			Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(c.out, "sluice", version) },
+		},
+	)
+	return root
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/config"
+)
+
+func newApplyCmd(c *cli) *cobra.Command {
+	var files []string
+	cmd := &cobra.Command{
+		Use:   "apply -f FILE",
+		Short: "Create or update objects from YAML or JSON (all documents of a file, or none)",
+		Example: `  sluice apply -f examples/services.yaml
+  cat policy.yaml | sluice apply -f -`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(files) == 0 {
+				return fmt.Errorf("-f FILE is required (use -f - for stdin)")
+			}
+			for _, f := range files {
+				var (
+					data []byte
+					err  error
+					name = f
+				)
+				if f == "-" {
+					name = "<stdin>"
+					data, err = io.ReadAll(c.in)
+				} else {
+					data, err = os.ReadFile(f)
+				}
+				if err != nil {
+					return fmt.Errorf("read %s: %w", f, err)
+				}
+				res, err := c.client().Apply(cmd.Context(), name, data)
+				if err != nil {
+					return err
+				}
+				for _, id := range res.Created {
+					fmt.Fprintf(c.out, "%s created\n", id)
+				}
+				for _, id := range res.Updated {
+					fmt.Fprintf(c.out, "%s configured\n", id)
+				}
+				for _, id := range res.Unchanged {
+					fmt.Fprintf(c.out, "%s unchanged\n", id)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "file to apply (- for stdin); repeat for several files, each applied atomically in turn")
+	return cmd
+}
+
+func newGetCmd(c *cli) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "get services|policies [NAME]",
+		Short: "Show objects",
+		Example: `  sluice get services
+  sluice get services web -o yaml`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl := c.client()
+			var items []json.RawMessage
+			if len(args) == 2 {
+				raw, err := cl.Get(cmd.Context(), args[0], args[1])
+				if err != nil {
+					return err
+				}
+				items = []json.RawMessage{raw}
+			} else {
+				list, err := cl.List(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				items = list.Items
+			}
+			return printObjects(c.out, output, args[0], items, len(args) == 2)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, yaml or json")
+	return cmd
+}
+
+func printObjects(w io.Writer, format, collection string, items []json.RawMessage, single bool) error {
+	vals := make([]any, len(items))
+	for i, it := range items {
+		if err := json.Unmarshal(it, &vals[i]); err != nil {
+			return fmt.Errorf("decode object: %w", err)
+		}
+	}
+	switch format {
+	case "json":
+		var v any = vals
+		if single && len(vals) == 1 {
+			v = vals[0]
+		}
+		b, err := config.EncodeJSON(v)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(w, strings.TrimRight(string(b), "\n"))
+		return err
+	case "yaml":
+		// Keep the server's field order: decode items as ordered JSON.
+		ordered := make([]any, len(items))
+		for i, it := range items {
+			ordered[i] = it
+		}
+		b, err := config.EncodeYAMLStream(ordered...)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	case "table", "":
+		return printTable(w, collection, items)
+	}
+	return fmt.Errorf("-o %q: want table, yaml or json", format)
+}
+
+func printTable(w io.Writer, collection string, items []json.RawMessage) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	defer tw.Flush()
+	switch collection {
+	case "services", "service", "svc":
+		fmt.Fprintln(tw, "NAME\tPROTOCOL\tPORT\tVERSIONS\tDOMAINS\tDEPENDS ON")
+		for _, it := range items {
+			var s config.Service
+			if err := json.Unmarshal(it, &s); err != nil {
+				return err
+			}
+			weights := config.EffectiveWeights(&s.Spec)
+			vs := make([]string, len(s.Spec.Versions))
+			for i, v := range s.Spec.Versions {
+				vs[i] = fmt.Sprintf("%s=%d%% (%d ep)", v.Name, weights[i], len(v.Endpoints))
+			}
+			port := "-"
+			if s.Spec.Port != 0 {
+				port = fmt.Sprint(s.Spec.Port)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Metadata.Name, s.Spec.Protocol, port,
+				strings.Join(vs, ", "), dash(strings.Join(s.Spec.Domains, ",")), dash(strings.Join(s.Spec.DependsOn, ",")))
+		}
+	case "policies", "policy", "releasepolicies", "releasepolicy":
+		fmt.Fprintln(tw, "NAME\tSERVICES")
+		for _, it := range items {
+			var p config.ReleasePolicy
+			if err := json.Unmarshal(it, &p); err != nil {
+				return err
+			}
+			svcs := append([]string(nil), p.Spec.Services...)
+			sort.Strings(svcs)
+			fmt.Fprintf(tw, "%s\t%s\n", p.Metadata.Name, strings.Join(svcs, ","))
+		}
+	default:
+		return fmt.Errorf("unknown collection %q (known: services, policies)", collection)
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newDeleteCmd(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete service|policy NAME",
+		Short:   "Delete an object (refused while others refer to it)",
+		Example: `  sluice delete service web`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := c.client().Delete(cmd.Context(), args[0], args[1]); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "%s %s deleted\n", args[0], args[1])
+			return nil
+		},
+	}
+}

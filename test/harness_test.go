@@ -1,0 +1,248 @@
+// Package test holds Sluice's end-to-end tests: real `sluice server`
+// processes with on-disk Raft stores, real gRPC backends and grpc-go's own
+// xDS client as the proxy.
+package test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sluicehq/sluice/api"
+)
+
+// sluiceBin is the binary built once for the whole package.
+var sluiceBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sluice-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	sluiceBin = filepath.Join(dir, "sluice")
+	build := exec.Command("go", "build", "-o", sluiceBin, "../cmd/sluice")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build sluice:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freePort returns a loopback address with a port nothing listens on now.
+func freePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+// proc is one `sluice server` process. Its ports and data directory stay
+// the same across restarts.
+type proc struct {
+	t        testing.TB
+	id       string
+	dataDir  string
+	api      string
+	xds      string
+	raftAddr string
+	args     []string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+	logs *logBuffer
+}
+
+type logBuffer struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (b *logBuffer) add(s string) {
+	b.mu.Lock()
+	b.lines = append(b.lines, s)
+	b.mu.Unlock()
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Join(b.lines, "\n")
+}
+
+func newProc(t testing.TB, id string, extra ...string) *proc {
+	return &proc{t: t, id: id, dataDir: t.TempDir(), api: freePort(t), xds: freePort(t), raftAddr: freePort(t), args: extra, logs: &logBuffer{}}
+}
+
+func (p *proc) start() {
+	p.t.Helper()
+	args := append([]string{"server", "--node-id", p.id, "--data-dir", p.dataDir,
+		"--api-addr", p.api, "--xds-addr", p.xds, "--raft-addr", p.raftAddr, "--log-level", "debug",
+		"--raft-heartbeat-timeout", "300ms", "--raft-election-timeout", "300ms", "--raft-leader-lease-timeout", "150ms"}, p.args...)
+	cmd := exec.Command(sluiceBin, args...)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(p.t, err)
+	cmd.Stdout = cmd.Stderr
+	require.NoError(p.t, cmd.Start())
+	done := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			p.logs.add(sc.Text())
+		}
+		_ = cmd.Wait()
+		close(done)
+	}()
+	p.mu.Lock()
+	p.cmd, p.done = cmd, done
+	p.mu.Unlock()
+	p.t.Cleanup(func() { p.stop(syscall.SIGKILL) })
+	p.t.Cleanup(func() {
+		if p.t.Failed() {
+			p.t.Logf("---- logs of %s ----\n%s", p.id, p.logs.String())
+		}
+	})
+}
+
+// stop sends sig and waits for the process to exit.
+func (p *proc) stop(sig syscall.Signal) {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.cmd = nil
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (p *proc) client() *api.Client {
+	c := api.NewClient(p.api)
+	c.Actor = "e2e"
+	return c
+}
+
+// eventually polls cond every 50ms until it returns nil or the deadline
+// passes, then fails with the last error.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last error
+	for {
+		if last = cond(); last == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// cluster starts n processes: the first bootstraps, the others join it.
+func startCluster(t testing.TB, n int) []*proc {
+	t.Helper()
+	procs := make([]*proc, n)
+	procs[0] = newProc(t, "n1", "--bootstrap")
+	procs[0].start()
+	waitReady(t, procs[0])
+	for i := 1; i < n; i++ {
+		procs[i] = newProc(t, fmt.Sprintf("n%d", i+1), "--join", procs[0].api)
+		procs[i].start()
+	}
+	waitMembers(t, procs, n)
+	for _, p := range procs {
+		waitReady(t, p)
+	}
+	return procs
+}
+
+func waitReady(t testing.TB, p *proc) {
+	t.Helper()
+	eventually(t, 30*time.Second, p.id+" ready", func() error {
+		if !p.client().Ready(context.Background()) {
+			return fmt.Errorf("/readyz not 200")
+		}
+		return nil
+	})
+}
+
+// waitMembers waits until every process sees n members with addresses
+// and agrees on one leader.
+func waitMembers(t testing.TB, procs []*proc, n int) {
+	t.Helper()
+	eventually(t, 30*time.Second, fmt.Sprintf("%d members", n), func() error {
+		leaders := map[string]bool{}
+		for _, p := range procs {
+			m, err := p.client().Members(context.Background())
+			if err != nil {
+				return err
+			}
+			if len(m.Members) != n {
+				return fmt.Errorf("%s sees %d members", p.id, len(m.Members))
+			}
+			for _, mm := range m.Members {
+				if mm.APIAddr == "" {
+					return fmt.Errorf("%s: member %s has no API address yet", p.id, mm.ID)
+				}
+			}
+			leaders[m.Leader] = true
+		}
+		if len(leaders) != 1 || leaders[""] {
+			return fmt.Errorf("leaders seen: %v", leaders)
+		}
+		return nil
+	})
+}
+
+// leaderOf returns the process that leads, as seen by the live ones.
+func leaderOf(t testing.TB, procs []*proc) *proc {
+	t.Helper()
+	var leader *proc
+	eventually(t, 30*time.Second, "a leader", func() error {
+		for _, p := range procs {
+			m, err := p.client().Members(context.Background())
+			if err != nil {
+				continue
+			}
+			for _, q := range procs {
+				if q.id == m.Leader {
+					leader = q
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("no live process reports a live leader")
+	})
+	return leader
+}
