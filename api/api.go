@@ -99,6 +99,11 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/{kind}/{name}", s.get)
 	s.mux.HandleFunc("DELETE /v1/{kind}/{name}", s.write(s.delete))
 
+	s.mux.HandleFunc("GET /v1/releases", s.listReleases)
+	s.mux.HandleFunc("GET /v1/releases/{name}", s.getRelease)
+	s.mux.HandleFunc("POST /v1/releases", s.write(s.createRelease))
+	s.mux.HandleFunc("POST /v1/releases/{name}/{action}", s.write(s.releaseAction))
+
 	s.mux.HandleFunc("GET /v1/cluster/members", s.members)
 	s.mux.HandleFunc("POST /v1/cluster/join", s.write(s.join))
 	s.mux.HandleFunc("POST /v1/cluster/leave", s.write(s.leave))
@@ -137,6 +142,8 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 		err = fmt.Errorf("request body larger than %d bytes", maxErr.Limit)
 	case errors.Is(err, state.ErrNotFound), errors.Is(err, config.ErrNotFound), errors.Is(err, errUnknownKind):
 		code = http.StatusNotFound
+	case errors.Is(err, state.ErrConflict), errors.Is(err, state.ErrBadTransition):
+		code = http.StatusConflict
 	case errors.Is(err, ErrNoLeader), errors.Is(err, raft.ErrNotLeader):
 		code = http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):

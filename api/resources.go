@@ -19,8 +19,10 @@ func kindOf(collection string) (config.Kind, error) {
 		return config.KindService, nil
 	case "policies", "policy", "releasepolicies", "releasepolicy":
 		return config.KindReleasePolicy, nil
+	case "releases", "release":
+		return config.KindRelease, nil
 	}
-	return "", fmt.Errorf("%w %q (known: services, policies)", errUnknownKind, collection)
+	return "", fmt.Errorf("%w %q (known: services, policies, releases)", errUnknownKind, collection)
 }
 
 // ApplyResponse is the body of a successful apply.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -14,6 +15,10 @@ type Catalog interface {
 	// ServiceNames and ReleasePolicyNames are sorted.
 	ServiceNames() []string
 	ReleasePolicyNames() []string
+	// Release returns a release by name (active or finished).
+	Release(name string) (*Release, bool)
+	// ActiveRelease names the release currently running for a service.
+	ActiveRelease(service string) (string, bool)
 }
 
 // Check validates documents about to be applied together against each
@@ -34,6 +39,7 @@ func Check(docs []Document, cat Catalog) error {
 	c.checkDependsOn()
 	c.checkTargets()
 	c.checkPolicies()
+	c.checkReleases(docs, cat)
 	errs = append(errs, c.cross...)
 	if len(errs) == 0 {
 		return nil
@@ -361,6 +367,9 @@ func CheckDelete(kind Kind, name string, cat Catalog) error {
 				users = append(users, fmt.Sprintf("ReleasePolicy %q (spec.services)", pname))
 			}
 		}
+		if rel, ok := cat.ActiveRelease(name); ok {
+			users = append(users, fmt.Sprintf("active Release %q", rel))
+		}
 		if len(users) > 0 {
 			return Errors{{Kind: kind, Name: name,
 				Message: "cannot be deleted: still referred to by " + strings.Join(users, ", ")}}
@@ -371,7 +380,82 @@ func CheckDelete(kind Kind, name string, cat Catalog) error {
 			return fmt.Errorf("%s %q: %w", kind, name, ErrNotFound)
 		}
 		return nil
+	case KindRelease:
+		if _, ok := cat.Release(name); !ok {
+			return fmt.Errorf("%s %q: %w", kind, name, ErrNotFound)
+		}
+		return nil
 	default:
 		return Errors{{Field: "kind", Message: fmt.Sprintf("unknown kind %q: known kinds are %s", kind, knownKinds())}}
 	}
+}
+
+// checkReleases checks new releases against the services they name and the
+// releases already running. An existing release may be re-applied
+// unchanged; its spec cannot change.
+func (c *crossCheck) checkReleases(docs []Document, cat Catalog) {
+	activeInRequest := map[string]string{}
+	for i := range docs {
+		d := &docs[i]
+		if d.Kind != KindRelease || d.Release == nil {
+			continue
+		}
+		spec := &d.Release.Spec
+		if old, ok := cat.Release(d.Name); ok && old != nil {
+			if !reflect.DeepEqual(old.Spec, *spec) {
+				c.cross = append(c.cross, docError(d, "spec", "Release %q already exists with a different spec; releases cannot be changed, create a new one", d.Name))
+			}
+			continue
+		}
+		if spec.Service == "" {
+			continue // reported by the field rules
+		}
+		e, ok := c.service(spec.Service)
+		if !ok {
+			c.cross = append(c.cross, docError(d, "spec.service", "unknown service %q (neither in this request nor already applied)", spec.Service))
+			continue
+		}
+		has := func(v string) bool {
+			for _, ver := range e.svc.Spec.Versions {
+				if ver.Name == v {
+					return true
+				}
+			}
+			return false
+		}
+		names := make([]string, len(e.svc.Spec.Versions))
+		for j, ver := range e.svc.Spec.Versions {
+			names[j] = ver.Name
+		}
+		if spec.To != "" && !has(spec.To) {
+			c.cross = append(c.cross, docError(d, "spec.to", "Service %q has no version %q (versions: %s)", spec.Service, spec.To, strings.Join(names, ", ")))
+		}
+		if spec.From != "" && !has(spec.From) {
+			c.cross = append(c.cross, docError(d, "spec.from", "Service %q has no version %q (versions: %s)", spec.Service, spec.From, strings.Join(names, ", ")))
+		}
+		if p, ok := c.policyFor(spec.Service); !ok {
+			c.cross = append(c.cross, docError(d, "spec.service", "Service %q is covered by no ReleasePolicy: a release needs one (with an slo) to be judged", spec.Service))
+		} else if p.policy.Spec.SLO == nil {
+			c.cross = append(c.cross, docError(d, "spec.service", "ReleasePolicy %q covering Service %q has no slo: a release cannot be judged without one", p.name, spec.Service))
+		}
+		if active, ok := cat.ActiveRelease(spec.Service); ok {
+			c.cross = append(c.cross, docError(d, "spec.service", "Service %q already has an active release %q; one release per service at a time (wait for it, or abort it)", spec.Service, active))
+		} else if other, ok := activeInRequest[spec.Service]; ok {
+			c.cross = append(c.cross, docError(d, "spec.service", "Service %q is already released by Release %q in this request; one release per service at a time", spec.Service, other))
+		} else {
+			activeInRequest[spec.Service] = d.Name
+		}
+	}
+}
+
+// policyFor finds the policy that will cover a service after the request.
+func (c *crossCheck) policyFor(service string) (policyEntry, bool) {
+	for _, e := range c.policies {
+		for _, svc := range e.policy.Spec.Services {
+			if svc == service {
+				return e, true
+			}
+		}
+	}
+	return policyEntry{}, false
 }

@@ -13,11 +13,14 @@ import (
 type fakeCatalog struct {
 	services map[string]*Service
 	policies map[string]*ReleasePolicy
+	releases map[string]*Release
+	active   map[string]string // service -> release
 }
 
 func newCatalog(t *testing.T, yamlDocs string) *fakeCatalog {
 	t.Helper()
-	c := &fakeCatalog{services: map[string]*Service{}, policies: map[string]*ReleasePolicy{}}
+	c := &fakeCatalog{services: map[string]*Service{}, policies: map[string]*ReleasePolicy{},
+		releases: map[string]*Release{}, active: map[string]string{}}
 	if strings.TrimSpace(yamlDocs) == "" {
 		return c
 	}
@@ -29,9 +32,22 @@ func newCatalog(t *testing.T, yamlDocs string) *fakeCatalog {
 			c.services[d.Name] = d.Service
 		case KindReleasePolicy:
 			c.policies[d.Name] = d.ReleasePolicy
+		case KindRelease:
+			c.releases[d.Name] = d.Release
+			c.active[d.Release.Spec.Service] = d.Name
 		}
 	}
 	return c
+}
+
+func (c *fakeCatalog) Release(name string) (*Release, bool) {
+	r, ok := c.releases[name]
+	return r, ok
+}
+
+func (c *fakeCatalog) ActiveRelease(service string) (string, bool) {
+	r, ok := c.active[service]
+	return r, ok
 }
 
 func (c *fakeCatalog) Service(name string) (*Service, bool) {

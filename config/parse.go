@@ -170,6 +170,10 @@ func parseDocument(file string, n *yaml.Node) (Document, Errors) {
 		p := &ReleasePolicy{}
 		dec.decode(n, reflect.ValueOf(p).Elem(), "")
 		doc.ReleasePolicy, doc.Name = p, p.Metadata.Name
+	case KindRelease:
+		rel := &Release{}
+		dec.decode(n, reflect.ValueOf(rel).Elem(), "")
+		doc.Release, doc.Name = rel, rel.Metadata.Name
 	default:
 		// Without a known kind the spec cannot be read; report the header.
 		var h header

@@ -226,12 +226,12 @@ func TestParseErrors(t *testing.T) {
 		{
 			name:  "unknown kind",
 			input: edit("kind: Service\n", "kind: Deployment\n"),
-			want:  []string{`f.yaml:2:7: kind: unknown kind "Deployment": known kinds are Service, ReleasePolicy`},
+			want:  []string{`f.yaml:2:7: kind: unknown kind "Deployment": known kinds are Service, ReleasePolicy, Release`},
 		},
 		{
 			name:  "missing kind",
 			input: edit("kind: Service\n", ""),
-			want:  []string{`f.yaml:1:1: kind: required: one of Service, ReleasePolicy`},
+			want:  []string{`f.yaml:1:1: kind: required: one of Service, ReleasePolicy, Release`},
 		},
 		{
 			name:  "bad name",
@@ -321,7 +321,7 @@ spec:
 		`multi.yaml:21:9: ReleasePolicy "Bad": metadata.name: invalid name "Bad": ` +
 			`use lowercase letters, digits and '-', starting and ending with a letter or digit`,
 		`multi.yaml:23:3: ReleasePolicy "Bad": spec.services: at least one service is required`,
-		`multi.yaml:24:3: ReleasePolicy "Bad": spec.extra: unknown field "extra"; known fields: services`,
+		`multi.yaml:24:3: ReleasePolicy "Bad": spec.extra: unknown field "extra"; known fields: services, prometheus, slo, analysis, steps, ackTimeout`,
 	}, errorLines(t, err))
 }
 

@@ -22,11 +22,12 @@ type Kind string
 const (
 	KindService       Kind = "Service"
 	KindReleasePolicy Kind = "ReleasePolicy"
+	KindRelease       Kind = "Release"
 )
 
 // Kinds lists every kind in the order they are applied within one request,
 // so that a document may refer to another in the same request.
-var Kinds = []Kind{KindService, KindReleasePolicy}
+var Kinds = []Kind{KindService, KindReleasePolicy, KindRelease}
 
 // Metadata identifies an object.
 type Metadata struct {
@@ -102,6 +103,18 @@ type ReleasePolicySpec struct {
 	// Services covered by the policy. A service is covered by at most one
 	// policy.
 	Services []string `json:"services"`
+	// Prometheus says where analysis queries go.
+	Prometheus *PrometheusSpec `json:"prometheus,omitempty"`
+	// SLO is what releases are judged against. Without it a release
+	// cannot be analysed and never advances past its first step.
+	SLO *SLOSpec `json:"slo,omitempty"`
+	// Analysis tunes the judgement; defaults in defaults.go.
+	Analysis *AnalysisSpec `json:"analysis,omitempty"`
+	// Steps is the release plan; empty means DefaultSteps.
+	Steps []StepSpec `json:"steps,omitempty"`
+	// AckTimeout is how long a step waits for every proxy group to ACK
+	// the routes that carry it before the release holds.
+	AckTimeout Duration `json:"ackTimeout,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "30s", "5m", "1h".
@@ -173,6 +186,7 @@ type Document struct {
 
 	Service       *Service       `json:"service,omitempty"`
 	ReleasePolicy *ReleasePolicy `json:"releasePolicy,omitempty"`
+	Release       *Release       `json:"release,omitempty"`
 
 	// Pos is where the document starts; Fields maps field paths (as used
 	// in error messages, e.g. "spec.versions[1].weight") to positions so

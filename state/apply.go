@@ -22,13 +22,15 @@ func Apply(s *State, index uint64, c Command) (*State, any, error) {
 	)
 	switch c.Type {
 	case CmdApply:
-		next, res, err = applyDocuments(s, c)
+		next, res, err = applyDocuments(s, index, c)
 	case CmdDelete:
 		next, res, err = applyDelete(s, c)
 	case CmdSetMember:
 		next, res, err = applySetMember(s, c)
 	case CmdRemoveMember:
 		next, res, err = applyRemoveMember(s, c)
+	case CmdReleaseUpdate:
+		next, res, err = applyReleaseUpdate(s, index, c)
 	default:
 		return s, nil, fmt.Errorf("%w: %q", ErrUnknownCommand, c.Type)
 	}
@@ -41,7 +43,7 @@ func Apply(s *State, index uint64, c Command) (*State, any, error) {
 	return next, res, nil
 }
 
-func applyDocuments(s *State, c Command) (*State, any, error) {
+func applyDocuments(s *State, index uint64, c Command) (*State, any, error) {
 	var p ApplyPayload
 	if err := decodePayload(c, &p); err != nil {
 		return s, nil, err
@@ -52,7 +54,9 @@ func applyDocuments(s *State, c Command) (*State, any, error) {
 	next := s.shallow()
 	next.Services = cloneMap(s.Services)
 	next.Policies = cloneMap(s.Policies)
+	s.cloneReleases(next)
 	var res ApplyResult
+	var pendingReleases []*config.Release
 	for _, d := range p.Documents {
 		id := string(d.Kind) + "/" + d.Name
 		var existed, same bool
@@ -64,6 +68,9 @@ func applyDocuments(s *State, c Command) (*State, any, error) {
 			old, ok := s.Services[d.Name]
 			existed, same = ok, ok && reflect.DeepEqual(old, d.Service)
 			if !same {
+				if err := checkServiceUpdate(s, d.Service); err != nil {
+					return s, nil, err
+				}
 				next.Services[d.Name] = d.Service
 			}
 		case config.KindReleasePolicy:
@@ -74,6 +81,16 @@ func applyDocuments(s *State, c Command) (*State, any, error) {
 			existed, same = ok, ok && reflect.DeepEqual(old, d.ReleasePolicy)
 			if !same {
 				next.Policies[d.Name] = d.ReleasePolicy
+			}
+		case config.KindRelease:
+			if d.Release == nil {
+				return s, nil, fmt.Errorf("%w: %s has no body", ErrBadPayload, id)
+			}
+			existed, same = releaseUnchanged(s, d.Release)
+			if !existed {
+				// Releases are created after the other documents of the
+				// request (Kinds order), so they see its services.
+				pendingReleases = append(pendingReleases, d.Release)
 			}
 		default:
 			return s, nil, fmt.Errorf("%w: kind %q cannot be applied", ErrBadPayload, d.Kind)
@@ -86,6 +103,17 @@ func applyDocuments(s *State, c Command) (*State, any, error) {
 		default:
 			res.Unchanged = append(res.Unchanged, id)
 		}
+	}
+	for _, rel := range pendingReleases {
+		r, err := createRelease(next, rel, c.Time)
+		if err != nil {
+			return s, nil, err
+		}
+		r.Status.Decisions = []Decision{{Seq: 1, Time: c.Time, Actor: c.Actor, Action: "create",
+			Phase: PhasePending, Step: -1, Index: index,
+			Message: fmt.Sprintf("release of %s %s -> %s created under policy %s", rel.Spec.Service, r.Status.From, rel.Spec.To, r.Status.Policy)}}
+		next.Releases[rel.Metadata.Name] = r
+		next.Active[rel.Spec.Service] = rel.Metadata.Name
 	}
 	if len(res.Created)+len(res.Updated) == 0 {
 		return s, res, nil
@@ -115,6 +143,16 @@ func applyDelete(s *State, c Command) (*State, any, error) {
 		}
 		next.Policies = cloneMap(s.Policies)
 		delete(next.Policies, p.Name)
+	case config.KindRelease:
+		r, ok := s.Releases[p.Name]
+		if !ok {
+			return s, nil, fmt.Errorf("%w: Release %q", ErrNotFound, p.Name)
+		}
+		if !r.Status.Phase.Terminal() {
+			return s, nil, fmt.Errorf("%w: Release %q is %s; abort it before deleting it", ErrBadTransition, p.Name, r.Status.Phase)
+		}
+		s.cloneReleases(next)
+		delete(next.Releases, p.Name)
 	default:
 		return s, nil, fmt.Errorf("%w: kind %q cannot be deleted", ErrNotFound, p.Kind)
 	}

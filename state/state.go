@@ -43,6 +43,9 @@ type State struct {
 	Services map[string]*config.Service       `json:"services"`
 	Policies map[string]*config.ReleasePolicy `json:"policies"`
 	Members  map[string]*Member               `json:"members"`
+	Releases map[string]*Release              `json:"releases"`
+	// Active maps a service to its release in progress.
+	Active map[string]string `json:"active"`
 }
 
 // New returns an empty state.
@@ -51,6 +54,8 @@ func New() *State {
 		Services: map[string]*config.Service{},
 		Policies: map[string]*config.ReleasePolicy{},
 		Members:  map[string]*Member{},
+		Releases: map[string]*Release{},
+		Active:   map[string]string{},
 	}
 }
 
@@ -64,6 +69,12 @@ func (s *State) normalize() {
 	}
 	if s.Members == nil {
 		s.Members = map[string]*Member{}
+	}
+	if s.Releases == nil {
+		s.Releases = map[string]*Release{}
+	}
+	if s.Active == nil {
+		s.Active = map[string]string{}
 	}
 }
 

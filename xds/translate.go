@@ -72,7 +72,7 @@ func (r *Resources) ByType() map[resource.Type][]types.Resource {
 // same order. The result has passed Check; on any problem Translate returns
 // an error naming the resource and no resources.
 func Translate(st *state.State, g Group) (*Resources, error) {
-	t := &translator{group: g}
+	t := &translator{group: g, st: st}
 	var names []string
 	if st != nil {
 		names = st.ServiceNames()
@@ -99,6 +99,8 @@ type translator struct {
 	// decision that may differ between groups (per-region routes, local
 	// endpoints first) takes it from here.
 	group Group
+	// st is the state being translated (release weights, cohorts).
+	st *state.State
 
 	// httpPorts holds the virtual hosts of the http services sharing a
 	// listener port; one Listener and one RouteConfiguration per port are
@@ -117,7 +119,8 @@ func (t *translator) service(svc *config.Service) error {
 		return nil
 	}
 	name := svc.Metadata.Name
-	weights := config.EffectiveWeights(&svc.Spec)
+	// While a release runs, its weights replace the static ones.
+	weights := t.st.RouteWeights(name)
 	for i := range svc.Spec.Versions {
 		v := &svc.Spec.Versions[i]
 		c, err := t.cluster(svc, v)

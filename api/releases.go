@@ -1,0 +1,124 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/state"
+)
+
+// ActionRequest is the body of a manual release action.
+type ActionRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// manualAction maps a URL verb to a release action a person may take.
+func manualAction(verb string) (state.Action, bool) {
+	switch verb {
+	case "pause", "resume", "promote", "rollback", "abort":
+		return state.Action(verb), true
+	}
+	return "", false
+}
+
+// releaseAction applies a person's pause/resume/promote/rollback/abort.
+// The decision is taken against the release as this (leader) node sees it
+// and recorded with who asked and why.
+func (s *Server) releaseAction(w http.ResponseWriter, r *http.Request) {
+	name, verb := r.PathValue("name"), r.PathValue("action")
+	act, ok := manualAction(verb)
+	if !ok {
+		s.writeError(w, fmt.Errorf("%w: unknown action %q (known: pause, resume, promote, rollback, abort)", errBadRequest, verb))
+		return
+	}
+	var req ActionRequest
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &req); err != nil {
+			s.writeError(w, err)
+			return
+		}
+	}
+	rel, ok := s.cluster.State().Releases[name]
+	if !ok {
+		s.writeError(w, fmt.Errorf("%w: Release %q", state.ErrNotFound, name))
+		return
+	}
+	msg := fmt.Sprintf("%s by %s", verb, actor(r))
+	if strings.TrimSpace(req.Reason) != "" {
+		msg += ": " + strings.TrimSpace(req.Reason)
+	}
+	u := state.ReleaseUpdate{Name: name, Action: act, ExpectPhase: rel.Status.Phase, ExpectStep: rel.Status.Step, Message: msg}
+	if _, _, err := s.propose(r, state.CmdReleaseUpdate, u); err != nil {
+		s.writeError(w, err)
+		return
+	}
+	s.log.Info("release action", "actor", actor(r), "release", name, "action", act, "reason", req.Reason)
+	writeJSON(w, http.StatusOK, s.cluster.State().Releases[name])
+}
+
+// ReleaseSummary is one row of GET /v1/releases.
+type ReleaseSummary struct {
+	Name    string      `json:"name"`
+	Service string      `json:"service"`
+	From    string      `json:"from"`
+	To      string      `json:"to"`
+	Phase   state.Phase `json:"phase"`
+	Step    int         `json:"step"`
+	Steps   int         `json:"steps"`
+	Weight  uint32      `json:"weight"`
+	Holding string      `json:"holding,omitempty"`
+	Reason  string      `json:"reason,omitempty"`
+}
+
+func summarize(r *state.Release) ReleaseSummary {
+	return ReleaseSummary{Name: r.Name(), Service: r.Service(), From: r.Status.From, To: r.Spec.Spec.To,
+		Phase: r.Status.Phase, Step: r.Status.Step, Steps: len(r.Status.Plan), Weight: r.Status.Weight,
+		Holding: r.Status.Holding, Reason: r.Status.Reason}
+}
+
+func (s *Server) listReleases(w http.ResponseWriter, _ *http.Request) {
+	st := s.cluster.State()
+	out := struct {
+		Index uint64           `json:"index"`
+		Items []ReleaseSummary `json:"items"`
+	}{Index: st.Index, Items: []ReleaseSummary{}}
+	for _, n := range st.ReleaseNames() {
+		out.Items = append(out.Items, summarize(st.Releases[n]))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getRelease(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	rel, ok := s.cluster.State().Releases[name]
+	if !ok {
+		s.writeError(w, fmt.Errorf("%w: Release %q", state.ErrNotFound, name))
+		return
+	}
+	writeJSON(w, http.StatusOK, rel)
+}
+
+// createRelease starts a release from a compact request (the CLI's
+// `release start`): it is a Release document applied like any other.
+func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
+	var rel config.Release
+	if err := decodeJSON(r, &rel); err != nil {
+		s.writeError(w, err)
+		return
+	}
+	rel.APIVersion, rel.Kind = config.APIVersion, config.KindRelease
+	doc := config.Document{Kind: config.KindRelease, Name: rel.Metadata.Name, Release: &rel}
+	config.ApplyDefaults(&doc)
+	if err := config.Check([]config.Document{doc}, s.cluster.State()); err != nil {
+		s.writeError(w, err)
+		return
+	}
+	if _, _, err := s.propose(r, state.CmdApply, state.ApplyPayload{Documents: []config.Document{doc}}); err != nil {
+		s.writeError(w, err)
+		return
+	}
+	s.log.Info("release created", "actor", actor(r), "release", rel.Metadata.Name, "service", rel.Spec.Service, "to", rel.Spec.To)
+	writeJSON(w, http.StatusCreated, s.cluster.State().Releases[rel.Metadata.Name])
+}

@@ -1,0 +1,52 @@
+package config
+
+// Release asks Sluice to move a service from one version to another.
+// Once created its spec does not change; its progress is status, kept in
+// the replicated state.
+type Release struct {
+	APIVersion string      `json:"apiVersion"`
+	Kind       Kind        `json:"kind"`
+	Metadata   Metadata    `json:"metadata"`
+	Spec       ReleaseSpec `json:"spec"`
+}
+
+// ReleaseSpec is the body of a Release.
+type ReleaseSpec struct {
+	// Service to release.
+	Service string `json:"service"`
+	// From is the version traffic leaves; empty means the current stable
+	// version (the one with the most static weight).
+	From string `json:"from,omitempty"`
+	// To is the version traffic moves to.
+	To string `json:"to"`
+	// Change describes what is being released (used for risk scoring).
+	Change *ChangeDescriptor `json:"change,omitempty"`
+	// Gates are the results of quality gates run before the release.
+	Gates []GateResult `json:"gates,omitempty"`
+}
+
+// ChangeDescriptor describes the change a release ships. Every field is
+// optional; what is missing is reported, not guessed.
+type ChangeDescriptor struct {
+	LinesAdded       *int     `json:"linesAdded,omitempty"`
+	LinesDeleted     *int     `json:"linesDeleted,omitempty"`
+	Files            *int     `json:"files,omitempty"`
+	Directories      *int     `json:"directories,omitempty"`
+	Subsystems       *int     `json:"subsystems,omitempty"`
+	ServicesTouched  []string `json:"servicesTouched,omitempty"`
+	Entropy          *float64 `json:"entropy,omitempty"`
+	AuthorExperience *int     `json:"authorExperience,omitempty"`
+	Author           string   `json:"author,omitempty"`
+	Fix              *bool    `json:"fix,omitempty"`
+	Commit           string   `json:"commit,omitempty"`
+	Description      string   `json:"description,omitempty"`
+}
+
+// GateResult is the outcome of one quality gate (tests, scans, ...).
+type GateResult struct {
+	Name   string `json:"name"`
+	Passed bool   `json:"passed"`
+	// Required gates must pass before the release may start.
+	Required bool   `json:"required,omitempty"`
+	URL      string `json:"url,omitempty"`
+}

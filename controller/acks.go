@@ -1,0 +1,72 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/sluicehq/sluice/state"
+	"github.com/sluicehq/sluice/xds"
+)
+
+// StatusFetcher reads one node's xDS status.
+type StatusFetcher func(ctx context.Context, apiAddr string) (*xds.Status, error)
+
+// ClusterAcks collects the proxy groups of every member: this node's from
+// its own xDS server, the others' over their API.
+type ClusterAcks struct {
+	Self    string
+	Local   func() xds.Status
+	Members func() map[string]*state.Member
+	Fetch   StatusFetcher
+}
+
+// Observe implements AckSource. A node that cannot be reached is listed
+// as unreachable; its proxies, if any, reconnect to a live node.
+func (a *ClusterAcks) Observe(ctx context.Context) ([]GroupAck, []string) {
+	var (
+		mu          sync.Mutex
+		groups      []GroupAck
+		unreachable []string
+		wg          sync.WaitGroup
+	)
+	add := func(node string, st xds.Status) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, g := range st.Groups {
+			ga := GroupAck{Node: node, Group: g.Key, AckedIndex: g.AckedIndex, Streams: g.Streams}
+			for _, n := range g.NACKs {
+				ga.NACKs = append(ga.NACKs, fmt.Sprintf("%s %s at index %d: %s", n.NodeID, n.TypeURL, n.Index, n.Message))
+			}
+			groups = append(groups, ga)
+		}
+	}
+	add(a.Self, a.Local())
+	for id, m := range a.Members() {
+		if id == a.Self || m.APIAddr == "" {
+			continue
+		}
+		wg.Add(1)
+		go func(id, addr string) {
+			defer wg.Done()
+			st, err := a.Fetch(ctx, addr)
+			if err != nil {
+				mu.Lock()
+				unreachable = append(unreachable, id)
+				mu.Unlock()
+				return
+			}
+			add(id, *st)
+		}(id, m.APIAddr)
+	}
+	wg.Wait()
+	sort.Slice(groups, func(i, j int) bool {
+		if groups[i].Node != groups[j].Node {
+			return groups[i].Node < groups[j].Node
+		}
+		return groups[i].Group < groups[j].Group
+	})
+	sort.Strings(unreachable)
+	return groups, unreachable
+}

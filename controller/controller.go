@@ -1,0 +1,227 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/state"
+)
+
+// Cluster is what the controller needs from the Raft node.
+type Cluster interface {
+	State() *state.State
+	IsLeader() bool
+	Apply(ctx context.Context, cmd state.Command) (any, error)
+	LeaderChanges() (<-chan bool, func())
+	Subscribe() (<-chan struct{}, func())
+}
+
+// AckSource reports the proxy groups of every node.
+type AckSource interface {
+	Observe(ctx context.Context) (groups []GroupAck, unreachable []string)
+}
+
+// Analyzer judges a release's new version at a point in time.
+type Analyzer interface {
+	Analyze(ctx context.Context, r *state.Release, now time.Time) Judgement
+}
+
+// Options tune the controller.
+type Options struct {
+	// Tick is how often releases are looked at (default 200ms).
+	Tick time.Duration
+	// Now is the leader's clock (default time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Actor is recorded with the controller's decisions.
+	Actor string
+}
+
+// Controller runs releases while its node leads.
+type Controller struct {
+	cluster  Cluster
+	acks     AckSource
+	analyzer Analyzer
+	opts     Options
+	log      *slog.Logger
+
+	mu       sync.Mutex
+	inFlight map[string]bool // releases with an analysis running
+	wg       sync.WaitGroup
+}
+
+// New returns a controller; call Run.
+func New(c Cluster, acks AckSource, an Analyzer, opts Options) *Controller {
+	if opts.Tick == 0 {
+		opts.Tick = 200 * time.Millisecond
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Actor == "" {
+		opts.Actor = "controller"
+	}
+	return &Controller{cluster: c, acks: acks, analyzer: an, opts: opts, log: opts.Logger, inFlight: map[string]bool{}}
+}
+
+// Run starts and stops the release loop with leadership until ctx ends.
+// Leadership notifications are not trusted alone: the state is re-checked
+// every second and on every tick.
+func (c *Controller) Run(ctx context.Context) {
+	ch, cancel := c.cluster.LeaderChanges()
+	defer cancel()
+	for {
+		if !c.cluster.IsLeader() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		c.runTerm(ctx, ch)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// runTerm leads until leadership is lost or ctx ends, then waits for
+// in-flight analyses so that no decision of this term outlives it.
+func (c *Controller) runTerm(ctx context.Context, ch <-chan bool) {
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	finished := make(chan struct{})
+	c.log.Info("leading: release controller started")
+	go func() {
+		c.lead(lctx)
+		close(finished)
+	}()
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+		case leader := <-ch:
+			running = leader
+		case <-finished:
+			running = false
+		}
+	}
+	stop()
+	<-finished
+	c.wg.Wait()
+	c.log.Info("release controller stopped")
+}
+
+// lead is the loop while this node leads.
+func (c *Controller) lead(ctx context.Context) {
+	changes, cancel := c.cluster.Subscribe()
+	defer cancel()
+	t := time.NewTicker(c.opts.Tick)
+	defer t.Stop()
+	for {
+		if !c.cluster.IsLeader() {
+			return
+		}
+		c.tick(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-changes:
+		}
+	}
+}
+
+// tick looks at every active release once.
+func (c *Controller) tick(ctx context.Context) {
+	st := c.cluster.State()
+	if len(st.Active) == 0 {
+		return
+	}
+	names := make([]string, 0, len(st.Active))
+	needAcks := false
+	for _, name := range st.Active {
+		names = append(names, name)
+		if r := st.Releases[name]; r != nil && r.Status.Phase == state.PhaseProgressing && !r.Status.Acked {
+			needAcks = true
+		}
+	}
+	obs := Observation{Now: c.opts.Now()}
+	if needAcks {
+		octx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		obs.Groups, obs.Unreachable = c.acks.Observe(octx)
+		cancel()
+		obs.Now = c.opts.Now()
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		r := st.Releases[name]
+		if r == nil {
+			continue
+		}
+		n := Decide(r, obs)
+		switch {
+		case n.Update != nil:
+			c.propose(ctx, n.Update)
+		case n.Analyze:
+			c.analyze(ctx, r)
+		}
+	}
+}
+
+// analyze runs one analysis in the background (at most one per release)
+// and proposes what follows from it.
+func (c *Controller) analyze(ctx context.Context, r *state.Release) {
+	c.mu.Lock()
+	if c.inFlight[r.Name()] {
+		c.mu.Unlock()
+		return
+	}
+	c.inFlight[r.Name()] = true
+	c.mu.Unlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer func() {
+			c.mu.Lock()
+			delete(c.inFlight, r.Name())
+			c.mu.Unlock()
+		}()
+		now := c.opts.Now()
+		j := c.analyzer.Analyze(ctx, r, now)
+		if ctx.Err() != nil {
+			return
+		}
+		c.log.Debug("analysis", "release", r.Name(), "phase", j.Phase, "reason", j.Reason)
+		c.propose(ctx, AfterAnalysis(r, j, c.opts.Now()))
+	}()
+}
+
+// propose stamps and applies one decision.
+func (c *Controller) propose(ctx context.Context, u *state.ReleaseUpdate) {
+	cmd, err := state.NewCommand(state.CmdReleaseUpdate, c.opts.Now(), c.opts.Actor, u)
+	if err != nil {
+		c.log.Error("encode release update", "release", u.Name, "err", err)
+		return
+	}
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := c.cluster.Apply(actx, cmd); err != nil {
+		if errors.Is(err, state.ErrConflict) {
+			c.log.Debug("stale release decision dropped", "release", u.Name, "action", u.Action, "err", err)
+			return
+		}
+		c.log.Warn("release decision not applied", "release", u.Name, "action", u.Action, "err", err)
+		return
+	}
+	c.log.Info("release decision", "release", u.Name, "action", u.Action, "message", u.Message)
+}

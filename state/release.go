@@ -1,0 +1,165 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/sluicehq/sluice/config"
+)
+
+// ErrConflict is returned when a release update's preconditions no longer
+// hold: another decision got there first (for example a previous leader's).
+// Nothing changed.
+var ErrConflict = errors.New("release changed since the decision was made")
+
+// ErrBadTransition is returned for an action the release's phase does not
+// allow (resuming a release that is not paused, promoting a finished one).
+var ErrBadTransition = errors.New("action not allowed in this phase")
+
+// Phase is where a release is in its lifecycle.
+type Phase string
+
+// Release phases. Pending -> Progressing(step i) <-> Paused -> Promoted |
+// RolledBack | Aborted.
+const (
+	PhasePending     Phase = "Pending"
+	PhaseProgressing Phase = "Progressing"
+	PhasePaused      Phase = "Paused"
+	PhasePromoted    Phase = "Promoted"
+	PhaseRolledBack  Phase = "RolledBack"
+	PhaseAborted     Phase = "Aborted"
+)
+
+// Terminal reports whether the release has ended.
+func (p Phase) Terminal() bool {
+	return p == PhasePromoted || p == PhaseRolledBack || p == PhaseAborted
+}
+
+// Active reports whether the release owns its service's routes.
+func (p Phase) Active() bool { return !p.Terminal() }
+
+// Action is what a release update does.
+type Action string
+
+// Release actions. Each is applied by one Raft command.
+const (
+	// ActStart moves a Pending release to its first step.
+	ActStart Action = "start"
+	// ActAck records that every proxy group holds the step's routes; the
+	// bake starts.
+	ActAck Action = "ack"
+	// ActAnalysis records an analysis that neither advances nor ends the
+	// release (it may hold it).
+	ActAnalysis Action = "analysis"
+	// ActHold records why a release cannot go on (ACK timeout, NACK).
+	ActHold Action = "hold"
+	// ActAdvance moves to the next step.
+	ActAdvance Action = "advance"
+	// ActPromote ends the release with all traffic on the new version.
+	ActPromote Action = "promote"
+	// ActRollback ends the release with all traffic on the stable version.
+	ActRollback Action = "rollback"
+	// ActAbort is a person stopping the release: traffic back to stable.
+	ActAbort Action = "abort"
+	// ActPause stops the clock; ActResume starts it again.
+	ActPause  Action = "pause"
+	ActResume Action = "resume"
+)
+
+// Decision is one entry of a release's record: what was decided, when, by
+// whom and why, with the inputs (the analysis verdict) it was based on.
+type Decision struct {
+	Seq    int       `json:"seq"`
+	Time   time.Time `json:"time"`
+	Actor  string    `json:"actor"`
+	Action Action    `json:"action"`
+	// Phase, Step and Weight are the release's after the decision.
+	Phase  Phase  `json:"phase"`
+	Step   int    `json:"step"`
+	Weight uint32 `json:"weight"`
+	// Index is the Raft index of the command that made the decision.
+	Index   uint64 `json:"index"`
+	Message string `json:"message"`
+	// Verdict is the analysis behind the decision (analysis.Verdict as
+	// JSON), when there was one.
+	Verdict json.RawMessage `json:"verdict,omitempty"`
+}
+
+// Counters count analyses within the current step.
+type Counters struct {
+	Successes int `json:"successes"`
+	Failures  int `json:"failures"`
+	// Inconclusive and Errors count consecutive analyses of that phase.
+	Inconclusive int `json:"inconclusive"`
+	Errors       int `json:"errors"`
+}
+
+// ReleaseStatus is the replicated progress of a release. Every deadline is
+// an absolute time taken from commands, so a new leader resumes exactly
+// where the old one stopped.
+type ReleaseStatus struct {
+	Phase Phase `json:"phase"`
+	// From is the version traffic leaves (resolved at creation).
+	From string `json:"from"`
+	// Policy is the covering policy's name and PolicySpec its spec as it was
+	// when the release was created, with defaults filled in: changing the
+	// policy later does not change a running release.
+	Policy     string                   `json:"policy,omitempty"`
+	PolicySpec config.ReleasePolicySpec `json:"policySpec"`
+	Plan       []config.StepSpec        `json:"plan"`
+	// Step is the index into Plan (-1 before the first step).
+	Step int `json:"step"`
+	// Weight is the new version's share of traffic now.
+	Weight uint32 `json:"weight"`
+	// StepIndex is the state index whose routes carry the current step;
+	// proxies must ACK it before the bake starts.
+	StepIndex     uint64    `json:"stepIndex,omitempty"`
+	StepStartedAt time.Time `json:"stepStartedAt,omitempty"`
+	Acked         bool      `json:"acked"`
+	AckedAt       time.Time `json:"ackedAt,omitempty"`
+	// BakeUntil is when the step may advance (given a Successful verdict).
+	BakeUntil time.Time `json:"bakeUntil,omitempty"`
+	// NextAnalysisAt is when the next analysis is due.
+	NextAnalysisAt time.Time `json:"nextAnalysisAt,omitempty"`
+	PausedAt       time.Time `json:"pausedAt,omitempty"`
+	Counters       Counters  `json:"counters"`
+	// Holding says why the release is not advancing, when it is held.
+	Holding string `json:"holding,omitempty"`
+	// LastVerdict is the latest analysis (analysis.Verdict as JSON).
+	LastVerdict json.RawMessage `json:"lastVerdict,omitempty"`
+	Decisions   []Decision      `json:"decisions"`
+	CreatedAt   time.Time       `json:"createdAt"`
+	StartedAt   time.Time       `json:"startedAt,omitempty"`
+	EndedAt     time.Time       `json:"endedAt,omitempty"`
+	// Reason is why the release ended.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Release is a release and its progress.
+type Release struct {
+	Spec   config.Release `json:"spec"`
+	Status ReleaseStatus  `json:"status"`
+}
+
+// Name returns the release's name.
+func (r *Release) Name() string { return r.Spec.Metadata.Name }
+
+// Service returns the released service's name.
+func (r *Release) Service() string { return r.Spec.Spec.Service }
+
+// CurrentStep returns the plan step in force, if any.
+func (r *Release) CurrentStep() (config.StepSpec, bool) {
+	if r.Status.Step < 0 || r.Status.Step >= len(r.Status.Plan) {
+		return config.StepSpec{}, false
+	}
+	return r.Status.Plan[r.Status.Step], true
+}
+
+// clone copies a release deeply enough to change its status.
+func (r *Release) clone() *Release {
+	c := *r
+	c.Status.Decisions = append([]Decision(nil), r.Status.Decisions...)
+	c.Status.Plan = append([]config.StepSpec(nil), r.Status.Plan...)
+	return &c
+}

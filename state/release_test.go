@@ -1,0 +1,278 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sluicehq/sluice/config"
+)
+
+var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+
+const baseDocs = `apiVersion: sluice.dev/v1alpha1
+kind: Service
+metadata: {name: greeter}
+spec:
+  protocol: grpc
+  versions:
+    - {name: v1, endpoints: [{address: "10.0.0.1:80"}]}
+    - {name: v2, endpoints: [{address: "10.0.0.2:80"}]}
+    - {name: v3, endpoints: [{address: "10.0.0.3:80"}]}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: ReleasePolicy
+metadata: {name: p}
+spec:
+  services: [greeter]
+  slo:
+    objective: 99.9
+    errorRatioQuery: 'sum(rate(errors{version="{{version}}"}[{{window}}]))'
+    requestsQuery: 'sum(increase(requests{version="{{version}}"}[{{window}}]))'
+  steps:
+    - {weight: 10, bake: 30s}
+    - {weight: 50, bake: 30s}
+  analysis: {interval: 5s}
+`
+
+const releaseDoc = `apiVersion: sluice.dev/v1alpha1
+kind: Release
+metadata: {name: r1}
+spec: {service: greeter, to: v2}
+`
+
+// machine applies commands like the FSM, counting indexes.
+type machine struct {
+	t     *testing.T
+	st    *State
+	index uint64
+}
+
+func newMachine(t *testing.T, docs string) *machine {
+	m := &machine{t: t, st: New()}
+	m.applyYAML(docs, t0)
+	return m
+}
+
+func (m *machine) run(c Command) (any, error) {
+	m.index++
+	next, res, err := Apply(m.st, m.index, c)
+	m.st = next
+	return res, err
+}
+
+func (m *machine) applyYAML(docs string, at time.Time) error {
+	m.t.Helper()
+	parsed, err := config.Parse("t.yaml", []byte(docs))
+	require.NoError(m.t, err)
+	c, err := NewCommand(CmdApply, at, "tester", ApplyPayload{Documents: parsed})
+	require.NoError(m.t, err)
+	_, err = m.run(c)
+	return err
+}
+
+func (m *machine) update(u ReleaseUpdate, at time.Time, actor string) error {
+	m.t.Helper()
+	c, err := NewCommand(CmdReleaseUpdate, at, actor, u)
+	require.NoError(m.t, err)
+	_, err = m.run(c)
+	return err
+}
+
+func (m *machine) rel() *Release { return m.st.Releases["r1"] }
+
+// upd builds an update expecting the release's current phase and step.
+func (m *machine) upd(a Action, msg string) ReleaseUpdate {
+	r := m.rel()
+	return ReleaseUpdate{Name: "r1", Action: a, ExpectPhase: r.Status.Phase, ExpectStep: r.Status.Step, Message: msg}
+}
+
+func TestReleaseLifecyclePromote(t *testing.T) {
+	m := newMachine(t, baseDocs)
+	require.NoError(t, m.applyYAML(releaseDoc, t0))
+	r := m.rel()
+	require.Equal(t, PhasePending, r.Status.Phase)
+	require.Equal(t, "v1", r.Status.From, "from defaults to the stable version")
+	require.Equal(t, "p", r.Status.Policy)
+	require.Len(t, r.Status.Plan, 2)
+	require.Equal(t, "r1", m.st.Active["greeter"])
+	require.Equal(t, []uint32{100, 0, 0}, m.st.RouteWeights("greeter"), "pending: routes unchanged")
+
+	require.NoError(t, m.update(m.upd(ActStart, "start"), t0.Add(time.Second), "controller"))
+	r = m.rel()
+	require.Equal(t, PhaseProgressing, r.Status.Phase)
+	require.Equal(t, 0, r.Status.Step)
+	require.Equal(t, uint32(10), r.Status.Weight)
+	require.Equal(t, m.index, r.Status.StepIndex, "the step's routes carry this command's index")
+	require.Equal(t, m.index, m.st.Index)
+	require.Equal(t, []uint32{90, 10, 0}, m.st.RouteWeights("greeter"))
+
+	ack := m.upd(ActAck, "acked")
+	ack.ExpectStepIndex = r.Status.StepIndex
+	require.NoError(t, m.update(ack, t0.Add(2*time.Second), "controller"))
+	r = m.rel()
+	require.True(t, r.Status.Acked)
+	require.Equal(t, t0.Add(32*time.Second), r.Status.BakeUntil, "bake starts at the ACK")
+	require.Equal(t, t0.Add(7*time.Second), r.Status.NextAnalysisAt)
+
+	require.NoError(t, m.update(m.upd(ActAdvance, "advance"), t0.Add(40*time.Second), "controller"))
+	require.Equal(t, []uint32{50, 50, 0}, m.st.RouteWeights("greeter"))
+	require.False(t, m.rel().Status.Acked, "a new step waits for its own ACK")
+
+	require.NoError(t, m.update(m.upd(ActPromote, "promoted"), t0.Add(80*time.Second), "controller"))
+	r = m.rel()
+	require.Equal(t, PhasePromoted, r.Status.Phase)
+	require.Equal(t, t0.Add(80*time.Second), r.Status.EndedAt)
+	require.Empty(t, m.st.Active)
+	require.Equal(t, []uint32{0, 100, 0}, m.st.RouteWeights("greeter"), "the new version is the stable one")
+	require.Equal(t, "v2", stableVersion(m.st.Services["greeter"]))
+
+	// Every transition is recorded, in order, with its actor.
+	var actions []Action
+	for _, d := range r.Status.Decisions {
+		actions = append(actions, d.Action)
+	}
+	require.Equal(t, []Action{"create", ActStart, ActAck, ActAdvance, ActPromote}, actions)
+	require.Equal(t, "tester", r.Status.Decisions[0].Actor)
+	require.Equal(t, "controller", r.Status.Decisions[4].Actor)
+}
+
+func TestReleaseRollbackAndStaleDecisions(t *testing.T) {
+	m := newMachine(t, baseDocs)
+	require.NoError(t, m.applyYAML(releaseDoc, t0))
+	start := m.upd(ActStart, "start")
+	require.NoError(t, m.update(start, t0, "controller"))
+
+	// A second, stale copy of the same decision (a previous leader's) is
+	// refused and changes nothing.
+	before := m.st
+	err := m.update(start, t0, "old-leader")
+	require.ErrorIs(t, err, ErrConflict)
+	require.Same(t, before, m.st)
+
+	verdict := []byte(`{"phase":"Failed","reason":"burn"}`)
+	u := m.upd(ActRollback, "burn rule fired")
+	u.Verdict = verdict
+	require.NoError(t, m.update(u, t0.Add(time.Minute), "controller"))
+	r := m.rel()
+	require.Equal(t, PhaseRolledBack, r.Status.Phase)
+	require.Equal(t, uint32(0), r.Status.Weight)
+	require.Equal(t, []uint32{100, 0, 0}, m.st.RouteWeights("greeter"))
+	require.JSONEq(t, string(verdict), string(r.Status.Decisions[len(r.Status.Decisions)-1].Verdict))
+	require.Equal(t, "burn rule fired", r.Status.Reason)
+
+	// A finished release can be followed by a new one.
+	require.NoError(t, m.applyYAML(`apiVersion: sluice.dev/v1alpha1
+kind: Release
+metadata: {name: r2}
+spec: {service: greeter, to: v3}
+`, t0.Add(2*time.Minute)))
+	require.Equal(t, "r2", m.st.Active["greeter"])
+}
+
+func TestReleasePauseResumeKeepsBake(t *testing.T) {
+	m := newMachine(t, baseDocs)
+	require.NoError(t, m.applyYAML(releaseDoc, t0))
+	require.NoError(t, m.update(m.upd(ActStart, ""), t0, "c"))
+	require.NoError(t, m.update(m.upd(ActAck, ""), t0, "c"))
+	require.Equal(t, t0.Add(30*time.Second), m.rel().Status.BakeUntil)
+	require.NoError(t, m.update(m.upd(ActPause, "looking"), t0.Add(10*time.Second), "alice"))
+	require.Equal(t, PhasePaused, m.rel().Status.Phase)
+	require.Equal(t, []uint32{90, 10, 0}, m.st.RouteWeights("greeter"), "paused keeps the split")
+	err := m.update(m.upd(ActAdvance, ""), t0.Add(11*time.Second), "c")
+	require.ErrorIs(t, err, ErrBadTransition)
+	require.NoError(t, m.update(m.upd(ActResume, ""), t0.Add(70*time.Second), "alice"))
+	require.Equal(t, t0.Add(90*time.Second), m.rel().Status.BakeUntil, "60s paused pushes the bake out by 60s")
+}
+
+func TestReleaseRefusals(t *testing.T) {
+	m := newMachine(t, baseDocs)
+	require.NoError(t, m.applyYAML(releaseDoc, t0))
+
+	// One active release per service.
+	err := m.applyYAML(`apiVersion: sluice.dev/v1alpha1
+kind: Release
+metadata: {name: r2}
+spec: {service: greeter, to: v3}
+`, t0)
+	require.ErrorIs(t, err, config.ErrInvalid)
+	require.Contains(t, err.Error(), `already has an active release "r1"`)
+
+	// Re-applying the same release is a no-op; changing it is refused.
+	idx := m.st.Index
+	require.NoError(t, m.applyYAML(releaseDoc, t0))
+	require.Equal(t, idx, m.st.Index)
+	err = m.applyYAML(`apiVersion: sluice.dev/v1alpha1
+kind: Release
+metadata: {name: r1}
+spec: {service: greeter, to: v3}
+`, t0)
+	require.ErrorContains(t, err, "releases cannot be changed")
+
+	// A service in a release cannot lose the versions it uses, nor be
+	// deleted; the release cannot be deleted while active.
+	err = m.applyYAML(`apiVersion: sluice.dev/v1alpha1
+kind: Service
+metadata: {name: greeter}
+spec:
+  protocol: grpc
+  versions:
+    - {name: v1, endpoints: [{address: "10.0.0.1:80"}]}
+`, t0)
+	require.ErrorContains(t, err, `version "v2" is used by active Release "r1"`)
+	del := func(kind config.Kind, name string) error {
+		c, err := NewCommand(CmdDelete, t0, "t", DeletePayload{Kind: kind, Name: name})
+		require.NoError(t, err)
+		_, err = m.run(c)
+		return err
+	}
+	require.ErrorContains(t, del(config.KindService, "greeter"), `active Release "r1"`)
+	require.ErrorIs(t, del(config.KindRelease, "r1"), ErrBadTransition)
+
+	// Releasing the stable version is refused.
+	require.NoError(t, m.update(m.upd(ActAbort, "no"), t0, "alice"))
+	require.Equal(t, PhaseAborted, m.rel().Status.Phase)
+	err = m.applyYAML(`apiVersion: sluice.dev/v1alpha1
+kind: Release
+metadata: {name: r3}
+spec: {service: greeter, to: v1}
+`, t0)
+	require.ErrorContains(t, err, "already the stable version")
+	require.NoError(t, del(config.KindRelease, "r1"))
+}
+
+func TestReleaseNeedsPolicyWithSLO(t *testing.T) {
+	m := newMachine(t, `apiVersion: sluice.dev/v1alpha1
+kind: Service
+metadata: {name: lonely}
+spec:
+  protocol: grpc
+  versions:
+    - {name: v1, endpoints: [{address: "10.0.0.1:80"}]}
+    - {name: v2, endpoints: [{address: "10.0.0.2:80"}]}
+`)
+	err := m.applyYAML(`apiVersion: sluice.dev/v1alpha1
+kind: Release
+metadata: {name: r}
+spec: {service: lonely, to: v2}
+`, t0)
+	require.ErrorContains(t, err, "covered by no ReleasePolicy")
+	require.Empty(t, m.st.Releases)
+}
+
+func TestReleaseSnapshotRoundTrip(t *testing.T) {
+	m := newMachine(t, baseDocs)
+	require.NoError(t, m.applyYAML(releaseDoc, t0))
+	require.NoError(t, m.update(m.upd(ActStart, "s"), t0, "c"))
+	var buf bytes.Buffer
+	require.NoError(t, WriteSnapshot(m.st, &buf))
+	got, err := ReadSnapshot(&buf)
+	require.NoError(t, err)
+	a, _ := json.Marshal(m.st)
+	b, _ := json.Marshal(got)
+	require.JSONEq(t, string(a), string(b))
+	require.Equal(t, m.st.RouteWeights("greeter"), got.RouteWeights("greeter"))
+}
