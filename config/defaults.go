@@ -1,5 +1,10 @@
 package config
 
+import (
+	"slices"
+	"time"
+)
+
 // Every default Sluice applies to a document lives in this file.
 //
 // Required fields (apiVersion, kind, metadata.name, spec.protocol, the port
@@ -69,4 +74,186 @@ func EffectiveWeights(s *ServiceSpec) []uint32 {
 		w[0] = StableWeight
 	}
 	return w
+}
+
+// Release analysis defaults. docs/analysis.md explains how they were chosen;
+// PolicyDefaults applies them. A zero value in a policy means "use the
+// default", so these numbers are also what an empty field stands for.
+const (
+	// DefaultAnalysisInterval is the time between two analyses of a step:
+	// short enough that a bad canary is caught within seconds, long enough
+	// that one analysis (about a dozen queries) finishes before the next.
+	DefaultAnalysisInterval = 5 * time.Second
+	// DefaultQueryTimeout bounds one Prometheus query. It equals the
+	// interval: a query still running when the next analysis is due has
+	// failed anyway.
+	DefaultQueryTimeout = 5 * time.Second
+	// DefaultFailureLimit: one Failed analysis rolls the release back. The
+	// burn rules already demand that both a long and a short window burn,
+	// so one verdict is evidence enough.
+	DefaultFailureLimit = 1
+	// DefaultInconclusiveLimit is 24 consecutive analyses without enough
+	// data (2 minutes at the default interval) before a release is rolled
+	// back. A step starts with an empty baseline window: the canary needs up
+	// to one DefaultBaselineWindow of traffic to reach
+	// DefaultBaselineMinRequests, so the limit is twice that window.
+	DefaultInconclusiveLimit = 24
+	// DefaultErrorLimit is 12 consecutive analyses that could not ask
+	// Prometheus (1 minute at the default interval): enough to ride out a
+	// Prometheus restart or a network blip, short enough that a canary
+	// nobody can see does not keep serving traffic.
+	DefaultErrorLimit = 12
+
+	// DefaultBaselineWindow is the range canary and stable are compared
+	// over, and the range the canary's minimum sample is counted in.
+	DefaultBaselineWindow = time.Minute
+	// DefaultBaselineMinRequests is how many requests a version needs in
+	// the baseline window to be compared; the canary also needs them for
+	// any analysis to be Successful.
+	DefaultBaselineMinRequests = 50
+	// DefaultBaselineMaxRatio: the canary fails when its error ratio is
+	// more than twice the stable version's (plus DefaultBaselineMinDelta).
+	DefaultBaselineMaxRatio = 2
+	// DefaultBaselineMinDelta is one percentage point of absolute margin.
+	DefaultBaselineMinDelta = 0.01
+	// DefaultBaselineZScore is the one-sided significance of the
+	// two-proportion z-test: 3 standard errors, about 1 false alarm in 740
+	// comparisons of equal versions.
+	DefaultBaselineZScore = 3
+
+	// DefaultStepBake is the bake of a step that sets none. It equals the
+	// long window of the fast burn rule and the baseline window, so each
+	// step is judged on at least one full window of its own traffic.
+	DefaultStepBake = time.Minute
+	// DefaultAckTimeout is how long a step waits for every proxy group to
+	// ACK its routes before the release holds.
+	DefaultAckTimeout = 30 * time.Second
+
+	// MaxSteps is the longest release plan accepted.
+	MaxSteps = 20
+	// MinAnalysisInterval is the shortest analysis interval accepted.
+	MinAnalysisInterval = 100 * time.Millisecond
+	// MinQueryTimeout is the shortest query timeout accepted.
+	MinQueryTimeout = 100 * time.Millisecond
+	// MinBurnWindow is the shortest burn-rule or baseline window accepted.
+	MinBurnWindow = time.Second
+	// MinAckTimeout is the shortest ackTimeout accepted.
+	MinAckTimeout = time.Second
+)
+
+// DefaultSteps returns the release plan of a policy that sets none: 1%, 5%,
+// 25%, 50% and 100% of traffic, each baked DefaultStepBake. The first step
+// exposes few users while there is still little evidence; each later step
+// is reached only after a full window of clean data at the previous one.
+// It returns a new slice on every call.
+func DefaultSteps() []StepSpec {
+	bake := Duration(DefaultStepBake)
+	return []StepSpec{
+		{Weight: 1, Bake: bake},
+		{Weight: 5, Bake: bake},
+		{Weight: 25, Bake: bake},
+		{Weight: 50, Bake: bake},
+		{Weight: 100, Bake: bake},
+	}
+}
+
+// DefaultBurnRules returns the multiwindow burn-rate rules of a policy
+// that sets none. They follow the Google SRE Workbook's multiwindow,
+// multi-burn-rate alerts, scaled from hours to the minutes a canary bakes:
+//
+//   - "fast": long 1m, short 10s, burn rate 14.4 (at a 99.9% objective, an
+//     error ratio above 1.44% over the last minute and still now);
+//   - "slow": long 5m, short 30s, burn rate 6 (above 0.6% over five
+//     minutes, spanning several steps, and still now).
+//
+// Both need a scrape interval of a few seconds; docs/analysis.md has
+// windows for slower scrapes. It returns a new slice on every call.
+func DefaultBurnRules() []BurnRule {
+	return []BurnRule{
+		{Name: "fast", LongWindow: Duration(time.Minute), ShortWindow: Duration(10 * time.Second), BurnRate: 14.4},
+		{Name: "slow", LongWindow: Duration(5 * time.Minute), ShortWindow: Duration(30 * time.Second), BurnRate: 6},
+	}
+}
+
+// PolicyDefaults returns a copy of spec with every default of the release
+// analysis and plan filled in: the analysis interval, burn rules, baseline,
+// limits and query timeout, the steps and their bakes, the ack timeout, and
+// the SLO's requestsQuery (TotalQuery when unset). spec is not modified
+// and the copy shares no memory with it. Prometheus.URL stays as it is:
+// empty means the server's own setting. SLO and Latency stay absent when
+// absent.
+func PolicyDefaults(spec *ReleasePolicySpec) ReleasePolicySpec {
+	out := ReleasePolicySpec{
+		Services:   slices.Clone(spec.Services),
+		AckTimeout: spec.AckTimeout,
+	}
+	if spec.Prometheus != nil {
+		p := *spec.Prometheus
+		out.Prometheus = &p
+	}
+	if spec.SLO != nil {
+		slo := *spec.SLO
+		if spec.SLO.Latency != nil {
+			lat := *spec.SLO.Latency
+			slo.Latency = &lat
+		}
+		if slo.RequestsQuery == "" {
+			slo.RequestsQuery = slo.TotalQuery
+		}
+		out.SLO = &slo
+	}
+
+	a := AnalysisSpec{}
+	if spec.Analysis != nil {
+		a = *spec.Analysis
+		a.BurnRules = slices.Clone(spec.Analysis.BurnRules)
+	}
+	b := BaselineSpec{}
+	if a.Baseline != nil {
+		b = *a.Baseline
+	}
+	a.Baseline = &b
+	if len(a.BurnRules) == 0 {
+		a.BurnRules = DefaultBurnRules()
+	}
+	setDuration(&a.Interval, DefaultAnalysisInterval)
+	setDuration(&a.QueryTimeout, DefaultQueryTimeout)
+	setInt(&a.FailureLimit, DefaultFailureLimit)
+	setInt(&a.InconclusiveLimit, DefaultInconclusiveLimit)
+	setInt(&a.ErrorLimit, DefaultErrorLimit)
+	setDuration(&b.Window, DefaultBaselineWindow)
+	setFloat(&b.MinRequests, DefaultBaselineMinRequests)
+	setFloat(&b.MaxRatio, DefaultBaselineMaxRatio)
+	setFloat(&b.MinDelta, DefaultBaselineMinDelta)
+	setFloat(&b.ZScore, DefaultBaselineZScore)
+	out.Analysis = &a
+
+	if len(spec.Steps) == 0 {
+		out.Steps = DefaultSteps()
+	} else {
+		out.Steps = slices.Clone(spec.Steps)
+		for i := range out.Steps {
+			setDuration(&out.Steps[i].Bake, DefaultStepBake)
+		}
+	}
+	setDuration(&out.AckTimeout, DefaultAckTimeout)
+	return out
+}
+
+func setDuration(d *Duration, def time.Duration) {
+	if *d == 0 {
+		*d = Duration(def)
+	}
+}
+
+func setInt(v *int, def int) {
+	if *v == 0 {
+		*v = def
+	}
+}
+
+func setFloat(v *float64, def float64) {
+	if *v == 0 {
+		*v = def
+	}
 }

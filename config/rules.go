@@ -104,9 +104,20 @@ func checkName(r *reporter, path, name string) {
 // that are not to be reported again (they failed to decode).
 func validateDocument(d *Document, skip map[string]bool) Errors {
 	r := &reporter{doc: d, skip: skip}
+	bodies := 0
+	for _, set := range []bool{d.Service != nil, d.ReleasePolicy != nil, d.Release != nil} {
+		if set {
+			bodies++
+		}
+	}
 	switch {
-	case d.Service != nil && d.ReleasePolicy != nil:
-		r.addf("", "document has both a Service and a ReleasePolicy body")
+	case bodies > 1:
+		r.addf("", "document has more than one body (Service, ReleasePolicy, Release)")
+	case d.Release != nil:
+		rel := d.Release
+		checkHeader(r, rel.APIVersion, rel.Kind, rel.Metadata.Name)
+		checkBody(r, d, KindRelease, rel.Kind, rel.Metadata.Name)
+		checkRelease(r, rel)
 	case d.Service != nil:
 		s := d.Service
 		checkHeader(r, s.APIVersion, s.Kind, s.Metadata.Name)
@@ -314,6 +325,49 @@ func checkPolicy(r *reporter, p *ReleasePolicy) {
 			r.addf(path, "duplicate service %q (also spec.services[%d])", svc, first)
 		default:
 			seen[svc] = i
+		}
+	}
+	checkPolicyAnalysis(r, &p.Spec)
+}
+
+func checkRelease(r *reporter, rel *Release) {
+	spec := &rel.Spec
+	if spec.Service == "" {
+		r.addf("spec.service", "required: the service to release")
+	}
+	if spec.To == "" {
+		r.addf("spec.to", "required: the version to release")
+	}
+	if spec.From != "" && spec.From == spec.To {
+		r.addf("spec.to", "must differ from spec.from (%q)", spec.From)
+	}
+	seen := map[string]int{}
+	for i, g := range spec.Gates {
+		path := fmt.Sprintf("spec.gates[%d].name", i)
+		switch first, dup := seen[g.Name]; {
+		case g.Name == "":
+			r.addf(path, "required")
+		case dup:
+			r.addf(path, "duplicate gate %q (also spec.gates[%d])", g.Name, first)
+		default:
+			seen[g.Name] = i
+		}
+	}
+	if c := spec.Change; c != nil {
+		for _, f := range []struct {
+			path string
+			v    *int
+		}{
+			{"spec.change.linesAdded", c.LinesAdded}, {"spec.change.linesDeleted", c.LinesDeleted},
+			{"spec.change.files", c.Files}, {"spec.change.directories", c.Directories},
+			{"spec.change.subsystems", c.Subsystems}, {"spec.change.authorExperience", c.AuthorExperience},
+		} {
+			if f.v != nil && *f.v < 0 {
+				r.addf(f.path, "must not be negative, got %d", *f.v)
+			}
+		}
+		if c.Entropy != nil && (*c.Entropy < 0 || *c.Entropy != *c.Entropy) {
+			r.addf("spec.change.entropy", "must be a non-negative number")
 		}
 	}
 }
