@@ -1,0 +1,66 @@
+package demo
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metric names and labels a backend exposes at /metrics. Release analysis
+// queries depend on this shape:
+//
+//	requests_total{service,version,protocol,code}
+//	request_duration_seconds{service,version,protocol} (histogram)
+//
+// protocol is "grpc" or "http"; code is the gRPC code name ("OK",
+// "UNAVAILABLE", ...) or the HTTP status ("200", "503", ...).
+const (
+	MetricRequests = "requests_total"
+	MetricDuration = "request_duration_seconds"
+)
+
+// Protocol label values.
+const (
+	ProtocolGRPC = "grpc"
+	ProtocolHTTP = "http"
+)
+
+// DurationBuckets cover 1 ms to 2 s.
+var DurationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2}
+
+type metrics struct {
+	service, version string
+	requests         *prometheus.CounterVec
+	duration         *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer, service, version string) *metrics {
+	m := &metrics{
+		service: service,
+		version: version,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricRequests,
+			Help: "Requests served, by protocol and result code.",
+		}, []string{"service", "version", "protocol", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    MetricDuration,
+			Help:    "Time to answer a request, injected latency included.",
+			Buckets: DurationBuckets,
+		}, []string{"service", "version", "protocol"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	// Start every expected series at zero so that rates exist before the
+	// first error.
+	for proto, codes := range map[string][]string{ProtocolGRPC: {"OK", "UNAVAILABLE"}, ProtocolHTTP: {"200", "503"}} {
+		for _, c := range codes {
+			m.requests.WithLabelValues(service, version, proto, c)
+		}
+		m.duration.WithLabelValues(service, version, proto)
+	}
+	return m
+}
+
+func (m *metrics) observe(protocol, code string, d time.Duration) {
+	m.requests.WithLabelValues(m.service, m.version, protocol, code).Inc()
+	m.duration.WithLabelValues(m.service, m.version, protocol).Observe(d.Seconds())
+}
