@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/state"
 	"github.com/sluicehq/sluice/xds"
 )
 
@@ -154,4 +155,48 @@ func (c *Client) XDSStatus(ctx context.Context) (*xds.Status, error) {
 // Ready reports whether the node answers /readyz with 200.
 func (c *Client) Ready(ctx context.Context) bool {
 	return c.do(ctx, http.MethodGet, "/readyz", nil, "", nil) == nil
+}
+
+// StartRelease creates a release.
+func (c *Client) StartRelease(ctx context.Context, rel config.Release) (*state.Release, error) {
+	b, err := json.Marshal(rel)
+	if err != nil {
+		return nil, err
+	}
+	var out state.Release
+	if err := c.do(ctx, http.MethodPost, "/v1/releases", bytes.NewReader(b), "application/json", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Release returns one release with its status and decisions.
+func (c *Client) Release(ctx context.Context, name string) (*state.Release, error) {
+	var out state.Release
+	if err := c.do(ctx, http.MethodGet, "/v1/releases/"+url.PathEscape(name), nil, "", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Releases lists every release.
+func (c *Client) Releases(ctx context.Context) ([]ReleaseSummary, error) {
+	var out struct {
+		Items []ReleaseSummary `json:"items"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/v1/releases", nil, "", &out); err != nil {
+		return nil, err
+	}
+	return out.Items, nil
+}
+
+// ReleaseAction takes a manual action (pause, resume, promote, rollback,
+// abort) on a release.
+func (c *Client) ReleaseAction(ctx context.Context, name, action, reason string) (*state.Release, error) {
+	b, _ := json.Marshal(ActionRequest{Reason: reason})
+	var out state.Release
+	if err := c.do(ctx, http.MethodPost, "/v1/releases/"+url.PathEscape(name)+"/"+url.PathEscape(action), bytes.NewReader(b), "application/json", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

@@ -2,12 +2,14 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/analysis"
 	"github.com/sluicehq/sluice/state"
 )
 
@@ -27,7 +29,7 @@ type AckSource interface {
 
 // Analyzer judges a release's new version at a point in time.
 type Analyzer interface {
-	Analyze(ctx context.Context, r *state.Release, now time.Time) Judgement
+	Analyze(ctx context.Context, r *state.Release, now time.Time) analysis.Verdict
 }
 
 // Options tune the controller.
@@ -39,6 +41,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Actor is recorded with the controller's decisions.
 	Actor string
+	// OnVerdict, if set, sees every verdict (metrics).
+	OnVerdict func(analysis.Verdict)
 }
 
 // Controller runs releases while its node leads.
@@ -197,12 +201,20 @@ func (c *Controller) analyze(ctx context.Context, r *state.Release) {
 			c.mu.Unlock()
 		}()
 		now := c.opts.Now()
-		j := c.analyzer.Analyze(ctx, r, now)
+		v := c.analyzer.Analyze(ctx, r, now)
 		if ctx.Err() != nil {
 			return
 		}
-		c.log.Debug("analysis", "release", r.Name(), "phase", j.Phase, "reason", j.Reason)
-		c.propose(ctx, AfterAnalysis(r, j, c.opts.Now()))
+		raw, err := json.Marshal(v)
+		if err != nil {
+			c.log.Error("encode verdict", "release", r.Name(), "err", err)
+			return
+		}
+		c.log.Debug("analysis", "release", r.Name(), "phase", v.Phase, "reason", v.Reason)
+		if c.opts.OnVerdict != nil {
+			c.opts.OnVerdict(v)
+		}
+		c.propose(ctx, AfterAnalysis(r, v, raw, c.opts.Now()))
 	}()
 }
 

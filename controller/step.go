@@ -9,25 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/analysis"
 	"github.com/sluicehq/sluice/state"
 )
-
-// Verdict phases, as the analysis reports them.
-const (
-	Successful   = "Successful"
-	Failed       = "Failed"
-	Inconclusive = "Inconclusive"
-	Error        = "Error"
-)
-
-// Judgement is an analysis result as the controller needs it.
-type Judgement struct {
-	Phase  string
-	Reason string
-	// Raw is the full verdict (query, value, threshold per measurement),
-	// recorded with the decision.
-	Raw []byte
-}
 
 // GroupAck is what one proxy group on one node holds.
 type GroupAck struct {
@@ -121,60 +105,34 @@ func hold(r *state.Release, reason string) Next {
 	return Next{Update: u}
 }
 
-// AfterAnalysis is the pure second half: from a judgement, the command to
-// propose. Only a Successful judgement after the bake advances; Failed
-// rolls back once FailureLimit is reached; Inconclusive and Error hold
-// until their limits, then roll back.
-func AfterAnalysis(r *state.Release, j Judgement, now time.Time) *state.ReleaseUpdate {
+// AfterAnalysis is the pure second half: from a verdict, the command to
+// propose. analysis.Decide counts and applies the policy's limits; only a
+// Successful verdict after the bake advances (or promotes after the last
+// step); a rollback carries the verdict that caused it.
+func AfterAnalysis(r *state.Release, v analysis.Verdict, raw []byte, now time.Time) *state.ReleaseUpdate {
 	rs := &r.Status
-	a := rs.PolicySpec.Analysis
-	c := rs.Counters
-	switch j.Phase {
-	case Successful:
-		c.Successes++
-		c.Inconclusive, c.Errors = 0, 0
-	case Failed:
-		c.Failures++
-		c.Inconclusive, c.Errors = 0, 0
-	case Inconclusive:
-		c.Inconclusive++
-		c.Errors = 0
-	default:
-		c.Errors++
-		c.Inconclusive = 0
-	}
+	prev := analysis.Counters(rs.Counters)
+	c, act, reason := analysis.Decide(prev, v, rs.PolicySpec)
+	sc := state.Counters(c)
 	withVerdict := func(u *state.ReleaseUpdate) *state.ReleaseUpdate {
-		u.Verdict, u.Counters = j.Raw, &c
+		u.Verdict, u.Counters = raw, &sc
 		return u
 	}
 	switch {
-	case j.Phase == Failed && c.Failures >= a.FailureLimit:
-		return withVerdict(update(r, state.ActRollback, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, j.Reason)))
-	case j.Phase == Inconclusive && c.Inconclusive >= a.InconclusiveLimit:
-		return withVerdict(update(r, state.ActRollback, fmt.Sprintf("rolled back at step %d: %d inconclusive analyses in a row (limit %d): %s", rs.Step+1, c.Inconclusive, a.InconclusiveLimit, j.Reason)))
-	case j.Phase == Error && c.Errors >= a.ErrorLimit:
-		return withVerdict(update(r, state.ActRollback, fmt.Sprintf("rolled back at step %d: %d analysis errors in a row (limit %d): %s", rs.Step+1, c.Errors, a.ErrorLimit, j.Reason)))
-	case j.Phase == Successful && !now.Before(rs.BakeUntil):
+	case act == analysis.ActionRollBack:
+		return withVerdict(update(r, state.ActRollback, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, reason)))
+	case act == analysis.ActionAdvance && !now.Before(rs.BakeUntil):
 		if rs.Step+1 >= len(rs.Plan) || rs.Weight >= 100 {
-			return withVerdict(update(r, state.ActPromote, fmt.Sprintf("promoted: step %d (%d%%) baked and analysis successful: %s", rs.Step+1, rs.Weight, j.Reason)))
+			return withVerdict(update(r, state.ActPromote, fmt.Sprintf("promoted: step %d (%d%%) baked %s; %s", rs.Step+1, rs.Weight, rs.Plan[rs.Step].Bake.D(), reason)))
 		}
 		nextStep := rs.Plan[rs.Step+1]
-		return withVerdict(update(r, state.ActAdvance, fmt.Sprintf("advance to step %d (%d%%): step %d baked %s and analysis successful: %s",
-			rs.Step+2, nextStep.Weight, rs.Step+1, rs.Plan[rs.Step].Bake.D(), j.Reason)))
+		return withVerdict(update(r, state.ActAdvance, fmt.Sprintf("advance to step %d (%d%%): step %d baked %s; %s",
+			rs.Step+2, nextStep.Weight, rs.Step+1, rs.Plan[rs.Step].Bake.D(), reason)))
+	case act == analysis.ActionAdvance:
+		u := withVerdict(update(r, state.ActAnalysis, fmt.Sprintf("%s; baking until %s", reason, rs.BakeUntil.UTC().Format(time.RFC3339))))
+		return u
 	}
-	u := withVerdict(update(r, state.ActAnalysis, ""))
-	switch j.Phase {
-	case Successful:
-		u.Message = fmt.Sprintf("analysis successful, baking until %s: %s", rs.BakeUntil.UTC().Format(time.RFC3339), j.Reason)
-	case Failed:
-		u.Message = fmt.Sprintf("analysis failed (%d of %d allowed): %s", c.Failures, a.FailureLimit, j.Reason)
-		u.Holding = "held: " + u.Message
-	case Inconclusive:
-		u.Message = fmt.Sprintf("analysis inconclusive (%d of %d before rollback): %s", c.Inconclusive, a.InconclusiveLimit, j.Reason)
-		u.Holding = "held: " + u.Message
-	default:
-		u.Message = fmt.Sprintf("analysis error (%d of %d before rollback): %s", c.Errors, a.ErrorLimit, j.Reason)
-		u.Holding = "held: " + u.Message
-	}
+	u := withVerdict(update(r, state.ActAnalysis, reason))
+	u.Holding = "held: " + reason
 	return u
 }

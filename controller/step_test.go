@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sluicehq/sluice/analysis"
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/state"
 )
@@ -95,55 +96,56 @@ func TestDecideAnalysesWhenDue(t *testing.T) {
 
 func TestAfterAnalysis(t *testing.T) {
 	bake := t0.Add(30 * time.Second)
-	ok := Judgement{Phase: Successful, Reason: "burn 0.1 < 14.4", Raw: []byte(`{"phase":"Successful"}`)}
+	ok := analysis.Verdict{Phase: analysis.PhaseSuccessful, Reason: "burn 0.1 < 14.4"}
+	raw := []byte(`{"phase":"Successful"}`)
 
 	// Successful during the bake: record, no move.
-	u := AfterAnalysis(acked(testRelease(state.PhaseProgressing, 0), bake), ok, t0.Add(10*time.Second))
+	u := AfterAnalysis(acked(testRelease(state.PhaseProgressing, 0), bake), ok, raw, t0.Add(10*time.Second))
 	require.Equal(t, state.ActAnalysis, u.Action)
 	require.Empty(t, u.Holding)
 	require.Equal(t, 1, u.Counters.Successes)
 	require.Equal(t, []byte(`{"phase":"Successful"}`), u.Verdict)
 
 	// Successful after the bake: advance to step 2 (50%).
-	u = AfterAnalysis(acked(testRelease(state.PhaseProgressing, 0), bake), ok, bake)
+	u = AfterAnalysis(acked(testRelease(state.PhaseProgressing, 0), bake), ok, raw, bake)
 	require.Equal(t, state.ActAdvance, u.Action)
 	require.Contains(t, u.Message, "advance to step 2 (50%)")
 
 	// Successful after the last step's bake: promote.
-	u = AfterAnalysis(acked(testRelease(state.PhaseProgressing, 1), bake), ok, bake)
+	u = AfterAnalysis(acked(testRelease(state.PhaseProgressing, 1), bake), ok, raw, bake)
 	require.Equal(t, state.ActPromote, u.Action)
 
 	// Failed: roll back at once (failure limit 1), with the verdict.
-	u = AfterAnalysis(acked(testRelease(state.PhaseProgressing, 0), bake), Judgement{Phase: Failed, Reason: "burn rule fast fired"}, t0.Add(6*time.Second))
+	u = AfterAnalysis(acked(testRelease(state.PhaseProgressing, 0), bake), analysis.Verdict{Phase: analysis.PhaseFailed, Reason: "burn rule fast fired"}, nil, t0.Add(6*time.Second))
 	require.Equal(t, state.ActRollback, u.Action)
-	require.Contains(t, u.Message, "rolled back at step 1 (5%): burn rule fast fired")
+	require.Contains(t, u.Message, "rolled back at step 1 (5%): analysis failed once (failure limit 1): burn rule fast fired")
 
 	// Inconclusive holds until the limit (3), then rolls back; it never
 	// advances, even after the bake.
 	r := acked(testRelease(state.PhaseProgressing, 0), bake)
-	inc := Judgement{Phase: Inconclusive, Reason: "too few requests: 3 < 50"}
+	inc := analysis.Verdict{Phase: analysis.PhaseInconclusive, Reason: "too few requests: 3 < 50"}
 	for i := 1; i < 3; i++ {
-		u = AfterAnalysis(r, inc, bake.Add(time.Hour))
+		u = AfterAnalysis(r, inc, nil, bake.Add(time.Hour))
 		require.Equal(t, state.ActAnalysis, u.Action)
 		require.Contains(t, u.Holding, "inconclusive")
 		r.Status.Counters = *u.Counters
 	}
-	u = AfterAnalysis(r, inc, bake.Add(time.Hour))
+	u = AfterAnalysis(r, inc, nil, bake.Add(time.Hour))
 	require.Equal(t, state.ActRollback, u.Action)
-	require.Contains(t, u.Message, "3 inconclusive analyses in a row (limit 3)")
+	require.Contains(t, u.Message, "inconclusive 3 times since the last successful one (inconclusive limit 3)")
 
 	// Errors hold; a success in between resets the count.
 	r = acked(testRelease(state.PhaseProgressing, 0), bake)
-	errJ := Judgement{Phase: Error, Reason: "prometheus unreachable"}
-	u = AfterAnalysis(r, errJ, t0.Add(time.Second))
+	errJ := analysis.Verdict{Phase: analysis.PhaseError, Reason: "prometheus unreachable"}
+	u = AfterAnalysis(r, errJ, nil, t0.Add(time.Second))
 	require.Equal(t, state.ActAnalysis, u.Action)
 	r.Status.Counters = *u.Counters
-	u = AfterAnalysis(r, ok, t0.Add(2*time.Second))
+	u = AfterAnalysis(r, ok, raw, t0.Add(2*time.Second))
 	r.Status.Counters = *u.Counters
 	require.Zero(t, r.Status.Counters.Errors)
-	u = AfterAnalysis(r, errJ, t0.Add(3*time.Second))
+	u = AfterAnalysis(r, errJ, nil, t0.Add(3*time.Second))
 	require.Equal(t, state.ActAnalysis, u.Action)
 	r.Status.Counters = *u.Counters
-	u = AfterAnalysis(r, errJ, t0.Add(4*time.Second))
+	u = AfterAnalysis(r, errJ, nil, t0.Add(4*time.Second))
 	require.Equal(t, state.ActRollback, u.Action)
 }

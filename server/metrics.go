@@ -1,9 +1,13 @@
 package server
 
 import (
+	"encoding/json"
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/raft"
+	"github.com/sluicehq/sluice/state"
 )
 
 // raftCollector reads Raft statistics at scrape time.
@@ -59,4 +63,82 @@ func (c *raftCollector) Collect(ch chan<- prometheus.Metric) {
 		leader = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.leader, prometheus.GaugeValue, leader)
+}
+
+// releaseCollector exports release progress from the replicated state, so
+// every node reports the same numbers.
+type releaseCollector struct {
+	node      *raft.Node
+	phase     *prometheus.Desc
+	weight    *prometheus.Desc
+	step      *prometheus.Desc
+	releases  *prometheus.Desc
+	rollbacks *prometheus.Desc
+}
+
+func newReleaseCollector(n *raft.Node) *releaseCollector {
+	return &releaseCollector{
+		node:      n,
+		phase:     prometheus.NewDesc("sluice_release_phase", "1 for the phase of each active release (and each service's latest).", []string{"release", "service", "phase"}, nil),
+		weight:    prometheus.NewDesc("sluice_release_weight", "Share of traffic (percent) on the new version of a release.", []string{"release", "service"}, nil),
+		step:      prometheus.NewDesc("sluice_release_step", "Current step (1-based, 0 before the first) of a release.", []string{"release", "service"}, nil),
+		releases:  prometheus.NewDesc("sluice_releases", "Releases in the state, by phase.", []string{"phase"}, nil),
+		rollbacks: prometheus.NewDesc("sluice_rollbacks_total", "Releases rolled back or aborted, by reason.", []string{"reason"}, nil),
+	}
+}
+
+func (c *releaseCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.phase, c.weight, c.step, c.releases, c.rollbacks} {
+		ch <- d
+	}
+}
+
+// rollbackReason classifies how a release ended badly.
+func rollbackReason(r *state.Release) string {
+	if r.Status.Phase == state.PhaseAborted {
+		return "aborted"
+	}
+	ds := r.Status.Decisions
+	if len(ds) == 0 {
+		return "unknown"
+	}
+	last := ds[len(ds)-1]
+	if !strings.HasPrefix(last.Actor, "controller") {
+		return "manual"
+	}
+	var v struct {
+		Phase string `json:"phase"`
+	}
+	if json.Unmarshal(last.Verdict, &v) == nil && v.Phase != "" {
+		return strings.ToLower(v.Phase) // failed, inconclusive, error
+	}
+	return "controller"
+}
+
+func (c *releaseCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.node.State()
+	latest := map[string]*state.Release{}
+	byPhase := map[state.Phase]int{}
+	rollbacks := map[string]int{"failed": 0, "inconclusive": 0, "error": 0, "manual": 0, "aborted": 0}
+	for _, name := range st.ReleaseNames() {
+		r := st.Releases[name]
+		byPhase[r.Status.Phase]++
+		if r.Status.Phase == state.PhaseRolledBack || r.Status.Phase == state.PhaseAborted {
+			rollbacks[rollbackReason(r)]++
+		}
+		if l, ok := latest[r.Service()]; !ok || r.Status.CreatedAt.After(l.Status.CreatedAt) {
+			latest[r.Service()] = r
+		}
+	}
+	for _, r := range latest {
+		ch <- prometheus.MustNewConstMetric(c.phase, prometheus.GaugeValue, 1, r.Name(), r.Service(), string(r.Status.Phase))
+		ch <- prometheus.MustNewConstMetric(c.weight, prometheus.GaugeValue, float64(r.Status.Weight), r.Name(), r.Service())
+		ch <- prometheus.MustNewConstMetric(c.step, prometheus.GaugeValue, float64(r.Status.Step+1), r.Name(), r.Service())
+	}
+	for _, p := range []state.Phase{state.PhasePending, state.PhaseProgressing, state.PhasePaused, state.PhasePromoted, state.PhaseRolledBack, state.PhaseAborted} {
+		ch <- prometheus.MustNewConstMetric(c.releases, prometheus.GaugeValue, float64(byPhase[p]), string(p))
+	}
+	for reason, n := range rollbacks {
+		ch <- prometheus.MustNewConstMetric(c.rollbacks, prometheus.CounterValue, float64(n), reason)
+	}
 }

@@ -17,7 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/sluicehq/sluice/analysis"
 	"github.com/sluicehq/sluice/api"
+	"github.com/sluicehq/sluice/controller"
 	"github.com/sluicehq/sluice/raft"
 	"github.com/sluicehq/sluice/state"
 	"github.com/sluicehq/sluice/xds"
@@ -53,6 +55,12 @@ type Config struct {
 	Raft raft.Config
 	// Now is the leader's clock for stamping commands (default time.Now).
 	Now func() time.Time
+	// PrometheusURL is where release analysis queries go when a policy
+	// names no Prometheus of its own.
+	PrometheusURL string
+	// ControllerTick is how often the leader looks at releases (default
+	// 200ms).
+	ControllerTick time.Duration
 }
 
 // Node is a running Sluice server.
@@ -133,6 +141,26 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	})
 	n.goRun(func() { n.leaderLoop(ctx) })
+	analysisResults := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_analysis_results_total", Help: "Release analyses run by this node while leading, by verdict phase.",
+	}, []string{"phase"})
+	reg.MustRegister(analysisResults, newReleaseCollector(rn))
+	acks := &controller.ClusterAcks{
+		Self:    cfg.NodeID,
+		Local:   n.xds.Status,
+		Members: func() map[string]*state.Member { return rn.State().Members },
+		Fetch: func(ctx context.Context, addr string) (*xds.Status, error) {
+			return api.NewClient(addr).XDSStatus(ctx)
+		},
+	}
+	ctrl := controller.New(rn, acks, &controller.PromAnalyzer{DefaultURL: cfg.PrometheusURL}, controller.Options{
+		Tick:      cfg.ControllerTick,
+		Now:       cfg.Now,
+		Logger:    log.With("component", "controller"),
+		Actor:     "controller:" + cfg.NodeID,
+		OnVerdict: func(v analysis.Verdict) { analysisResults.WithLabelValues(string(v.Phase)).Inc() },
+	})
+	n.goRun(func() { ctrl.Run(ctx) })
 	if cfg.Join != "" {
 		n.goRun(func() { n.joinLoop(ctx) })
 	}

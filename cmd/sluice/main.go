@@ -88,6 +88,7 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newGetCmd(c),
 		newDeleteCmd(c),
 		newClusterCmd(c),
+		newReleaseCmd(c),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the Sluice version",

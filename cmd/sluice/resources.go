@@ -8,10 +8,12 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/state"
 )
 
 func newApplyCmd(c *cli) *cobra.Command {
@@ -65,13 +67,20 @@ func newApplyCmd(c *cli) *cobra.Command {
 func newGetCmd(c *cli) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
-		Use:   "get services|policies [NAME]",
+		Use:   "get services|policies|releases [NAME]",
 		Short: "Show objects",
 		Example: `  sluice get services
   sluice get services web -o yaml`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl := c.client()
+			if (args[0] == "releases" || args[0] == "release") && len(args) == 1 && output == "table" {
+				list, err := cl.Releases(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return printReleases(c.out, list)
+			}
 			var items []json.RawMessage
 			if len(args) == 2 {
 				raw, err := cl.Get(cmd.Context(), args[0], args[1])
@@ -164,8 +173,16 @@ func printTable(w io.Writer, collection string, items []json.RawMessage) error {
 			sort.Strings(svcs)
 			fmt.Fprintf(tw, "%s\t%s\n", p.Metadata.Name, strings.Join(svcs, ","))
 		}
+	case "releases", "release":
+		for _, it := range items {
+			var r state.Release
+			if err := json.Unmarshal(it, &r); err != nil {
+				return err
+			}
+			printStatus(tw, &r, time.Now())
+		}
 	default:
-		return fmt.Errorf("unknown collection %q (known: services, policies)", collection)
+		return fmt.Errorf("unknown collection %q (known: services, policies, releases)", collection)
 	}
 	return nil
 }

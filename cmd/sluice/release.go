@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/api"
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/state"
+)
+
+func newReleaseCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "release",
+		Short: "Start, watch and steer progressive releases",
+	}
+	cmd.AddCommand(newReleaseStartCmd(c), newReleaseStatusCmd(c), newReleaseHistoryCmd(c), newReleaseWatchCmd(c))
+	for _, verb := range []struct{ name, short string }{
+		{"pause", "Stop a release's clock; traffic stays where it is"},
+		{"resume", "Start a paused release's clock again"},
+		{"promote", "End a release now with all traffic on the new version"},
+		{"rollback", "End a release now with all traffic on the stable version"},
+		{"abort", "Stop a release: all traffic back to the stable version"},
+	} {
+		cmd.AddCommand(newReleaseActionCmd(c, verb.name, verb.short))
+	}
+	return cmd
+}
+
+var nameUnsafe = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// releaseName makes a DNS-label name such as "greeter-v2-1125-1930".
+func releaseName(service, to string, now time.Time) string {
+	base := nameUnsafe.ReplaceAllString(strings.ToLower(service+"-"+to), "-")
+	suffix := now.UTC().Format("0102-150405")
+	if max := 63 - len(suffix) - 1; len(base) > max {
+		base = base[:max]
+	}
+	return strings.Trim(base, "-") + "-" + suffix
+}
+
+func newReleaseStartCmd(c *cli) *cobra.Command {
+	var rel config.Release
+	cmd := &cobra.Command{
+		Use:   "start SERVICE --to VERSION",
+		Short: "Start releasing a new version of a service under its policy",
+		Example: `  sluice release start greeter --to v2
+  sluice release start greeter --to v2 --from v1 --name greeter-v2`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rel.Spec.Service = args[0]
+			if rel.Spec.To == "" {
+				return fmt.Errorf("--to VERSION is required")
+			}
+			if rel.Metadata.Name == "" {
+				rel.Metadata.Name = releaseName(rel.Spec.Service, rel.Spec.To, time.Now())
+			}
+			r, err := c.client().StartRelease(cmd.Context(), rel)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "release %s created: %s %s -> %s, %d steps under policy %s\n", r.Name(), r.Service(), r.Status.From, r.Spec.Spec.To, len(r.Status.Plan), r.Status.Policy)
+			fmt.Fprintf(c.out, "watch it with: sluice release watch %s\n", r.Name())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&rel.Spec.To, "to", "", "version to release")
+	cmd.Flags().StringVar(&rel.Spec.From, "from", "", "version traffic leaves (default: the current stable version)")
+	cmd.Flags().StringVar(&rel.Metadata.Name, "name", "", "release name (default: SERVICE-VERSION-MMDD-HHMMSS)")
+	return cmd
+}
+
+func newReleaseActionCmd(c *cli, verb, short string) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   verb + " NAME",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := c.client().ReleaseAction(cmd.Context(), args[0], verb, reason)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "release %s: %s (step %s, %d%% on %s)\n", r.Name(), r.Status.Phase, stepLabel(r), r.Status.Weight, r.Spec.Spec.To)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded with the decision)")
+	return cmd
+}
+
+func stepLabel(r *state.Release) string {
+	if r.Status.Step < 0 {
+		return fmt.Sprintf("-/%d", len(r.Status.Plan))
+	}
+	return fmt.Sprintf("%d/%d", r.Status.Step+1, len(r.Status.Plan))
+}
+
+func newReleaseStatusCmd(c *cli) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status NAME",
+		Short: "Show a release's phase, step, weights, hold reason and last analysis",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := c.client().Release(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				b, err := config.EncodeJSON(r)
+				if err != nil {
+					return err
+				}
+				_, err = c.out.Write(b)
+				return err
+			}
+			printStatus(c.out, r, time.Now())
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	return cmd
+}
+
+// verdictView is the part of an analysis verdict the CLI shows.
+type verdictView struct {
+	Phase  string `json:"phase"`
+	Reason string `json:"reason"`
+}
+
+func printStatus(w io.Writer, r *state.Release, now time.Time) {
+	rs := &r.Status
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Release:\t%s\n", r.Name())
+	fmt.Fprintf(tw, "Service:\t%s  %s -> %s  (policy %s)\n", r.Service(), rs.From, r.Spec.Spec.To, rs.Policy)
+	fmt.Fprintf(tw, "Phase:\t%s\n", rs.Phase)
+	fmt.Fprintf(tw, "Step:\t%s  %s\n", stepLabel(r), planLine(r))
+	fmt.Fprintf(tw, "Traffic:\t%s %d%%  |  %s %d%%  %s\n", rs.From, 100-rs.Weight, r.Spec.Spec.To, rs.Weight, bar(rs.Weight, 30))
+	switch {
+	case rs.Phase == state.PhaseProgressing && !rs.Acked:
+		fmt.Fprintf(tw, "Proxies:\twaiting for every proxy group to ACK state index %d (since %s)\n", rs.StepIndex, ago(now, rs.StepStartedAt))
+	case rs.Phase == state.PhaseProgressing:
+		left := rs.BakeUntil.Sub(now).Round(time.Second)
+		if left > 0 {
+			fmt.Fprintf(tw, "Bake:\t%s left (until %s)\n", left, rs.BakeUntil.Local().Format("15:04:05"))
+		} else {
+			fmt.Fprintf(tw, "Bake:\tdone; advances on the next successful analysis\n")
+		}
+	}
+	if rs.Holding != "" {
+		fmt.Fprintf(tw, "Holding:\t%s\n", rs.Holding)
+	}
+	if len(rs.LastVerdict) > 0 {
+		var v verdictView
+		if json.Unmarshal(rs.LastVerdict, &v) == nil {
+			fmt.Fprintf(tw, "Analysis:\t%s: %s\n", v.Phase, v.Reason)
+		}
+	}
+	fmt.Fprintf(tw, "Counters:\t%d successful, %d failed, %d inconclusive in a row, %d errors in a row\n",
+		rs.Counters.Successes, rs.Counters.Failures, rs.Counters.Inconclusive, rs.Counters.Errors)
+	if rs.Reason != "" {
+		fmt.Fprintf(tw, "Ended:\t%s\n", rs.Reason)
+	}
+	tw.Flush()
+}
+
+func planLine(r *state.Release) string {
+	parts := make([]string, len(r.Status.Plan))
+	for i, s := range r.Status.Plan {
+		p := fmt.Sprintf("%d%%/%s", s.Weight, s.Bake.D())
+		if i == r.Status.Step {
+			p = "[" + p + "]"
+		}
+		parts[i] = p
+	}
+	return strings.Join(parts, " ")
+}
+
+func bar(weight uint32, width int) string {
+	n := int(weight) * width / 100
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
+}
+
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return now.Sub(t).Round(time.Second).String() + " ago"
+}
+
+func newReleaseHistoryCmd(c *cli) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "history NAME",
+		Short: "Show every decision of a release, with who made it and why",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := c.client().Release(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				b, err := config.EncodeJSON(r.Status.Decisions)
+				if err != nil {
+					return err
+				}
+				_, err = c.out.Write(b)
+				return err
+			}
+			tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "#\tTIME\tACTOR\tACTION\tPHASE\tSTEP\tWEIGHT\tMESSAGE")
+			for _, d := range r.Status.Decisions {
+				step := "-"
+				if d.Step >= 0 {
+					step = fmt.Sprint(d.Step + 1)
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\n", d.Seq, d.Time.Local().Format("15:04:05.000"), d.Actor, d.Action, d.Phase, step, d.Weight, d.Message)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json (json includes every analysis measurement)")
+	return cmd
+}
+
+func newReleaseWatchCmd(c *cli) *cobra.Command {
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "watch NAME",
+		Short: "Follow a release live until it ends",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return watchRelease(cmd.Context(), c.client(), c.out, args[0], interval)
+		},
+	}
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "refresh interval")
+	return cmd
+}
+
+// watchRelease prints a line whenever something changes, until the
+// release ends; it returns an error if it rolled back or was aborted.
+func watchRelease(ctx context.Context, cl *api.Client, out io.Writer, name string, interval time.Duration) error {
+	seen := 0
+	for {
+		r, err := cl.Release(ctx, name)
+		if err != nil {
+			return err
+		}
+		for _, d := range r.Status.Decisions[seen:] {
+			fmt.Fprintf(out, "%s  %-9s %-11s step %-5s %s %3d%%  %s\n", d.Time.Local().Format("15:04:05"), d.Action, d.Phase,
+				stepOf(d.Step, len(r.Status.Plan)), bar(d.Weight, 20), d.Weight, d.Message)
+		}
+		seen = len(r.Status.Decisions)
+		if r.Status.Phase.Terminal() {
+			if r.Status.Phase != state.PhasePromoted {
+				return &exitError{code: 2, err: fmt.Errorf("release %s %s: %s", name, r.Status.Phase, r.Status.Reason)}
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+func stepOf(step, n int) string {
+	if step < 0 {
+		return "-/" + fmt.Sprint(n)
+	}
+	return fmt.Sprintf("%d/%d", step+1, n)
+}
+
+func printReleases(w io.Writer, items []api.ReleaseSummary) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSERVICE\tFROM\tTO\tPHASE\tSTEP\tWEIGHT\tNOTE")
+	for _, r := range items {
+		note := r.Holding
+		if note == "" {
+			note = r.Reason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\n", r.Name, r.Service, r.From, r.To, r.Phase, stepOf(r.Step, r.Steps), r.Weight, dash(note))
+	}
+	return tw.Flush()
+}
