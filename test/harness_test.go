@@ -169,15 +169,16 @@ func ctxT(t testing.TB) context.Context {
 	return ctx
 }
 
-// cluster starts n processes: the first bootstraps, the others join it.
-func startCluster(t testing.TB, n int) []*proc {
+// startCluster starts n processes: the first bootstraps, the others join
+// it; extra flags go to every process.
+func startCluster(t testing.TB, n int, extra ...string) []*proc {
 	t.Helper()
 	procs := make([]*proc, n)
-	procs[0] = newProc(t, "n1", "--bootstrap")
+	procs[0] = newProc(t, "n1", append([]string{"--bootstrap"}, extra...)...)
 	procs[0].start()
 	waitReady(t, procs[0])
 	for i := 1; i < n; i++ {
-		procs[i] = newProc(t, fmt.Sprintf("n%d", i+1), "--join", procs[0].api)
+		procs[i] = newProc(t, fmt.Sprintf("n%d", i+1), append([]string{"--join", procs[0].api}, extra...)...)
 		procs[i].start()
 	}
 	waitMembers(t, procs, n)
