@@ -135,11 +135,11 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
 	var maxErr *http.MaxBytesError
 	switch {
-	case errors.Is(err, config.ErrSyntax), errors.Is(err, config.ErrInvalid), errors.Is(err, errBadRequest):
-		code = http.StatusBadRequest
 	case errors.As(err, &maxErr):
 		code = http.StatusRequestEntityTooLarge
-		err = fmt.Errorf("request body larger than %d bytes", maxErr.Limit)
+		err = fmt.Errorf("request body larger than %d bytes: split the input into several applies", maxErr.Limit)
+	case errors.Is(err, config.ErrSyntax), errors.Is(err, config.ErrInvalid), errors.Is(err, errBadRequest):
+		code = http.StatusBadRequest
 	case errors.Is(err, state.ErrNotFound), errors.Is(err, config.ErrNotFound), errors.Is(err, errUnknownKind):
 		code = http.StatusNotFound
 	case errors.Is(err, state.ErrConflict), errors.Is(err, state.ErrBadTransition):
