@@ -268,7 +268,7 @@ func TestProgressiveReleases(t *testing.T) {
 		require.Equal(t, 0, r.Status.Step, "never advances without analysis")
 		require.True(t, time.Now().After(r.Status.BakeUntil), "the bake is over, yet it holds")
 		require.Contains(t, r.Status.Holding, "held:")
-		e.prom.Restart()
+		require.NoError(t, e.prom.Restart())
 		r = e.waitRelease(leader, "promdown-v2", 90*time.Second, "promoted after Prometheus returns", phaseIs(state.PhasePromoted))
 		checkDecisions(t, r)
 		waitTraffic(t, l, "v2", 10*time.Second)
