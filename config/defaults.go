@@ -77,6 +77,24 @@ func EffectiveWeights(s *ServiceSpec) []uint32 {
 }
 
 // Release analysis defaults. docs/analysis.md explains how they were chosen;
+// Cohort and exposure defaults.
+const (
+	// DefaultTenantHeader carries the tenant id that tenant stages match.
+	DefaultTenantHeader = "x-tenant-id"
+	// DefaultExposureQuery estimates traffic by tenant or region from the
+	// conventional requests_total counter.
+	DefaultExposureQuery = `sum by (` + PlaceholderLabel + `) (rate(requests_total{service="` + PlaceholderService + `"}[` + PlaceholderWindow + `]))`
+	// DefaultTenantLabel and DefaultRegionLabel are the labels the
+	// exposure query groups by.
+	DefaultTenantLabel = "tenant"
+	DefaultRegionLabel = "region"
+	// DefaultExposureWindow is the range traffic shares are averaged over:
+	// long enough to smooth bursts, short enough to follow the day.
+	DefaultExposureWindow = time.Hour
+	// MinExposureWindow is the shortest exposure window accepted.
+	MinExposureWindow = time.Minute
+)
+
 // PolicyDefaults applies them. A zero value in a policy means "use the
 // default", so these numbers are also what an empty field stands for.
 const (
@@ -186,6 +204,28 @@ func PolicyDefaults(spec *ReleasePolicySpec) ReleasePolicySpec {
 	out := ReleasePolicySpec{
 		Services:   slices.Clone(spec.Services),
 		AckTimeout: spec.AckTimeout,
+	}
+	if spec.Cohorts != nil {
+		c := *spec.Cohorts
+		c.Stages = slices.Clone(spec.Cohorts.Stages)
+		if c.TenantHeader == "" {
+			c.TenantHeader = DefaultTenantHeader
+		}
+		out.Cohorts = &c
+	}
+	if spec.Exposure != nil {
+		e := *spec.Exposure
+		if e.TrafficQuery == "" {
+			e.TrafficQuery = DefaultExposureQuery
+		}
+		if e.TenantLabel == "" {
+			e.TenantLabel = DefaultTenantLabel
+		}
+		if e.RegionLabel == "" {
+			e.RegionLabel = DefaultRegionLabel
+		}
+		setDuration(&e.Window, DefaultExposureWindow)
+		out.Exposure = &e
 	}
 	if spec.Prometheus != nil {
 		p := *spec.Prometheus

@@ -96,10 +96,13 @@ type AnalysisSpec struct {
 	QueryTimeout Duration `json:"queryTimeout,omitempty"`
 }
 
-// StepSpec is one step of a release plan.
+// StepSpec is one step of a release plan: either a share of all traffic
+// (Weight) or a named cohort stage (Cohort).
 type StepSpec struct {
 	// Weight is the canary's share of traffic in percent (1-100).
-	Weight uint32 `json:"weight"`
+	Weight uint32 `json:"weight,omitempty"`
+	// Cohort names a stage of the policy's cohorts.
+	Cohort string `json:"cohort,omitempty"`
 	// Bake is how long the step is observed before it may advance.
 	Bake Duration `json:"bake,omitempty"`
 }

@@ -33,6 +33,7 @@ func checkPolicyAnalysis(r *reporter, spec *ReleasePolicySpec) {
 		checkAnalysis(r, spec.Analysis)
 	}
 	checkSteps(r, spec.Steps)
+	checkCohorts(r, spec)
 	if spec.AckTimeout != 0 && spec.AckTimeout.D() < MinAckTimeout {
 		r.addf("spec.ackTimeout", "must be at least %s when set, got %s", MinAckTimeout, spec.AckTimeout.D())
 	}
@@ -223,6 +224,9 @@ func checkSteps(r *reporter, steps []StepSpec) {
 	}
 	prev := uint32(0)
 	for i, st := range steps {
+		if st.Cohort != "" {
+			continue // a cohort stage; checked with the cohorts
+		}
 		path := fmt.Sprintf("spec.steps[%d].weight", i)
 		switch {
 		case st.Weight == 0 || st.Weight > TotalWeight:

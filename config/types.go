@@ -112,6 +112,11 @@ type ReleasePolicySpec struct {
 	Analysis *AnalysisSpec `json:"analysis,omitempty"`
 	// Steps is the release plan; empty means DefaultSteps.
 	Steps []StepSpec `json:"steps,omitempty"`
+	// Cohorts are the stages a plan can expose first (tenants, regions,
+	// headers, percentages).
+	Cohorts *CohortSpec `json:"cohorts,omitempty"`
+	// Exposure bounds what a step may expose before a person approves it.
+	Exposure *ExposureSpec `json:"exposure,omitempty"`
 	// AckTimeout is how long a step waits for every proxy group to ACK
 	// the routes that carry it before the release holds.
 	AckTimeout Duration `json:"ackTimeout,omitempty"`

@@ -65,7 +65,36 @@ const (
 	// ActPause stops the clock; ActResume starts it again.
 	ActPause  Action = "pause"
 	ActResume Action = "resume"
+	// ActApprove records a person's approval for a step that exceeds the
+	// exposure budget.
+	ActApprove Action = "approve"
 )
+
+// Exposure is an estimate of what one step exposes to the new version.
+type Exposure struct {
+	// Step is the plan index the estimate is for.
+	Step int `json:"step"`
+	// Share is the estimated share of all traffic (percent) sent to the
+	// new version; -1 when it could not be estimated.
+	Share float64 `json:"share"`
+	// Tenants and Regions count what the step exposes; -1 means all.
+	Tenants int `json:"tenants"`
+	Regions int `json:"regions"`
+	// Source says where Share came from: "plan" (a plain percentage),
+	// "prometheus", "expectedShare" or "unknown".
+	Source string `json:"source"`
+	Detail string `json:"detail,omitempty"`
+	// Over lists the budget limits the step exceeds.
+	Over []string `json:"over,omitempty"`
+}
+
+// Approval is a person's go-ahead for one step.
+type Approval struct {
+	Step   int       `json:"step"`
+	Actor  string    `json:"actor"`
+	Time   time.Time `json:"time"`
+	Reason string    `json:"reason,omitempty"`
+}
 
 // Decision is one entry of a release's record: what was decided, when, by
 // whom and why, with the inputs (the analysis verdict) it was based on.
@@ -128,6 +157,14 @@ type ReleaseStatus struct {
 	Holding string `json:"holding,omitempty"`
 	// LastVerdict is the latest analysis (analysis.Verdict as JSON).
 	LastVerdict json.RawMessage `json:"lastVerdict,omitempty"`
+	// Exposure is the estimate for the current step (or, while held by
+	// the exposure budget, for the step it is waiting to enter).
+	Exposure  *Exposure  `json:"exposure,omitempty"`
+	Approvals []Approval `json:"approvals,omitempty"`
+	// Limited is set when the release started blast-radius-limited: its
+	// first step was a cohort of tenants, regions or headers, or exposed
+	// at most LimitedShare percent of traffic.
+	Limited     bool            `json:"limited"`
 	Decisions   []Decision      `json:"decisions"`
 	CreatedAt   time.Time       `json:"createdAt"`
 	StartedAt   time.Time       `json:"startedAt,omitempty"`
@@ -156,10 +193,42 @@ func (r *Release) CurrentStep() (config.StepSpec, bool) {
 	return r.Status.Plan[r.Status.Step], true
 }
 
+// LimitedShare is the largest first-step share of traffic (percent) that
+// still counts as a blast-radius-limited start.
+const LimitedShare = 10
+
+// Approved reports whether a person approved entering plan step i.
+func (r *Release) Approved(step int) bool {
+	for _, a := range r.Status.Approvals {
+		if a.Step == step {
+			return true
+		}
+	}
+	return false
+}
+
+// Stage returns the cohort stage of plan step i, if it names one.
+func (r *Release) Stage(i int) (config.CohortStage, bool) {
+	if i < 0 || i >= len(r.Status.Plan) || r.Status.Plan[i].Cohort == "" {
+		return config.CohortStage{}, false
+	}
+	return r.Status.PolicySpec.Cohorts.Stage(r.Status.Plan[i].Cohort)
+}
+
+// StepWeight is the new version's share of the traffic in scope at plan
+// step i: the step's weight, or its cohort stage's percent.
+func (r *Release) StepWeight(i int) uint32 {
+	if st, ok := r.Stage(i); ok {
+		return st.EffectivePercent()
+	}
+	return r.Status.Plan[i].Weight
+}
+
 // clone copies a release deeply enough to change its status.
 func (r *Release) clone() *Release {
 	c := *r
 	c.Status.Decisions = append([]Decision(nil), r.Status.Decisions...)
 	c.Status.Plan = append([]config.StepSpec(nil), r.Status.Plan...)
+	c.Status.Approvals = append([]Approval(nil), r.Status.Approvals...)
 	return &c
 }

@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/config"
@@ -31,6 +32,11 @@ type ReleaseUpdate struct {
 	Message string `json:"message"`
 	// Verdict is the analysis behind the decision (analysis.Verdict JSON).
 	Verdict []byte `json:"verdict,omitempty"`
+	// Exposure is the estimate for the step being entered (start,
+	// advance) or waited for (hold).
+	Exposure *Exposure `json:"exposure,omitempty"`
+	// ApproveStep is the plan step an approval is for.
+	ApproveStep int `json:"approveStep,omitempty"`
 }
 
 // maxDecisions bounds a release's record. Beyond it, analyses that did
@@ -110,6 +116,34 @@ func (s *State) Release(name string) (*config.Release, bool) {
 // ReleaseNames returns every release name, sorted.
 func (s *State) ReleaseNames() []string { return sortedKeys(s.Releases) }
 
+// Routing is how a release in progress routes its service's traffic.
+type Routing struct {
+	From, To string
+	// Weight is the new version's share of the traffic in scope.
+	Weight uint32
+	// Stage is the cohort stage of the current step, if it names one, and
+	// Cohorts the policy's cohort settings (headers).
+	Stage   *config.CohortStage
+	Cohorts *config.CohortSpec
+}
+
+// Routing returns how a service is routed by its release in progress.
+func (s *State) Routing(service string) (Routing, bool) {
+	name, ok := s.Active[service]
+	if !ok {
+		return Routing{}, false
+	}
+	r := s.Releases[name]
+	if r == nil || (r.Status.Phase != PhaseProgressing && r.Status.Phase != PhasePaused) || r.Status.Step < 0 {
+		return Routing{}, false
+	}
+	rt := Routing{From: r.Status.From, To: r.Spec.Spec.To, Weight: r.Status.Weight, Cohorts: r.Status.PolicySpec.Cohorts}
+	if st, ok := r.Stage(r.Status.Step); ok {
+		rt.Stage = &st
+	}
+	return rt, true
+}
+
 // RouteWeights returns the share of traffic each version of a service gets
 // now, in the order of its versions: the static weights, or, while a
 // release is in progress, 100-w on its stable version and w on the new
@@ -119,21 +153,25 @@ func (s *State) RouteWeights(service string) []uint32 {
 	if !ok {
 		return nil
 	}
-	if name, ok := s.Active[service]; ok {
-		if r := s.Releases[name]; r != nil && (r.Status.Phase == PhaseProgressing || r.Status.Phase == PhasePaused) {
-			w := make([]uint32, len(svc.Spec.Versions))
-			for i, v := range svc.Spec.Versions {
-				switch v.Name {
-				case r.Status.From:
-					w[i] += 100 - r.Status.Weight
-				case r.Spec.Spec.To:
-					w[i] += r.Status.Weight
-				}
-			}
-			return w
-		}
+	if rt, ok := s.Routing(service); ok {
+		return SplitWeights(svc, rt.From, rt.To, rt.Weight)
 	}
 	return config.EffectiveWeights(&svc.Spec)
+}
+
+// SplitWeights gives version from 100-w and version to w, others 0, in the
+// order of the service's versions.
+func SplitWeights(svc *config.Service, from, to string, w uint32) []uint32 {
+	out := make([]uint32, len(svc.Spec.Versions))
+	for i, v := range svc.Spec.Versions {
+		switch v.Name {
+		case from:
+			out[i] += 100 - w
+		case to:
+			out[i] += w
+		}
+	}
+	return out
 }
 
 // withAllTraffic returns a copy of svc whose static weights send all
@@ -179,7 +217,10 @@ func applyReleaseUpdate(s *State, index uint64, c Command) (*State, any, error) 
 			return s, nil, badTransition(u, rs)
 		}
 		rs.Phase, rs.StartedAt = PhaseProgressing, now
-		enterStep(rs, 0, index, now)
+		enterStep(r, 0, index, now)
+		rs.Exposure = u.Exposure
+		st, selective := r.Stage(0)
+		rs.Limited = selective && st.Selective() || u.Exposure != nil && u.Exposure.Share >= 0 && u.Exposure.Share <= LimitedShare
 	case ActAck:
 		if rs.Phase != PhaseProgressing || rs.Acked {
 			return s, nil, badTransition(u, rs)
@@ -195,6 +236,9 @@ func applyReleaseUpdate(s *State, index uint64, c Command) (*State, any, error) 
 		}
 		if u.Counters != nil {
 			rs.Counters = *u.Counters
+		}
+		if u.Exposure != nil {
+			rs.Exposure = u.Exposure
 		}
 		rs.Holding = u.Holding
 		if u.Action == ActAnalysis {
@@ -213,7 +257,8 @@ func applyReleaseUpdate(s *State, index uint64, c Command) (*State, any, error) 
 		if u.Verdict != nil {
 			rs.LastVerdict = u.Verdict
 		}
-		enterStep(rs, rs.Step+1, index, now)
+		enterStep(r, rs.Step+1, index, now)
+		rs.Exposure = u.Exposure
 	case ActPromote:
 		if rs.Phase.Terminal() {
 			return s, nil, badTransition(u, rs)
@@ -236,6 +281,17 @@ func applyReleaseUpdate(s *State, index uint64, c Command) (*State, any, error) 
 			return s, nil, badTransition(u, rs)
 		}
 		rs.Phase, rs.PausedAt = PhasePaused, now
+	case ActApprove:
+		if rs.Phase.Terminal() || u.ApproveStep < 0 || u.ApproveStep >= len(rs.Plan) {
+			return s, nil, fmt.Errorf("%w: cannot approve step %d of Release %q (%s, %d steps)", ErrBadTransition, u.ApproveStep+1, u.Name, rs.Phase, len(rs.Plan))
+		}
+		if r.Approved(u.ApproveStep) {
+			return s, nil, nil
+		}
+		rs.Approvals = append(rs.Approvals, Approval{Step: u.ApproveStep, Actor: c.Actor, Time: now, Reason: u.Message})
+		if strings.HasPrefix(rs.Holding, "exposure budget") {
+			rs.Holding = ""
+		}
 	case ActResume:
 		if rs.Phase != PhasePaused {
 			return s, nil, badTransition(u, rs)
@@ -277,9 +333,10 @@ func analysisInterval(rs *ReleaseStatus) time.Duration {
 
 // enterStep makes step i current: its weight is routed from this command's
 // index on, and its bake starts once proxies ACK it.
-func enterStep(rs *ReleaseStatus, i int, index uint64, now time.Time) {
+func enterStep(r *Release, i int, index uint64, now time.Time) {
+	rs := &r.Status
 	rs.Step = i
-	rs.Weight = rs.Plan[i].Weight
+	rs.Weight = r.StepWeight(i)
 	rs.StepIndex = index
 	rs.StepStartedAt = now
 	rs.Acked, rs.AckedAt, rs.BakeUntil = false, time.Time{}, time.Time{}

@@ -85,11 +85,18 @@ func (t *translator) grpcRouteConfig(svc *config.Service, weights []uint32, targ
 // weighted route, which always comes last and matches every request under
 // prefix.
 func (t *translator) serviceRoutes(svc *config.Service, weights []uint32, prefix string) ([]*routev3.Route, error) {
+	rt, releasing := t.st.Routing(svc.Metadata.Name)
+	if releasing && rt.Stage != nil {
+		return t.cohortRoutes(svc, rt, prefix)
+	}
 	def, err := weightedRoute(defaultRouteName, svc, weights, &routev3.RouteMatch{
 		PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: prefix},
 	})
 	if err != nil {
 		return nil, err
+	}
+	if releasing && rt.Cohorts != nil && rt.Cohorts.StickyHeader != "" {
+		stickRoute(def, rt.Cohorts.StickyHeader, clusterName(svc.Metadata.Name, rt.To))
 	}
 	return []*routev3.Route{def}, nil
 }
