@@ -164,11 +164,11 @@ type ReleaseStatus struct {
 	// Limited is set when the release started blast-radius-limited: its
 	// first step was a cohort of tenants, regions or headers, or exposed
 	// at most LimitedShare percent of traffic.
-	Limited     bool            `json:"limited"`
-	Decisions   []Decision      `json:"decisions"`
-	CreatedAt   time.Time       `json:"createdAt"`
-	StartedAt   time.Time       `json:"startedAt,omitempty"`
-	EndedAt     time.Time       `json:"endedAt,omitempty"`
+	Limited   bool       `json:"limited"`
+	Decisions []Decision `json:"decisions"`
+	CreatedAt time.Time  `json:"createdAt"`
+	StartedAt time.Time  `json:"startedAt,omitempty"`
+	EndedAt   time.Time  `json:"endedAt,omitempty"`
 	// Reason is why the release ended.
 	Reason string `json:"reason,omitempty"`
 }
