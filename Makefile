@@ -29,7 +29,7 @@ test-short: ## unit tests only (no server processes, no Prometheus)
 test-e2e: ## only the end-to-end tests in test/
 	$(GO) test -count=1 -timeout 15m -v ./test/...
 
-demo: ## dev server, demo backends and a gRPC client whose traffic follows the routes
+demo: ## dev server, Prometheus, demo backends and a gRPC client: one release promoted, one rolled back by itself
 	./scripts/demo.sh
 
 bench: ## Go benchmarks (translation, fan-out at small N); see docs/benchmarks.md for the full runs

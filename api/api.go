@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/anypb"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicehq/sluice/config"
@@ -48,6 +50,8 @@ type Cluster interface {
 type XDS interface {
 	Status() xds.Status
 	Ready() bool
+	// Dump returns what a proxy group is served, by type URL.
+	Dump(group string) (uint64, map[string][]*anypb.Any, bool)
 }
 
 // Options configure the API.
@@ -108,6 +112,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/cluster/join", s.write(s.join))
 	s.mux.HandleFunc("POST /v1/cluster/leave", s.write(s.leave))
 	s.mux.HandleFunc("GET /v1/xds/status", s.xdsStatus)
+	s.mux.HandleFunc("GET /v1/xds/config", s.xdsConfig)
 }
 
 // ServeHTTP implements http.Handler.
@@ -259,4 +264,40 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) xdsStatus(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.xds.Status())
+}
+
+// xdsConfig dumps the resources a proxy group is served on this node
+// (?group=cluster/region/zone), like Envoy's config dump.
+func (s *Server) xdsConfig(w http.ResponseWriter, r *http.Request) {
+	group := r.URL.Query().Get("group")
+	idx, byType, ok := s.xds.Dump(group)
+	if !ok {
+		s.writeError(w, fmt.Errorf("%w: proxy group %q has no stream on this node (groups: %s)", state.ErrNotFound, group, groupKeys(s.xds.Status())))
+		return
+	}
+	out := map[string]any{"group": group, "index": idx}
+	res := map[string][]json.RawMessage{}
+	for url, anys := range byType {
+		for _, a := range anys {
+			b, err := protojson.Marshal(a)
+			if err != nil {
+				s.writeError(w, fmt.Errorf("render %s: %w", url, err))
+				return
+			}
+			res[url] = append(res[url], b)
+		}
+	}
+	out["resources"] = res
+	writeJSON(w, http.StatusOK, out)
+}
+
+func groupKeys(st xds.Status) string {
+	keys := make([]string, len(st.Groups))
+	for i, g := range st.Groups {
+		keys[i] = g.Key
+	}
+	if len(keys) == 0 {
+		return "none"
+	}
+	return strings.Join(keys, ", ")
 }

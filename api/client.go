@@ -200,3 +200,29 @@ func (c *Client) ReleaseAction(ctx context.Context, name, action, reason string)
 	}
 	return &out, nil
 }
+
+// Approve approves a release step (1-based; 0 = the step it waits for).
+func (c *Client) Approve(ctx context.Context, name string, step int, reason string) (*state.Release, error) {
+	b, _ := json.Marshal(ActionRequest{Reason: reason, Step: step})
+	var out state.Release
+	if err := c.do(ctx, http.MethodPost, "/v1/releases/"+url.PathEscape(name)+"/approve", bytes.NewReader(b), "application/json", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// XDSConfig is a proxy group's served resources on one node.
+type XDSConfig struct {
+	Group     string                       `json:"group"`
+	Index     uint64                       `json:"index"`
+	Resources map[string][]json.RawMessage `json:"resources"`
+}
+
+// XDSConfig returns what a proxy group is served on this node.
+func (c *Client) XDSConfig(ctx context.Context, group string) (*XDSConfig, error) {
+	var out XDSConfig
+	if err := c.do(ctx, http.MethodGet, "/v1/xds/config?group="+url.QueryEscape(group), nil, "", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -12,12 +12,15 @@ import (
 // ActionRequest is the body of a manual release action.
 type ActionRequest struct {
 	Reason string `json:"reason,omitempty"`
+	// Step (1-based) is the plan step an approval is for; 0 means the step
+	// the release is waiting to enter.
+	Step int `json:"step,omitempty"`
 }
 
 // manualAction maps a URL verb to a release action a person may take.
 func manualAction(verb string) (state.Action, bool) {
 	switch verb {
-	case "pause", "resume", "promote", "rollback", "abort":
+	case "pause", "resume", "promote", "rollback", "abort", "approve":
 		return state.Action(verb), true
 	}
 	return "", false
@@ -30,7 +33,7 @@ func (s *Server) releaseAction(w http.ResponseWriter, r *http.Request) {
 	name, verb := r.PathValue("name"), r.PathValue("action")
 	act, ok := manualAction(verb)
 	if !ok {
-		s.writeError(w, fmt.Errorf("%w: unknown action %q (known: pause, resume, promote, rollback, abort)", errBadRequest, verb))
+		s.writeError(w, fmt.Errorf("%w: unknown action %q (known: pause, resume, promote, rollback, abort, approve)", errBadRequest, verb))
 		return
 	}
 	var req ActionRequest
@@ -50,6 +53,9 @@ func (s *Server) releaseAction(w http.ResponseWriter, r *http.Request) {
 		msg += ": " + strings.TrimSpace(req.Reason)
 	}
 	u := state.ReleaseUpdate{Name: name, Action: act, ExpectPhase: rel.Status.Phase, ExpectStep: rel.Status.Step, Message: msg}
+	if act == state.ActApprove {
+		u.ApproveStep = approvalStep(rel, req.Step)
+	}
 	if _, _, err := s.propose(r, state.CmdReleaseUpdate, u); err != nil {
 		s.writeError(w, err)
 		return
@@ -121,4 +127,16 @@ func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("release created", "actor", actor(r), "release", rel.Metadata.Name, "service", rel.Spec.Service, "to", rel.Spec.To)
 	writeJSON(w, http.StatusCreated, s.cluster.State().Releases[rel.Metadata.Name])
+}
+
+// approvalStep is the plan index an approval is for: the one asked for,
+// else the step an exposure-budget hold waits for, else the next step.
+func approvalStep(r *state.Release, step int) int {
+	switch {
+	case step > 0:
+		return step - 1
+	case r.Status.Exposure != nil && r.Status.Holding != "":
+		return r.Status.Exposure.Step
+	}
+	return r.Status.Step + 1
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +33,12 @@ type Analyzer interface {
 	Analyze(ctx context.Context, r *state.Release, now time.Time) analysis.Verdict
 }
 
+// holdingForBudget reports whether a release waits for an approval of
+// the exposure budget that has not come yet.
+func holdingForBudget(r *state.Release) bool {
+	return strings.HasPrefix(r.Status.Holding, "exposure budget") && r.Status.Exposure != nil && !r.Approved(r.Status.Exposure.Step)
+}
+
 // Options tune the controller.
 type Options struct {
 	// Tick is how often releases are looked at (default 200ms).
@@ -47,9 +54,10 @@ type Options struct {
 
 // Controller runs releases while its node leads.
 type Controller struct {
-	cluster  Cluster
-	acks     AckSource
-	analyzer Analyzer
+	cluster   Cluster
+	acks      AckSource
+	analyzer  Analyzer
+	estimator ExposureEstimator
 	opts     Options
 	log      *slog.Logger
 
@@ -59,7 +67,7 @@ type Controller struct {
 }
 
 // New returns a controller; call Run.
-func New(c Cluster, acks AckSource, an Analyzer, opts Options) *Controller {
+func New(c Cluster, acks AckSource, an Analyzer, est ExposureEstimator, opts Options) *Controller {
 	if opts.Tick == 0 {
 		opts.Tick = 200 * time.Millisecond
 	}
@@ -72,7 +80,7 @@ func New(c Cluster, acks AckSource, an Analyzer, opts Options) *Controller {
 	if opts.Actor == "" {
 		opts.Actor = "controller"
 	}
-	return &Controller{cluster: c, acks: acks, analyzer: an, opts: opts, log: opts.Logger, inFlight: map[string]bool{}}
+	return &Controller{cluster: c, acks: acks, analyzer: an, estimator: est, opts: opts, log: opts.Logger, inFlight: map[string]bool{}}
 }
 
 // Run starts and stops the release loop with leadership until ctx ends.
@@ -174,6 +182,13 @@ func (c *Controller) tick(ctx context.Context) {
 		}
 		n := Decide(r, obs)
 		switch {
+		case n.Update != nil && n.Update.Action == state.ActStart:
+			if holdingForBudget(r) {
+				continue
+			}
+			if u := gateStep(r, n.Update, c.estimator.Estimate(ctx, r, 0, obs.Now)); u != nil {
+				c.propose(ctx, u)
+			}
 		case n.Update != nil:
 			c.propose(ctx, n.Update)
 		case n.Analyze:
@@ -214,7 +229,13 @@ func (c *Controller) analyze(ctx context.Context, r *state.Release) {
 		if c.opts.OnVerdict != nil {
 			c.opts.OnVerdict(v)
 		}
-		c.propose(ctx, AfterAnalysis(r, v, raw, c.opts.Now()))
+		u := AfterAnalysis(r, v, raw, c.opts.Now())
+		if u.Action == state.ActAdvance {
+			if u = gateStep(r, u, c.estimator.Estimate(ctx, r, r.Status.Step+1, c.opts.Now())); u == nil {
+				return
+			}
+		}
+		c.propose(ctx, u)
 	}()
 }
 

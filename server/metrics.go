@@ -74,6 +74,8 @@ type releaseCollector struct {
 	step      *prometheus.Desc
 	releases  *prometheus.Desc
 	rollbacks *prometheus.Desc
+	started   *prometheus.Desc
+	limited   *prometheus.Desc
 }
 
 func newReleaseCollector(n *raft.Node) *releaseCollector {
@@ -84,11 +86,13 @@ func newReleaseCollector(n *raft.Node) *releaseCollector {
 		step:      prometheus.NewDesc("sluice_release_step", "Current step (1-based, 0 before the first) of a release.", []string{"release", "service"}, nil),
 		releases:  prometheus.NewDesc("sluice_releases", "Releases in the state, by phase.", []string{"phase"}, nil),
 		rollbacks: prometheus.NewDesc("sluice_rollbacks_total", "Releases rolled back or aborted, by reason.", []string{"reason"}, nil),
+		started:   prometheus.NewDesc("sluice_releases_started_total", "Releases that moved traffic, by whether they started blast-radius-limited.", []string{"limited"}, nil),
+		limited:   prometheus.NewDesc("sluice_releases_blast_radius_limited_ratio", "Share of started releases whose first step was a tenant/region/header cohort or at most 10% of traffic (goal: at least 0.8).", nil, nil),
 	}
 }
 
 func (c *releaseCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.phase, c.weight, c.step, c.releases, c.rollbacks} {
+	for _, d := range []*prometheus.Desc{c.phase, c.weight, c.step, c.releases, c.rollbacks, c.started, c.limited} {
 		ch <- d
 	}
 }
@@ -120,8 +124,15 @@ func (c *releaseCollector) Collect(ch chan<- prometheus.Metric) {
 	latest := map[string]*state.Release{}
 	byPhase := map[state.Phase]int{}
 	rollbacks := map[string]int{"failed": 0, "inconclusive": 0, "error": 0, "manual": 0, "aborted": 0}
+	startedN, limitedN := 0, 0
 	for _, name := range st.ReleaseNames() {
 		r := st.Releases[name]
+		if !r.Status.StartedAt.IsZero() {
+			startedN++
+			if r.Status.Limited {
+				limitedN++
+			}
+		}
 		byPhase[r.Status.Phase]++
 		if r.Status.Phase == state.PhaseRolledBack || r.Status.Phase == state.PhaseAborted {
 			rollbacks[rollbackReason(r)]++
@@ -138,6 +149,13 @@ func (c *releaseCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range []state.Phase{state.PhasePending, state.PhaseProgressing, state.PhasePaused, state.PhasePromoted, state.PhaseRolledBack, state.PhaseAborted} {
 		ch <- prometheus.MustNewConstMetric(c.releases, prometheus.GaugeValue, float64(byPhase[p]), string(p))
 	}
+	ch <- prometheus.MustNewConstMetric(c.started, prometheus.CounterValue, float64(limitedN), "true")
+	ch <- prometheus.MustNewConstMetric(c.started, prometheus.CounterValue, float64(startedN-limitedN), "false")
+	ratio := 0.0
+	if startedN > 0 {
+		ratio = float64(limitedN) / float64(startedN)
+	}
+	ch <- prometheus.MustNewConstMetric(c.limited, prometheus.GaugeValue, ratio)
 	for reason, n := range rollbacks {
 		ch <- prometheus.MustNewConstMetric(c.rollbacks, prometheus.CounterValue, float64(n), reason)
 	}

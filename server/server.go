@@ -153,7 +153,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return api.NewClient(addr).XDSStatus(ctx)
 		},
 	}
-	ctrl := controller.New(rn, acks, &controller.PromAnalyzer{DefaultURL: cfg.PrometheusURL}, controller.Options{
+	prom := &controller.PromAnalyzer{DefaultURL: cfg.PrometheusURL}
+	ctrl := controller.New(rn, acks, prom, prom, controller.Options{
 		Tick:      cfg.ControllerTick,
 		Now:       cfg.Now,
 		Logger:    log.With("component", "controller"),

@@ -231,7 +231,7 @@ func applyReleaseUpdate(s *State, index uint64, c Command) (*State, any, error) 
 		rs.NextAnalysisAt = now.Add(analysisInterval(rs))
 		rs.Holding = ""
 	case ActAnalysis, ActHold:
-		if rs.Phase != PhaseProgressing {
+		if rs.Phase != PhaseProgressing && !(u.Action == ActHold && rs.Phase == PhasePending) {
 			return s, nil, badTransition(u, rs)
 		}
 		if u.Counters != nil {
@@ -263,6 +263,12 @@ func applyReleaseUpdate(s *State, index uint64, c Command) (*State, any, error) 
 		if rs.Phase.Terminal() {
 			return s, nil, badTransition(u, rs)
 		}
+		if u.Counters != nil {
+			rs.Counters = *u.Counters
+		}
+		if u.Verdict != nil {
+			rs.LastVerdict = u.Verdict
+		}
 		finish(next, r, PhasePromoted, r.Spec.Spec.To, 100, now, u.Message)
 	case ActRollback, ActAbort:
 		if rs.Phase.Terminal() {
@@ -274,6 +280,9 @@ func applyReleaseUpdate(s *State, index uint64, c Command) (*State, any, error) 
 		}
 		if u.Verdict != nil {
 			rs.LastVerdict = u.Verdict
+		}
+		if u.Counters != nil {
+			rs.Counters = *u.Counters
 		}
 		finish(next, r, phase, rs.From, 0, now, u.Message)
 	case ActPause:

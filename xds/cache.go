@@ -78,6 +78,7 @@ func newGroupSnapshot(index uint64, res *Resources) (*groupSnapshot, error) {
 
 // change computes what a subscription lacks: resources whose content it
 // does not have, and resources it knows that are gone or unsubscribed.
+// Both lists are sorted; nothing is allocated when nothing changed.
 func (ts *typeSnapshot) change(sub cachev3.Subscription) (changed, removed []string) {
 	known := sub.ReturnedResources()
 	if sub.IsWildcard() {
@@ -95,12 +96,7 @@ func (ts *typeSnapshot) change(sub cachev3.Subscription) (changed, removed []str
 		return changed, removed
 	}
 	subscribed := sub.SubscribedResources()
-	names := make([]string, 0, len(subscribed))
 	for name := range subscribed {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
 		e, exists := ts.entries[name]
 		v, isKnown := known[name]
 		switch {
@@ -115,6 +111,8 @@ func (ts *typeSnapshot) change(sub cachev3.Subscription) (changed, removed []str
 			removed = append(removed, name)
 		}
 	}
+	sort.Strings(changed)
+	sort.Strings(removed)
 	return changed, removed
 }
 
@@ -136,9 +134,21 @@ func (ts *typeSnapshot) sotwResponse(w *sotwWatch, version string, force bool) *
 	case w.sub.IsWildcard():
 		names = ts.names
 	default:
-		for _, name := range ts.names {
-			if _, ok := w.sub.SubscribedResources()[name]; ok {
-				names = append(names, name)
+		// LDS and CDS: every subscribed resource that exists, in name
+		// order; walk whichever of the two sets is smaller.
+		subscribed := w.sub.SubscribedResources()
+		if len(subscribed) < len(ts.names) {
+			for name := range subscribed {
+				if _, ok := ts.entries[name]; ok {
+					names = append(names, name)
+				}
+			}
+			sort.Strings(names)
+		} else {
+			for _, name := range ts.names {
+				if _, ok := subscribed[name]; ok {
+					names = append(names, name)
+				}
 			}
 		}
 	}
@@ -184,11 +194,17 @@ func (ts *typeSnapshot) deltaResponse(w *deltaWatch, version string) *deltaRespo
 	return &deltaResponse{req: w.req, resp: out, returned: returned}
 }
 
+// A watch is registered only while its subscriber lacks nothing; seen is
+// the type snapshot it was last found up to date with. The server never
+// changes a subscription while its watch is open, so a watch whose seen is
+// the type snapshot being published still lacks nothing: SetGroup skips it
+// without comparing (see sameContent).
 type sotwWatch struct {
 	req    *cachev3.Request
 	sub    cachev3.Subscription
 	ch     chan cachev3.Response
 	stream int64
+	seen   *typeSnapshot
 }
 
 type deltaWatch struct {
@@ -196,6 +212,7 @@ type deltaWatch struct {
 	sub    cachev3.Subscription
 	ch     chan cachev3.DeltaResponse
 	stream int64
+	seen   *typeSnapshot
 }
 
 type group struct {
@@ -208,6 +225,14 @@ type group struct {
 // type to be up to date with a snapshot without sending anything.
 type StreamObserver interface {
 	Current(stream int64, typeURL string, index uint64)
+}
+
+// BatchObserver is a StreamObserver that takes many streams at once; when
+// the observer implements it, publishing a snapshot to N watches makes one
+// call per type instead of N.
+type BatchObserver interface {
+	StreamObserver
+	CurrentAll(streams []int64, typeURL string, index uint64)
 }
 
 // Cache serves one snapshot per proxy group to every stream of the group.
@@ -266,6 +291,11 @@ func (c *Cache) groupLocked(key string) *group {
 // A snapshot older than the one the group holds is ignored, so concurrent
 // builders can never move a group back in time. It reports whether the
 // snapshot was taken.
+//
+// Types whose content did not change keep the previous snapshot's
+// typeSnapshot, so their watches are found up to date without comparing;
+// watches that stay open are reported to the observer in one batch per
+// type.
 func (c *Cache) SetGroup(key string, index uint64, res *Resources) (bool, error) {
 	snap, err := newGroupSnapshot(index, res)
 	if err != nil {
@@ -277,17 +307,29 @@ func (c *Cache) SetGroup(key string, index uint64, res *Resources) (bool, error)
 	if g.snap != nil && g.snap.index > index {
 		return false, nil
 	}
+	if g.snap != nil {
+		snap.reuse(g.snap)
+	}
 	g.snap = snap
+	var current map[*typeSnapshot][]int64
+	if c.observer != nil {
+		current = make(map[*typeSnapshot][]int64, len(snap.types))
+	}
 	for id, w := range g.watches {
 		ts := snap.types[w.req.GetTypeUrl()]
 		if ts == nil {
 			continue
 		}
-		if r := ts.sotwResponse(w, snap.version, false); r != nil {
-			w.ch <- r
-			delete(g.watches, id)
-		} else if c.observer != nil {
-			c.observer.Current(w.stream, ts.url, index)
+		if w.seen != ts {
+			if r := ts.sotwResponse(w, snap.version, false); r != nil {
+				w.ch <- r
+				delete(g.watches, id)
+				continue
+			}
+			w.seen = ts
+		}
+		if current != nil {
+			current[ts] = append(current[ts], w.stream)
 		}
 	}
 	for id, w := range g.deltaWatches {
@@ -295,14 +337,62 @@ func (c *Cache) SetGroup(key string, index uint64, res *Resources) (bool, error)
 		if ts == nil {
 			continue
 		}
-		if r := ts.deltaResponse(w, snap.version); r != nil {
-			w.ch <- r
-			delete(g.deltaWatches, id)
-		} else if c.observer != nil {
-			c.observer.Current(w.stream, ts.url, index)
+		if w.seen != ts {
+			if r := ts.deltaResponse(w, snap.version); r != nil {
+				w.ch <- r
+				delete(g.deltaWatches, id)
+				continue
+			}
+			w.seen = ts
+		}
+		if current != nil {
+			current[ts] = append(current[ts], w.stream)
 		}
 	}
+	c.observe(current, index)
 	return true, nil
+}
+
+// observe tells the observer which streams hold each type at index.
+func (c *Cache) observe(current map[*typeSnapshot][]int64, index uint64) {
+	if c.observer == nil {
+		return
+	}
+	b, batch := c.observer.(BatchObserver)
+	for ts, streams := range current {
+		if batch {
+			b.CurrentAll(streams, ts.url, index)
+			continue
+		}
+		for _, stream := range streams {
+			c.observer.Current(stream, ts.url, index)
+		}
+	}
+}
+
+// reuse makes snap share prev's type snapshots wherever the content is the
+// same, so that watches found up to date with prev's are known to be up to
+// date with snap's.
+func (snap *groupSnapshot) reuse(prev *groupSnapshot) {
+	for url, ts := range snap.types {
+		if old := prev.types[url]; old != nil && sameContent(old, ts) {
+			snap.types[url] = old
+		}
+	}
+}
+
+// sameContent reports whether two type snapshots hold the same resources
+// with the same content hashes.
+func sameContent(a, b *typeSnapshot) bool {
+	if a.url != b.url || len(a.names) != len(b.names) {
+		return false
+	}
+	for i, name := range a.names {
+		if b.names[i] != name || a.entries[name].hash != b.entries[name].hash {
+			return false
+		}
+	}
+	return true
 }
 
 // Index returns the state index of a group's snapshot, or false.
@@ -405,6 +495,7 @@ func (c *Cache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscrip
 				ch <- r
 				return func() {}, nil
 			}
+			w.seen = ts
 			if c.observer != nil {
 				c.observer.Current(w.stream, ts.url, g.snap.index)
 			}
@@ -458,3 +549,21 @@ func (r *deltaResponse) GetResponseVersion() string                        { ret
 func (r *deltaResponse) GetNextVersionMap() map[string]string              { return r.returned }
 func (r *deltaResponse) GetReturnedResources() map[string]string           { return r.returned }
 func (r *deltaResponse) GetContext() context.Context                       { return context.Background() }
+
+// Dump returns every resource a group is served, by type URL, in name
+// order, with the state index they were built from.
+func (c *Cache) Dump(key string) (uint64, map[string][]*anypb.Any, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, ok := c.groups[key]
+	if !ok || g.snap == nil {
+		return 0, nil, false
+	}
+	out := map[string][]*anypb.Any{}
+	for url, ts := range g.snap.types {
+		for _, name := range ts.names {
+			out[url] = append(out[url], ts.entries[name].any)
+		}
+	}
+	return g.snap.index, out, true
+}

@@ -18,6 +18,7 @@ import (
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/sluicehq/sluice/state"
 )
@@ -305,6 +306,11 @@ func (s *Server) Status() Status {
 
 // Ready reports whether the server has completed a rebuild.
 func (s *Server) Ready() bool { return s.Sequence() > 0 }
+
+// Dump returns what a proxy group is served on this node.
+func (s *Server) Dump(group string) (uint64, map[string][]*anypb.Any, bool) {
+	return s.cache.Dump(group)
+}
 
 // Cache exposes the snapshot cache (tests and debugging).
 func (s *Server) Cache() *Cache { return s.cache }

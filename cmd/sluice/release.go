@@ -22,7 +22,7 @@ func newReleaseCmd(c *cli) *cobra.Command {
 		Use:   "release",
 		Short: "Start, watch and steer progressive releases",
 	}
-	cmd.AddCommand(newReleaseStartCmd(c), newReleaseStatusCmd(c), newReleaseHistoryCmd(c), newReleaseWatchCmd(c))
+	cmd.AddCommand(newReleaseStartCmd(c), newReleaseStatusCmd(c), newReleaseHistoryCmd(c), newReleaseWatchCmd(c), newReleaseApproveCmd(c))
 	for _, verb := range []struct{ name, short string }{
 		{"pause", "Stop a release's clock; traffic stays where it is"},
 		{"resume", "Start a paused release's clock again"},
@@ -97,6 +97,30 @@ func newReleaseActionCmd(c *cli, verb, short string) *cobra.Command {
 	return cmd
 }
 
+func newReleaseApproveCmd(c *cli) *cobra.Command {
+	var (
+		reason string
+		step   int
+	)
+	cmd := &cobra.Command{
+		Use:   "approve NAME",
+		Short: "Approve the step a release waits for (exposure budget), recorded with who and why",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := c.client().Approve(cmd.Context(), args[0], step, reason)
+			if err != nil {
+				return err
+			}
+			a := r.Status.Approvals[len(r.Status.Approvals)-1]
+			fmt.Fprintf(c.out, "release %s: step %d approved by %s\n", r.Name(), a.Step+1, a.Actor)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded)")
+	cmd.Flags().IntVar(&step, "step", 0, "plan step to approve (1-based; default: the step the release waits for)")
+	return cmd
+}
+
 func stepLabel(r *state.Release) string {
 	if r.Status.Step < 0 {
 		return fmt.Sprintf("-/%d", len(r.Status.Plan))
@@ -144,6 +168,9 @@ func printStatus(w io.Writer, r *state.Release, now time.Time) {
 	fmt.Fprintf(tw, "Service:\t%s  %s -> %s  (policy %s)\n", r.Service(), rs.From, r.Spec.Spec.To, rs.Policy)
 	fmt.Fprintf(tw, "Phase:\t%s\n", rs.Phase)
 	fmt.Fprintf(tw, "Step:\t%s  %s\n", stepLabel(r), planLine(r))
+	if st, ok := r.Stage(rs.Step); ok {
+		fmt.Fprintf(tw, "Cohort:\t%s\n", describeStage(st))
+	}
 	fmt.Fprintf(tw, "Traffic:\t%s %d%%  |  %s %d%%  %s\n", rs.From, 100-rs.Weight, r.Spec.Spec.To, rs.Weight, bar(rs.Weight, 30))
 	switch {
 	case rs.Phase == state.PhaseProgressing && !rs.Acked:
@@ -155,6 +182,19 @@ func printStatus(w io.Writer, r *state.Release, now time.Time) {
 		} else {
 			fmt.Fprintf(tw, "Bake:\tdone; advances on the next successful analysis\n")
 		}
+	}
+	if e := rs.Exposure; e != nil {
+		share := "unknown"
+		if e.Share >= 0 {
+			share = fmt.Sprintf("~%g%% of traffic", e.Share)
+		}
+		fmt.Fprintf(tw, "Exposure:\tstep %d: %s (%s), %s tenants, %s regions; %s\n", e.Step+1, share, e.Source, countOrAll(e.Tenants), countOrAll(e.Regions), e.Detail)
+		if b := rs.PolicySpec.Exposure; b != nil {
+			fmt.Fprintf(tw, "Budget:\tmax %g%% of traffic, %d tenants, %d regions (0 = no limit) before approval\n", b.MaxTrafficShare, b.MaxTenants, b.MaxRegions)
+		}
+	}
+	for _, a := range rs.Approvals {
+		fmt.Fprintf(tw, "Approved:\tstep %d by %s at %s %s\n", a.Step+1, a.Actor, a.Time.Local().Format("15:04:05"), a.Reason)
 	}
 	if rs.Holding != "" {
 		fmt.Fprintf(tw, "Holding:\t%s\n", rs.Holding)
@@ -173,16 +213,41 @@ func printStatus(w io.Writer, r *state.Release, now time.Time) {
 	tw.Flush()
 }
 
+func describeStage(st config.CohortStage) string {
+	var parts []string
+	if len(st.Tenants) > 0 {
+		parts = append(parts, "tenants "+strings.Join(st.Tenants, ","))
+	}
+	if len(st.Regions) > 0 {
+		parts = append(parts, "regions "+strings.Join(st.Regions, ","))
+	}
+	if len(st.Headers) > 0 {
+		parts = append(parts, fmt.Sprintf("%d header match(es)", len(st.Headers)))
+	}
+	parts = append(parts, fmt.Sprintf("%d%% of the rest", st.EffectivePercent()))
+	return st.Name + ": " + strings.Join(parts, ", ")
+}
+
 func planLine(r *state.Release) string {
 	parts := make([]string, len(r.Status.Plan))
 	for i, s := range r.Status.Plan {
 		p := fmt.Sprintf("%d%%/%s", s.Weight, s.Bake.D())
+		if s.Cohort != "" {
+			p = fmt.Sprintf("%s/%s", s.Cohort, s.Bake.D())
+		}
 		if i == r.Status.Step {
 			p = "[" + p + "]"
 		}
 		parts[i] = p
 	}
 	return strings.Join(parts, " ")
+}
+
+func countOrAll(n int) string {
+	if n < 0 {
+		return "all"
+	}
+	return fmt.Sprint(n)
 }
 
 func bar(weight uint32, width int) string {
@@ -257,7 +322,7 @@ func watchRelease(ctx context.Context, cl *api.Client, out io.Writer, name strin
 		}
 		for _, d := range r.Status.Decisions[seen:] {
 			fmt.Fprintf(out, "%s  %-9s %-11s step %-5s %s %3d%%  %s\n", d.Time.Local().Format("15:04:05"), d.Action, d.Phase,
-				stepOf(d.Step, len(r.Status.Plan)), bar(d.Weight, 20), d.Weight, d.Message)
+				stepOf(d.Step, len(r.Status.Plan)), bar(d.Weight, 20), d.Weight, clip(d.Message, 160))
 		}
 		seen = len(r.Status.Decisions)
 		if r.Status.Phase.Terminal() {
@@ -272,6 +337,14 @@ func watchRelease(ctx context.Context, cl *api.Client, out io.Writer, name strin
 		case <-time.After(interval):
 		}
 	}
+}
+
+// clip shortens a line for live views; history keeps the full text.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
 }
 
 func stepOf(step, n int) string {
@@ -289,6 +362,7 @@ func printReleases(w io.Writer, items []api.ReleaseSummary) error {
 		if note == "" {
 			note = r.Reason
 		}
+		note = clip(note, 100)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\n", r.Name, r.Service, r.From, r.To, r.Phase, stepOf(r.Step, r.Steps), r.Weight, dash(note))
 	}
 	return tw.Flush()

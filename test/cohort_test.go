@@ -1,0 +1,209 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/xds"
+
+	"github.com/sluicehq/sluice/demo"
+	"github.com/sluicehq/sluice/state"
+)
+
+// cohortYAML is a grpc service on demo backends and a policy with the
+// given cohorts, steps and exposure budget.
+func (e *releaseEnv) cohortYAML(svc, cohorts, steps, exposure string) string {
+	v1, v2 := e.backends[svc+"/v1"], e.backends[svc+"/v2"]
+	return fmt.Sprintf(`apiVersion: sluice.dev/v1alpha1
+kind: Service
+metadata: {name: %[1]s}
+spec:
+  protocol: grpc
+  versions:
+    - {name: v1, endpoints: [{address: %[2]q, region: eu-west}]}
+    - {name: v2, endpoints: [{address: %[3]q, region: eu-west}]}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: ReleasePolicy
+metadata: {name: %[1]s}
+spec:
+  services: [%[1]s]
+  slo:
+    objective: 99
+    errorRatioQuery: 'sum(rate(requests_total{service="{{service}}",version="{{version}}",code!="OK"}[{{window}}])) / sum(rate(requests_total{service="{{service}}",version="{{version}}"}[{{window}}]))'
+    requestsQuery: 'sum(increase(requests_total{service="{{service}}",version="{{version}}"}[{{window}}]))'
+  analysis:
+    interval: 1s
+    burnRules: [{name: fast, longWindow: 10s, shortWindow: 3s, burnRate: 10}]
+    baseline: {window: 10s, minRequests: 10}
+  cohorts: %[4]s
+  steps: %[5]s
+  exposure: %[6]s
+  ackTimeout: 10s
+`, svc, v1.GRPCAddr(), v2.GRPCAddr(), cohorts, steps, exposure)
+}
+
+// clientLoad is a grpc-go xDS client at a locality with request headers.
+func (e *releaseEnv) clientLoad(svc string, p *proc, id, region string, headers map[string]string, rps float64) *demo.Load {
+	e.t.Helper()
+	boot, err := demo.Bootstrap(p.xds, demo.Node{ID: id, Cluster: "e2e", Region: region, Zone: region + "-1"})
+	require.NoError(e.t, err)
+	res, err := xds.NewXDSResolverWithConfigForTesting(boot)
+	require.NoError(e.t, err)
+	l, err := demo.NewLoad(demo.LoadConfig{Target: svc, RPS: rps, Headers: headers, DialOptions: []grpc.DialOption{grpc.WithResolvers(res)}})
+	require.NoError(e.t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = l.Run(ctx); close(done) }()
+	e.t.Cleanup(func() { cancel(); <-done; l.Close() })
+	return l
+}
+
+// neverReaches sends n RPCs' worth of time and asserts none reached v.
+func neverReaches(t *testing.T, l *demo.Load, v string, n uint64) {
+	t.Helper()
+	before := l.Counts()
+	eventually(t, 30*time.Second, fmt.Sprintf("%d RPCs observed", n), func() error {
+		if got := l.Counts().RPCs() - before.RPCs(); got < n {
+			return fmt.Errorf("%d RPCs so far", got)
+		}
+		return nil
+	})
+	d := l.Counts().Sub(before)
+	require.Zerof(t, d.ByVersion[v], "%d of %d RPCs reached %s: %v", d.ByVersion[v], d.RPCs(), v, d.ByVersion)
+	require.Zero(t, d.Errors, "errors: %v", d.ByCode)
+}
+
+// TestCohorts runs cohort stages end to end with grpc-go's xDS client:
+// tenant and region stages route only their cohort to the new version, a
+// failing canary in a cohort stage rolls back and every cohort route
+// disappears, and the exposure budget holds a step until approved.
+func TestCohorts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Prometheus and server processes")
+	}
+	e := newReleaseEnv(t, "tenanted", "regional", "cohortfail", "budget")
+	leader := leaderOf(t, e.procs)
+	other := e.procs[0]
+	if other == leader {
+		other = e.procs[1]
+	}
+	eventually(t, 30*time.Second, "prometheus scrapes the backends", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return e.prom.WaitForSeries(ctx, `requests_total{service="cohortfail"}`)
+	})
+
+	t.Run("tenant stage", func(t *testing.T) {
+		_, err := leader.client().Apply(ctxT(t), "t.yaml", []byte(e.cohortYAML("tenanted",
+			"{stages: [{name: beta, tenants: [beta]}]}", "[{cohort: beta, bake: 10m}, {weight: 50}]", "{}")))
+		require.NoError(t, err)
+		beta := e.clientLoad("tenanted", other, "beta-1", "eu-west", map[string]string{"x-tenant-id": "beta"}, 50)
+		acme := e.clientLoad("tenanted", leader, "acme-1", "eu-west", map[string]string{"x-tenant-id": "acme"}, 50)
+		anon := e.clientLoad("tenanted", other, "anon-1", "us-east", nil, 50)
+		waitTraffic(t, beta, "v1", 20*time.Second)
+		_, err = leader.client().StartRelease(ctxT(t), releaseSpec("tenanted-v2", "tenanted", "v2"))
+		require.NoError(t, err)
+		e.waitRelease(leader, "tenanted-v2", 30*time.Second, "tenant stage applied", func(r *state.Release) bool { return r.Status.Acked })
+		waitTraffic(t, beta, "v2", 10*time.Second)
+		neverReaches(t, acme, "v2", 200)
+		neverReaches(t, anon, "v2", 200)
+		_, err = leader.client().ReleaseAction(ctxT(t), "tenanted-v2", "abort", "test done")
+		require.NoError(t, err)
+		waitTraffic(t, beta, "v1", 10*time.Second)
+	})
+
+	t.Run("region stage", func(t *testing.T) {
+		_, err := leader.client().Apply(ctxT(t), "r.yaml", []byte(e.cohortYAML("regional",
+			"{stages: [{name: eu, regions: [eu-west]}]}", "[{cohort: eu, bake: 10m}, {weight: 50}]", "{}")))
+		require.NoError(t, err)
+		eu := e.clientLoad("regional", other, "eu-1", "eu-west", nil, 50)
+		us := e.clientLoad("regional", other, "us-1", "us-east", nil, 50)
+		waitTraffic(t, eu, "v1", 20*time.Second)
+		_, err = leader.client().StartRelease(ctxT(t), releaseSpec("regional-v2", "regional", "v2"))
+		require.NoError(t, err)
+		e.waitRelease(leader, "regional-v2", 30*time.Second, "region stage applied", func(r *state.Release) bool { return r.Status.Acked })
+		waitTraffic(t, eu, "v2", 10*time.Second)
+		neverReaches(t, us, "v2", 300)
+		r, err := leader.client().ReleaseAction(ctxT(t), "regional-v2", "abort", "test done")
+		require.NoError(t, err)
+		require.Equal(t, state.PhaseAborted, r.Status.Phase)
+		waitTraffic(t, eu, "v1", 10*time.Second)
+	})
+
+	t.Run("failing canary in a cohort stage rolls back everywhere", func(t *testing.T) {
+		require.NoError(t, e.backends["cohortfail/v2"].SetFaults(demo.Faults{ErrorRatio: 0.3, Latency: time.Millisecond}))
+		_, err := leader.client().Apply(ctxT(t), "f.yaml", []byte(e.cohortYAML("cohortfail",
+			"{stages: [{name: beta-eu, tenants: [beta], regions: [eu-west]}]}", "[{cohort: beta-eu, bake: 10m}, {weight: 50}]", "{}")))
+		require.NoError(t, err)
+		beta := e.clientLoad("cohortfail", other, "fbeta-1", "eu-west", map[string]string{"x-tenant-id": "beta"}, 60)
+		us := e.clientLoad("cohortfail", leader, "fus-1", "us-east", map[string]string{"x-tenant-id": "beta"}, 20)
+		waitTraffic(t, beta, "v1", 20*time.Second)
+		waitTraffic(t, us, "v1", 20*time.Second)
+		_, err = leader.client().StartRelease(ctxT(t), releaseSpec("cohortfail-v2", "cohortfail", "v2"))
+		require.NoError(t, err)
+		r := e.waitRelease(leader, "cohortfail-v2", 60*time.Second, "rolled back", func(r *state.Release) bool { return r.Status.Phase.Terminal() })
+		require.Equal(t, state.PhaseRolledBack, r.Status.Phase, r.Status.Reason)
+		require.Contains(t, r.Status.Reason, "burn rule fast fired")
+		waitTraffic(t, beta, "v1", 10*time.Second)
+		// No group on any node is served a cohort route any more.
+		for _, p := range []*proc{leader, other} {
+			eventually(t, 10*time.Second, p.id+" serves no cohort route", func() error {
+				st, err := p.client().XDSStatus(context.Background())
+				if err != nil {
+					return err
+				}
+				if len(st.Groups) == 0 {
+					return fmt.Errorf("no groups on %s", p.id)
+				}
+				for _, g := range st.Groups {
+					cfg, err := p.client().XDSConfig(context.Background(), g.Key)
+					if err != nil {
+						return err
+					}
+					for _, rc := range cfg.Resources["type.googleapis.com/envoy.config.route.v3.RouteConfiguration"] {
+						if strings.Contains(string(rc), "cohort-") {
+							return fmt.Errorf("group %s still has a cohort route: %s", g.Key, rc)
+						}
+					}
+				}
+				return nil
+			})
+		}
+	})
+
+	t.Run("exposure budget holds a step until approved", func(t *testing.T) {
+		_, err := leader.client().Apply(ctxT(t), "b.yaml", []byte(e.cohortYAML("budget",
+			"{stages: [{name: beta, tenants: [beta], expectedShare: 2}]}", "[{cohort: beta, bake: 2s}, {weight: 10, bake: 2s}, {weight: 50, bake: 2s}]",
+			"{maxTrafficShare: 20}")))
+		require.NoError(t, err)
+		l := e.clientLoad("budget", other, "budget-1", "eu-west", map[string]string{"x-tenant-id": "beta"}, 60)
+		e.clientLoad("budget", other, "budget-2", "eu-west", nil, 60)
+		waitTraffic(t, l, "v1", 20*time.Second)
+		_, err = leader.client().StartRelease(ctxT(t), releaseSpec("budget-v2", "budget", "v2"))
+		require.NoError(t, err)
+		r := e.waitRelease(leader, "budget-v2", 60*time.Second, "held by the exposure budget", func(r *state.Release) bool {
+			return strings.HasPrefix(r.Status.Holding, "exposure budget")
+		})
+		require.Equal(t, 1, r.Status.Step, "steps 1 (beta, ~2%) and 2 (10%) are within budget")
+		require.Equal(t, "exposure budget: step 3 would exceed it: ~50% of traffic > budget 20%; a person must approve: sluice release approve budget-v2", r.Status.Holding)
+		require.Equal(t, 2, r.Status.Exposure.Step)
+		require.Equal(t, 50.0, r.Status.Exposure.Share)
+		require.True(t, r.Status.Limited, "started with a tenant cohort")
+		// Still held after more analyses: it never advances on its own.
+		r = e.waitRelease(leader, "budget-v2", 30*time.Second, "more successful analyses while held", func(r *state.Release) bool {
+			return r.Status.Counters.Successes >= 5
+		})
+		require.Equal(t, 1, r.Status.Step)
+		a, err := other.client().Approve(ctxT(t), "budget-v2", 0, "change window agreed")
+		require.NoError(t, err)
+		require.Equal(t, 2, a.Status.Approvals[0].Step)
+		require.Equal(t, "e2e", a.Status.Approvals[0].Actor)
+		e.waitRelease(leader, "budget-v2", 60*time.Second, "promoted after approval", phaseIs(state.PhasePromoted))
+	})
+}
