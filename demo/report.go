@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,13 +14,20 @@ import (
 // BarWidth is the width of the share bar in text reports.
 const BarWidth = 30
 
+// BarLatest as a Reporter's BarVersion makes the bar follow the latest
+// version that has answered so far: the last one in version order (v2
+// before v10), so a release's new version takes the bar as soon as it
+// gets traffic.
+const BarLatest = "latest"
+
 // Reporter prints one line per interval: a compact text line for people or
 // a JSON object for programs. It is not safe for concurrent use.
 type Reporter struct {
 	w io.Writer
 	// JSON selects machine-readable lines.
 	JSON bool
-	// BarVersion is the version whose share the bar shows (default "v2").
+	// BarVersion is the version whose share the bar shows (default "v2"),
+	// or BarLatest.
 	BarVersion string
 	seen       []string
 }
@@ -49,7 +57,7 @@ func (r *Reporter) Report(now time.Time, d time.Duration, c Counts, total bool) 
 	for _, v := range c.Versions() {
 		if !slices.Contains(r.seen, v) {
 			r.seen = append(r.seen, v)
-			slices.Sort(r.seen)
+			slices.SortFunc(r.seen, CompareVersions)
 		}
 	}
 	if r.JSON {
@@ -65,8 +73,45 @@ func (r *Reporter) Report(now time.Time, d time.Duration, c Counts, total bool) 
 		_, err = fmt.Fprintf(r.w, "%s\n", b)
 		return err
 	}
-	_, err := fmt.Fprintln(r.w, FormatLine(now, c, r.seen, r.BarVersion, total))
+	bar := r.BarVersion
+	if bar == BarLatest && len(r.seen) > 0 {
+		bar = r.seen[len(r.seen)-1]
+	}
+	_, err := fmt.Fprintln(r.w, FormatLine(now, c, r.seen, bar, total))
 	return err
+}
+
+// CompareVersions orders version names with runs of digits compared as
+// numbers: "v2" < "v10" < "v10a". It returns -1, 0 or +1.
+func CompareVersions(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digitRun(a), digitRun(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if c := cmp.Compare(len(na), len(nb)); c != 0 {
+				return c
+			}
+			if c := strings.Compare(na, nb); c != 0 {
+				return c
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+// digitRun is the length of the run of ASCII digits s starts with.
+func digitRun(s string) int {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // FormatLine renders one text report, for example

@@ -90,7 +90,7 @@ environment is replaced).`,
 	f.DurationVar(&duration, "duration", 0, "stop after this long (0: run until interrupted)")
 	f.DurationVar(&every, "report", time.Second, "report interval")
 	f.BoolVar(&jsonOut, "json", false, "print one JSON object per report instead of text")
-	f.StringVar(&barVer, "bar-version", "v2", "version whose share the bar shows")
+	f.StringVar(&barVer, "bar-version", "v2", `version whose share the bar shows, or "latest": the latest version that answered so far`)
 	_ = cmd.MarkFlagRequired("xds")
 	_ = cmd.MarkFlagRequired("target")
 	return cmd

@@ -1,6 +1,7 @@
 // Command sluice-demo runs the programs of the Sluice demo: a backend with
-// metrics and injectable faults, and a proxyless gRPC load generator that
-// reaches a service through Sluice's xDS server.
+// metrics and injectable faults (and a client to change them at run time),
+// a proxyless gRPC load generator that reaches a service through Sluice's
+// xDS server, and a wait for Prometheus to have data.
 package main
 
 import (
@@ -34,7 +35,7 @@ func newRoot(out, errOut io.Writer) *cobra.Command {
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newBackendCmd(out, errOut), newLoadgenCmd(out, errOut))
+	root.AddCommand(newBackendCmd(out, errOut), newLoadgenCmd(out, errOut), newFaultsCmd(out), newWaitPrometheusCmd(out))
 	return root
 }
 
