@@ -58,8 +58,8 @@ type Controller struct {
 	acks      AckSource
 	analyzer  Analyzer
 	estimator ExposureEstimator
-	opts     Options
-	log      *slog.Logger
+	opts      Options
+	log       *slog.Logger
 
 	mu       sync.Mutex
 	inFlight map[string]bool // releases with an analysis running
