@@ -19,6 +19,8 @@ type Catalog interface {
 	Release(name string) (*Release, bool)
 	// ActiveRelease names the release currently running for a service.
 	ActiveRelease(service string) (string, bool)
+	// ReleaseTrain returns a train by name (active or finished).
+	ReleaseTrain(name string) (*ReleaseTrain, bool)
 }
 
 // Check validates documents about to be applied together against each
@@ -40,6 +42,7 @@ func Check(docs []Document, cat Catalog) error {
 	c.checkTargets()
 	c.checkPolicies()
 	c.checkReleases(docs, cat)
+	c.checkTrains(docs, cat)
 	errs = append(errs, c.cross...)
 	if len(errs) == 0 {
 		return nil
@@ -385,6 +388,11 @@ func CheckDelete(kind Kind, name string, cat Catalog) error {
 			return fmt.Errorf("%s %q: %w", kind, name, ErrNotFound)
 		}
 		return nil
+	case KindReleaseTrain:
+		if _, ok := cat.ReleaseTrain(name); !ok {
+			return fmt.Errorf("%s %q: %w", kind, name, ErrNotFound)
+		}
+		return nil
 	default:
 		return Errors{{Field: "kind", Message: fmt.Sprintf("unknown kind %q: known kinds are %s", kind, knownKinds())}}
 	}
@@ -433,11 +441,7 @@ func (c *crossCheck) checkReleases(docs []Document, cat Catalog) {
 		if spec.From != "" && !has(spec.From) {
 			c.cross = append(c.cross, docError(d, "spec.from", "Service %q has no version %q (versions: %s)", spec.Service, spec.From, strings.Join(names, ", ")))
 		}
-		if p, ok := c.policyFor(spec.Service); !ok {
-			c.cross = append(c.cross, docError(d, "spec.service", "Service %q is covered by no ReleasePolicy: a release needs one (with an slo) to be judged", spec.Service))
-		} else if p.policy.Spec.SLO == nil {
-			c.cross = append(c.cross, docError(d, "spec.service", "ReleasePolicy %q covering Service %q has no slo: a release cannot be judged without one", p.name, spec.Service))
-		}
+		c.checkReleasePolicy(d, "spec", spec.Service, spec.Policy)
 		if active, ok := cat.ActiveRelease(spec.Service); ok {
 			c.cross = append(c.cross, docError(d, "spec.service", "Service %q already has an active release %q; one release per service at a time (wait for it, or abort it)", spec.Service, active))
 		} else if other, ok := activeInRequest[spec.Service]; ok {
@@ -458,4 +462,94 @@ func (c *crossCheck) policyFor(service string) (policyEntry, bool) {
 		}
 	}
 	return policyEntry{}, false
+}
+
+// checkReleasePolicy makes sure a release (or train member) will be judged:
+// the named policy, or the one covering the service, exists and has an SLO.
+func (c *crossCheck) checkReleasePolicy(d *Document, path, service, named string) {
+	if named != "" {
+		for _, e := range c.policies {
+			if e.name == named {
+				if e.policy.Spec.SLO == nil {
+					c.cross = append(c.cross, docError(d, path+".policy", "ReleasePolicy %q has no slo: a release cannot be judged without one", named))
+				}
+				return
+			}
+		}
+		c.cross = append(c.cross, docError(d, path+".policy", "unknown ReleasePolicy %q", named))
+		return
+	}
+	p, ok := c.policyFor(service)
+	switch {
+	case !ok:
+		c.cross = append(c.cross, docError(d, path+".service", "Service %q is covered by no ReleasePolicy: a release needs one (with an slo) to be judged", service))
+	case p.policy.Spec.SLO == nil:
+		c.cross = append(c.cross, docError(d, path+".service", "ReleasePolicy %q covering Service %q has no slo: a release cannot be judged without one", p.name, service))
+	}
+}
+
+// checkTrains checks new trains against the services they release, the
+// releases already running and each other, and orders their members: a
+// cycle is reported before anything starts.
+func (c *crossCheck) checkTrains(docs []Document, cat Catalog) {
+	busy := map[string]string{} // service -> what releases it in this request
+	for i := range docs {
+		d := &docs[i]
+		if d.Kind == KindRelease && d.Release != nil {
+			busy[d.Release.Spec.Service] = "Release " + d.Name
+		}
+	}
+	for i := range docs {
+		d := &docs[i]
+		if d.Kind != KindReleaseTrain || d.ReleaseTrain == nil {
+			continue
+		}
+		spec := &d.ReleaseTrain.Spec
+		if old, ok := cat.ReleaseTrain(d.Name); ok && old != nil {
+			if !reflect.DeepEqual(old.Spec, *spec) {
+				c.cross = append(c.cross, docError(d, "spec", "ReleaseTrain %q already exists with a different spec; trains cannot be changed, create a new one", d.Name))
+			}
+			continue
+		}
+		for j, m := range spec.Members {
+			path := fmt.Sprintf("spec.members[%d]", j)
+			if m.Service == "" {
+				continue
+			}
+			e, ok := c.service(m.Service)
+			if !ok {
+				c.cross = append(c.cross, docError(d, path+".service", "unknown service %q (neither in this request nor already applied)", m.Service))
+				continue
+			}
+			var names []string
+			has := map[string]bool{}
+			for _, v := range e.svc.Spec.Versions {
+				names = append(names, v.Name)
+				has[v.Name] = true
+			}
+			if m.To != "" && !has[m.To] {
+				c.cross = append(c.cross, docError(d, path+".to", "Service %q has no version %q (versions: %s)", m.Service, m.To, strings.Join(names, ", ")))
+			}
+			if m.From != "" && !has[m.From] {
+				c.cross = append(c.cross, docError(d, path+".from", "Service %q has no version %q (versions: %s)", m.Service, m.From, strings.Join(names, ", ")))
+			}
+			c.checkReleasePolicy(d, path, m.Service, m.Policy)
+			if active, ok := cat.ActiveRelease(m.Service); ok {
+				c.cross = append(c.cross, docError(d, path+".service", "Service %q already has an active release %q; one release per service at a time", m.Service, active))
+			} else if other, ok := busy[m.Service]; ok {
+				c.cross = append(c.cross, docError(d, path+".service", "Service %q is also released by %s in this request", m.Service, other))
+			} else {
+				busy[m.Service] = "ReleaseTrain " + d.Name
+			}
+		}
+		_, err := BuildTrainGraph(spec, func(svc string) []string {
+			if e, ok := c.service(svc); ok {
+				return e.svc.Spec.DependsOn
+			}
+			return nil
+		})
+		if err != nil {
+			c.cross = append(c.cross, docError(d, "spec.members", "%v", err))
+		}
+	}
 }

@@ -205,6 +205,7 @@ func PolicyDefaults(spec *ReleasePolicySpec) ReleasePolicySpec {
 		Services:   slices.Clone(spec.Services),
 		AckTimeout: spec.AckTimeout,
 	}
+	out.Schedule = ScheduleWithDefaults(spec.Schedule)
 	if spec.Cohorts != nil {
 		c := *spec.Cohorts
 		c.Stages = slices.Clone(spec.Cohorts.Stages)

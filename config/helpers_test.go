@@ -45,6 +45,8 @@ func (c *fakeCatalog) Release(name string) (*Release, bool) {
 	return r, ok
 }
 
+func (c *fakeCatalog) ReleaseTrain(name string) (*ReleaseTrain, bool) { return nil, false }
+
 func (c *fakeCatalog) ActiveRelease(service string) (string, bool) {
 	r, ok := c.active[service]
 	return r, ok

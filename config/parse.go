@@ -174,6 +174,10 @@ func parseDocument(file string, n *yaml.Node) (Document, Errors) {
 		rel := &Release{}
 		dec.decode(n, reflect.ValueOf(rel).Elem(), "")
 		doc.Release, doc.Name = rel, rel.Metadata.Name
+	case KindReleaseTrain:
+		tr := &ReleaseTrain{}
+		dec.decode(n, reflect.ValueOf(tr).Elem(), "")
+		doc.ReleaseTrain, doc.Name = tr, tr.Metadata.Name
 	default:
 		// Without a known kind the spec cannot be read; report the header.
 		var h header

@@ -19,6 +19,9 @@ type ReleaseSpec struct {
 	From string `json:"from,omitempty"`
 	// To is the version traffic moves to.
 	To string `json:"to"`
+	// Policy names the ReleasePolicy to use instead of the one covering
+	// the service.
+	Policy string `json:"policy,omitempty"`
 	// Change describes what is being released (used for risk scoring).
 	Change *ChangeDescriptor `json:"change,omitempty"`
 	// Gates are the results of quality gates run before the release.

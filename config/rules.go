@@ -105,14 +105,19 @@ func checkName(r *reporter, path, name string) {
 func validateDocument(d *Document, skip map[string]bool) Errors {
 	r := &reporter{doc: d, skip: skip}
 	bodies := 0
-	for _, set := range []bool{d.Service != nil, d.ReleasePolicy != nil, d.Release != nil} {
+	for _, set := range []bool{d.Service != nil, d.ReleasePolicy != nil, d.Release != nil, d.ReleaseTrain != nil} {
 		if set {
 			bodies++
 		}
 	}
 	switch {
 	case bodies > 1:
-		r.addf("", "document has more than one body (Service, ReleasePolicy, Release)")
+		r.addf("", "document has more than one body (Service, ReleasePolicy, Release, ReleaseTrain)")
+	case d.ReleaseTrain != nil:
+		tr := d.ReleaseTrain
+		checkHeader(r, tr.APIVersion, tr.Kind, tr.Metadata.Name)
+		checkBody(r, d, KindReleaseTrain, tr.Kind, tr.Metadata.Name)
+		checkTrain(r, tr)
 	case d.Release != nil:
 		rel := d.Release
 		checkHeader(r, rel.APIVersion, rel.Kind, rel.Metadata.Name)
@@ -328,6 +333,7 @@ func checkPolicy(r *reporter, p *ReleasePolicy) {
 		}
 	}
 	checkPolicyAnalysis(r, &p.Spec)
+	checkSchedule(r, p.Spec.Schedule)
 }
 
 func checkRelease(r *reporter, rel *Release) {

@@ -23,11 +23,12 @@ const (
 	KindService       Kind = "Service"
 	KindReleasePolicy Kind = "ReleasePolicy"
 	KindRelease       Kind = "Release"
+	KindReleaseTrain  Kind = "ReleaseTrain"
 )
 
 // Kinds lists every kind in the order they are applied within one request,
 // so that a document may refer to another in the same request.
-var Kinds = []Kind{KindService, KindReleasePolicy, KindRelease}
+var Kinds = []Kind{KindService, KindReleasePolicy, KindRelease, KindReleaseTrain}
 
 // Metadata identifies an object.
 type Metadata struct {
@@ -120,6 +121,9 @@ type ReleasePolicySpec struct {
 	// AckTimeout is how long a step waits for every proxy group to ACK
 	// the routes that carry it before the release holds.
 	AckTimeout Duration `json:"ackTimeout,omitempty"`
+	// Schedule says when releases may run (windows, blackouts, business
+	// calendar, on-call) and how start times are preferred; see window.go.
+	Schedule *ScheduleSpec `json:"schedule,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "30s", "5m", "1h".
@@ -192,6 +196,7 @@ type Document struct {
 	Service       *Service       `json:"service,omitempty"`
 	ReleasePolicy *ReleasePolicy `json:"releasePolicy,omitempty"`
 	Release       *Release       `json:"release,omitempty"`
+	ReleaseTrain  *ReleaseTrain  `json:"releaseTrain,omitempty"`
 
 	// Pos is where the document starts; Fields maps field paths (as used
 	// in error messages, e.g. "spec.versions[1].weight") to positions so
