@@ -108,6 +108,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/releases", s.write(s.createRelease))
 	s.mux.HandleFunc("POST /v1/releases/{name}/{action}", s.write(s.releaseAction))
 
+	s.mux.HandleFunc("GET /v1/trains", s.listTrains)
+	s.mux.HandleFunc("GET /v1/trains/{name}", s.getTrain)
+	s.mux.HandleFunc("POST /v1/trains/{name}/{action}", s.write(s.trainActionHandler))
+
 	s.mux.HandleFunc("GET /v1/cluster/members", s.members)
 	s.mux.HandleFunc("POST /v1/cluster/join", s.write(s.join))
 	s.mux.HandleFunc("POST /v1/cluster/leave", s.write(s.leave))

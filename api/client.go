@@ -226,3 +226,22 @@ func (c *Client) XDSConfig(ctx context.Context, group string) (*XDSConfig, error
 	}
 	return &out, nil
 }
+
+// Train returns a train with its members' releases.
+func (c *Client) Train(ctx context.Context, name string) (*TrainView, error) {
+	var out TrainView
+	if err := c.do(ctx, http.MethodGet, "/v1/trains/"+url.PathEscape(name), nil, "", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// TrainAction takes a manual action (pause, resume, rollback, abort).
+func (c *Client) TrainAction(ctx context.Context, name, action, reason string) (*TrainView, error) {
+	b, _ := json.Marshal(ActionRequest{Reason: reason})
+	var out TrainView
+	if err := c.do(ctx, http.MethodPost, "/v1/trains/"+url.PathEscape(name)+"/"+url.PathEscape(action), bytes.NewReader(b), "application/json", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -21,8 +21,10 @@ func kindOf(collection string) (config.Kind, error) {
 		return config.KindReleasePolicy, nil
 	case "releases", "release":
 		return config.KindRelease, nil
+	case "trains", "train", "releasetrains", "releasetrain":
+		return config.KindReleaseTrain, nil
 	}
-	return "", fmt.Errorf("%w %q (known: services, policies, releases)", errUnknownKind, collection)
+	return "", fmt.Errorf("%w %q (known: services, policies, releases, trains)", errUnknownKind, collection)
 }
 
 // ApplyResponse is the body of a successful apply.

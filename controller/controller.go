@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -58,6 +59,7 @@ type Controller struct {
 	acks      AckSource
 	analyzer  Analyzer
 	estimator ExposureEstimator
+	health    HealthChecker
 	opts      Options
 	log       *slog.Logger
 
@@ -66,8 +68,16 @@ type Controller struct {
 	wg       sync.WaitGroup
 }
 
+// Deps are the controller's ways to observe the world.
+type Deps struct {
+	Acks     AckSource
+	Analyzer Analyzer
+	Exposure ExposureEstimator
+	Health   HealthChecker
+}
+
 // New returns a controller; call Run.
-func New(c Cluster, acks AckSource, an Analyzer, est ExposureEstimator, opts Options) *Controller {
+func New(c Cluster, d Deps, opts Options) *Controller {
 	if opts.Tick == 0 {
 		opts.Tick = 200 * time.Millisecond
 	}
@@ -80,7 +90,8 @@ func New(c Cluster, acks AckSource, an Analyzer, est ExposureEstimator, opts Opt
 	if opts.Actor == "" {
 		opts.Actor = "controller"
 	}
-	return &Controller{cluster: c, acks: acks, analyzer: an, estimator: est, opts: opts, log: opts.Logger, inFlight: map[string]bool{}}
+	return &Controller{cluster: c, acks: d.Acks, analyzer: d.Analyzer, estimator: d.Exposure, health: d.Health,
+		opts: opts, log: opts.Logger, inFlight: map[string]bool{}}
 }
 
 // Run starts and stops the release loop with leadership until ctx ends.
@@ -153,9 +164,22 @@ func (c *Controller) lead(ctx context.Context) {
 	}
 }
 
-// tick looks at every active release once.
+// tick looks at every active train and release once.
 func (c *Controller) tick(ctx context.Context) {
 	st := c.cluster.State()
+	for _, name := range st.TrainNames() {
+		t := st.Trains[name]
+		if t.Status.Phase.Terminal() {
+			continue
+		}
+		n := DecideTrain(t, st, c.opts.Now())
+		switch {
+		case n.Update != nil:
+			c.proposeTrain(ctx, n.Update)
+		case n.Check != "":
+			c.checkHealth(ctx, st, t, n.Check)
+		}
+	}
 	if len(st.Active) == 0 {
 		return
 	}
@@ -230,6 +254,12 @@ func (c *Controller) analyze(ctx context.Context, r *state.Release) {
 			c.opts.OnVerdict(v)
 		}
 		u := AfterAnalysis(r, v, raw, c.opts.Now())
+		if u.Action == state.ActAdvance || u.Action == state.ActPromote {
+			st := c.cluster.State()
+			if hold := LockstepHold(st.Trains[r.Status.Train], st, r); hold != "" {
+				u.Action, u.Holding, u.Message = state.ActAnalysis, hold, hold
+			}
+		}
 		if u.Action == state.ActAdvance {
 			if u = gateStep(r, u, c.estimator.Estimate(ctx, r, r.Status.Step+1, c.opts.Now())); u == nil {
 				return
@@ -257,4 +287,61 @@ func (c *Controller) propose(ctx context.Context, u *state.ReleaseUpdate) {
 		return
 	}
 	c.log.Info("release decision", "release", u.Name, "action", u.Action, "message", u.Message)
+}
+
+// checkHealth runs one health check attempt of a train member in the
+// background and records it.
+func (c *Controller) checkHealth(ctx context.Context, st *state.State, t *state.Train, member string) {
+	key := "train/" + t.Name() + "/" + member
+	c.mu.Lock()
+	if c.inFlight[key] {
+		c.mu.Unlock()
+		return
+	}
+	c.inFlight[key] = true
+	c.mu.Unlock()
+	m, _ := t.Member(member)
+	prev := m.Health
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer func() {
+			c.mu.Lock()
+			delete(c.inFlight, key)
+			c.mu.Unlock()
+		}()
+		ok, detail := c.health.Check(ctx, st, t, member)
+		if ctx.Err() != nil {
+			return
+		}
+		h := state.HealthStatus{Passed: ok, Attempts: prev.Attempts + 1, At: c.opts.Now()}
+		msg := fmt.Sprintf("health check attempt %d passed: %s", h.Attempts, detail)
+		if !ok {
+			h.LastError = detail
+			msg = fmt.Sprintf("health check attempt %d failed: %s", h.Attempts, detail)
+		}
+		u := trainUpdate(t, state.TrainHealth, member, msg)
+		u.Health = &h
+		c.proposeTrain(ctx, u)
+	}()
+}
+
+// proposeTrain stamps and applies one train decision.
+func (c *Controller) proposeTrain(ctx context.Context, u *state.TrainUpdate) {
+	cmd, err := state.NewCommand(state.CmdTrainUpdate, c.opts.Now(), c.opts.Actor, u)
+	if err != nil {
+		c.log.Error("encode train update", "train", u.Name, "err", err)
+		return
+	}
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := c.cluster.Apply(actx, cmd); err != nil {
+		if errors.Is(err, state.ErrConflict) {
+			c.log.Debug("stale train decision dropped", "train", u.Name, "action", u.Action, "err", err)
+			return
+		}
+		c.log.Warn("train decision not applied", "train", u.Name, "action", u.Action, "err", err)
+		return
+	}
+	c.log.Info("train decision", "train", u.Name, "action", u.Action, "member", u.Member, "message", u.Message)
 }

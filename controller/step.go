@@ -51,6 +51,9 @@ func Decide(r *state.Release, obs Observation) Next {
 	rs := &r.Status
 	switch rs.Phase {
 	case state.PhasePending:
+		if rs.Blocked != "" {
+			return Next{} // a train member waits for the train to clear it
+		}
 		return Next{Update: update(r, state.ActStart, fmt.Sprintf("start: %d%% of traffic to %s (step 1 of %d)", rs.Plan[0].Weight, r.Spec.Spec.To, len(rs.Plan)))}
 	case state.PhaseProgressing:
 	default:

@@ -76,6 +76,8 @@ type releaseCollector struct {
 	rollbacks *prometheus.Desc
 	started   *prometheus.Desc
 	limited   *prometheus.Desc
+	trains    *prometheus.Desc
+	trainAuto *prometheus.Desc
 }
 
 func newReleaseCollector(n *raft.Node) *releaseCollector {
@@ -88,11 +90,13 @@ func newReleaseCollector(n *raft.Node) *releaseCollector {
 		rollbacks: prometheus.NewDesc("sluice_rollbacks_total", "Releases rolled back or aborted, by reason.", []string{"reason"}, nil),
 		started:   prometheus.NewDesc("sluice_releases_started_total", "Releases that moved traffic, by whether they started blast-radius-limited.", []string{"limited"}, nil),
 		limited:   prometheus.NewDesc("sluice_releases_blast_radius_limited_ratio", "Share of started releases whose first step was a tenant/region/header cohort or at most 10% of traffic (goal: at least 0.8).", nil, nil),
+		trains:    prometheus.NewDesc("sluice_trains", "Release trains in the state, by phase.", []string{"phase"}, nil),
+		trainAuto: prometheus.NewDesc("sluice_trains_unattended_ratio", "Share of ended trains that were promoted or rolled back without a person's action (goal: at least 0.7).", nil, nil),
 	}
 }
 
 func (c *releaseCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.phase, c.weight, c.step, c.releases, c.rollbacks, c.started, c.limited} {
+	for _, d := range []*prometheus.Desc{c.phase, c.weight, c.step, c.releases, c.rollbacks, c.started, c.limited, c.trains, c.trainAuto} {
 		ch <- d
 	}
 }
@@ -156,7 +160,53 @@ func (c *releaseCollector) Collect(ch chan<- prometheus.Metric) {
 		ratio = float64(limitedN) / float64(startedN)
 	}
 	ch <- prometheus.MustNewConstMetric(c.limited, prometheus.GaugeValue, ratio)
+	trainPhases := map[state.TrainPhase]int{}
+	ended, unattended := 0, 0
+	for _, name := range st.TrainNames() {
+		t := st.Trains[name]
+		trainPhases[t.Status.Phase]++
+		if t.Status.Phase.Terminal() {
+			ended++
+			if trainUnattended(st, t) {
+				unattended++
+			}
+		}
+	}
+	for _, p := range []state.TrainPhase{state.TrainProgressing, state.TrainPaused, state.TrainRollingBack, state.TrainPromoted, state.TrainRolledBack, state.TrainAborted} {
+		ch <- prometheus.MustNewConstMetric(c.trains, prometheus.GaugeValue, float64(trainPhases[p]), string(p))
+	}
+	auto := 0.0
+	if ended > 0 {
+		auto = float64(unattended) / float64(ended)
+	}
+	ch <- prometheus.MustNewConstMetric(c.trainAuto, prometheus.GaugeValue, auto)
 	for reason, n := range rollbacks {
 		ch <- prometheus.MustNewConstMetric(c.rollbacks, prometheus.CounterValue, float64(n), reason)
 	}
+}
+
+// trainUnattended reports whether a train ended (promoted or rolled back)
+// with no decision by a person after its creation: every later decision,
+// of the train and of its members' releases, was the controller's.
+func trainUnattended(st *state.State, t *state.Train) bool {
+	if t.Status.Phase == state.TrainAborted {
+		return false
+	}
+	auto := func(ds []state.Decision) bool {
+		for _, d := range ds {
+			if d.Action != "create" && !strings.HasPrefix(d.Actor, "controller") {
+				return false
+			}
+		}
+		return true
+	}
+	if !auto(t.Status.Decisions) {
+		return false
+	}
+	for _, m := range t.Status.Members {
+		if r := st.Releases[m.Release]; r != nil && !auto(r.Status.Decisions) {
+			return false
+		}
+	}
+	return true
 }

@@ -154,7 +154,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		},
 	}
 	prom := &controller.PromAnalyzer{DefaultURL: cfg.PrometheusURL}
-	ctrl := controller.New(rn, acks, prom, prom, controller.Options{
+	ctrl := controller.New(rn, controller.Deps{Acks: acks, Analyzer: prom, Exposure: prom,
+		Health: &controller.ProbeChecker{Prom: prom, HTTP: &http.Client{Timeout: 10 * time.Second}, Now: cfg.Now}}, controller.Options{
 		Tick:      cfg.ControllerTick,
 		Now:       cfg.Now,
 		Logger:    log.With("component", "controller"),

@@ -31,6 +31,8 @@ func Apply(s *State, index uint64, c Command) (*State, any, error) {
 		next, res, err = applyRemoveMember(s, c)
 	case CmdReleaseUpdate:
 		next, res, err = applyReleaseUpdate(s, index, c)
+	case CmdTrainUpdate:
+		next, res, err = applyTrainUpdate(s, index, c)
 	default:
 		return s, nil, fmt.Errorf("%w: %q", ErrUnknownCommand, c.Type)
 	}
@@ -55,8 +57,10 @@ func applyDocuments(s *State, index uint64, c Command) (*State, any, error) {
 	next.Services = cloneMap(s.Services)
 	next.Policies = cloneMap(s.Policies)
 	s.cloneReleases(next)
+	s.cloneTrains(next)
 	var res ApplyResult
 	var pendingReleases []*config.Release
+	var pendingTrains []*config.ReleaseTrain
 	for _, d := range p.Documents {
 		id := string(d.Kind) + "/" + d.Name
 		var existed, same bool
@@ -92,6 +96,15 @@ func applyDocuments(s *State, index uint64, c Command) (*State, any, error) {
 				// request (Kinds order), so they see its services.
 				pendingReleases = append(pendingReleases, d.Release)
 			}
+		case config.KindReleaseTrain:
+			if d.ReleaseTrain == nil {
+				return s, nil, fmt.Errorf("%w: %s has no body", ErrBadPayload, id)
+			}
+			old, ok := s.Trains[d.Name]
+			existed, same = ok, ok && reflect.DeepEqual(old.Spec, *d.ReleaseTrain)
+			if !existed {
+				pendingTrains = append(pendingTrains, d.ReleaseTrain)
+			}
 		default:
 			return s, nil, fmt.Errorf("%w: kind %q cannot be applied", ErrBadPayload, d.Kind)
 		}
@@ -114,6 +127,13 @@ func applyDocuments(s *State, index uint64, c Command) (*State, any, error) {
 			Message: fmt.Sprintf("release of %s %s -> %s created under policy %s", rel.Spec.Service, r.Status.From, rel.Spec.To, r.Status.Policy)}}
 		next.Releases[rel.Metadata.Name] = r
 		next.Active[rel.Spec.Service] = rel.Metadata.Name
+	}
+	for _, tr := range pendingTrains {
+		t, err := createTrain(next, tr, index, c)
+		if err != nil {
+			return s, nil, err
+		}
+		next.Trains[tr.Metadata.Name] = t
 	}
 	if len(res.Created)+len(res.Updated) == 0 {
 		return s, res, nil
@@ -143,6 +163,16 @@ func applyDelete(s *State, c Command) (*State, any, error) {
 		}
 		next.Policies = cloneMap(s.Policies)
 		delete(next.Policies, p.Name)
+	case config.KindReleaseTrain:
+		t, ok := s.Trains[p.Name]
+		if !ok {
+			return s, nil, fmt.Errorf("%w: ReleaseTrain %q", ErrNotFound, p.Name)
+		}
+		if !t.Status.Phase.Terminal() {
+			return s, nil, fmt.Errorf("%w: ReleaseTrain %q is %s; abort it before deleting it", ErrBadTransition, p.Name, t.Status.Phase)
+		}
+		s.cloneTrains(next)
+		delete(next.Trains, p.Name)
 	case config.KindRelease:
 		r, ok := s.Releases[p.Name]
 		if !ok {
@@ -150,6 +180,9 @@ func applyDelete(s *State, c Command) (*State, any, error) {
 		}
 		if !r.Status.Phase.Terminal() {
 			return s, nil, fmt.Errorf("%w: Release %q is %s; abort it before deleting it", ErrBadTransition, p.Name, r.Status.Phase)
+		}
+		if t, ok := s.Trains[r.Status.Train]; ok && !t.Status.Phase.Terminal() {
+			return s, nil, fmt.Errorf("%w: Release %q belongs to ReleaseTrain %q, which is %s", ErrBadTransition, p.Name, t.Name(), t.Status.Phase)
 		}
 		s.cloneReleases(next)
 		delete(next.Releases, p.Name)

@@ -157,6 +157,11 @@ type ReleaseStatus struct {
 	Holding string `json:"holding,omitempty"`
 	// LastVerdict is the latest analysis (analysis.Verdict as JSON).
 	LastVerdict json.RawMessage `json:"lastVerdict,omitempty"`
+	// Train and Member are set for a release created by a train; Blocked
+	// says why it may not start yet (the train clears it).
+	Train   string `json:"train,omitempty"`
+	Member  string `json:"member,omitempty"`
+	Blocked string `json:"blocked,omitempty"`
 	// Exposure is the estimate for the current step (or, while held by
 	// the exposure budget, for the step it is waiting to enter).
 	Exposure  *Exposure  `json:"exposure,omitempty"`

@@ -76,9 +76,12 @@ func createRelease(next *State, rel *config.Release, now time.Time) (*Release, e
 			Message: fmt.Sprintf("%q is already the stable version of Service %q; nothing to release", from, rel.Spec.Service)}}
 	}
 	pol, ok := next.PolicyFor(rel.Spec.Service)
+	if rel.Spec.Policy != "" {
+		pol, ok = next.Policies[rel.Spec.Policy]
+	}
 	if !ok {
 		return nil, config.Errors{{Kind: config.KindRelease, Name: rel.Metadata.Name, Field: "spec.service",
-			Message: fmt.Sprintf("Service %q is covered by no ReleasePolicy: a release needs one to be judged", rel.Spec.Service)}}
+			Message: fmt.Sprintf("Service %q is covered by no ReleasePolicy (or the named one does not exist): a release needs one to be judged", rel.Spec.Service)}}
 	}
 	spec := config.PolicyDefaults(&pol.Spec)
 	r := &Release{Spec: *rel, Status: ReleaseStatus{
@@ -363,7 +366,11 @@ func finish(next *State, r *Release, phase Phase, version string, weight uint32,
 	if svc, ok := next.Services[r.Service()]; ok {
 		next.Services[r.Service()] = withAllTraffic(svc, version)
 	}
-	delete(next.Active, r.Service())
+	// A train keeps its members' services reserved until it ends, so it
+	// can still roll a promoted member back.
+	if r.Status.Train == "" {
+		delete(next.Active, r.Service())
+	}
 }
 
 // checkServiceUpdate refuses a Service change that would remove a version

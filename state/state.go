@@ -44,8 +44,10 @@ type State struct {
 	Policies map[string]*config.ReleasePolicy `json:"policies"`
 	Members  map[string]*Member               `json:"members"`
 	Releases map[string]*Release              `json:"releases"`
-	// Active maps a service to its release in progress.
+	// Active maps a service to its release in progress (or to the release
+	// of a train member until the train ends).
 	Active map[string]string `json:"active"`
+	Trains map[string]*Train `json:"trains"`
 }
 
 // New returns an empty state.
@@ -56,6 +58,7 @@ func New() *State {
 		Members:  map[string]*Member{},
 		Releases: map[string]*Release{},
 		Active:   map[string]string{},
+		Trains:   map[string]*Train{},
 	}
 }
 
@@ -75,6 +78,9 @@ func (s *State) normalize() {
 	}
 	if s.Active == nil {
 		s.Active = map[string]string{}
+	}
+	if s.Trains == nil {
+		s.Trains = map[string]*Train{}
 	}
 }
 

@@ -89,6 +89,7 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newDeleteCmd(c),
 		newClusterCmd(c),
 		newReleaseCmd(c),
+		newTrainCmd(c),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the Sluice version",

@@ -1,0 +1,99 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/sluicehq/sluice/state"
+)
+
+// trainAction maps a URL verb to a train action a person may take.
+func trainAction(verb string) (state.Action, bool) {
+	switch verb {
+	case "pause", "resume", "rollback", "abort":
+		return state.Action(verb), true
+	}
+	return "", false
+}
+
+// TrainView is a train with its members' releases, as the API returns it.
+type TrainView struct {
+	*state.Train
+	Releases map[string]*state.Release `json:"releases"`
+}
+
+func (s *Server) trainView(name string) (*TrainView, bool) {
+	st := s.cluster.State()
+	t, ok := st.Trains[name]
+	if !ok {
+		return nil, false
+	}
+	v := &TrainView{Train: t, Releases: map[string]*state.Release{}}
+	for _, m := range t.Status.Members {
+		v.Releases[m.Name] = st.Releases[m.Release]
+	}
+	return v, true
+}
+
+func (s *Server) listTrains(w http.ResponseWriter, _ *http.Request) {
+	st := s.cluster.State()
+	type row struct {
+		Name    string           `json:"name"`
+		Phase   state.TrainPhase `json:"phase"`
+		Members int              `json:"members"`
+		Failed  string           `json:"failedMember,omitempty"`
+		Reason  string           `json:"reason,omitempty"`
+	}
+	out := struct {
+		Items []row `json:"items"`
+	}{Items: []row{}}
+	for _, n := range st.TrainNames() {
+		t := st.Trains[n]
+		out.Items = append(out.Items, row{Name: n, Phase: t.Status.Phase, Members: len(t.Status.Members), Failed: t.Status.FailedMember, Reason: t.Status.Reason})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getTrain(w http.ResponseWriter, r *http.Request) {
+	v, ok := s.trainView(r.PathValue("name"))
+	if !ok {
+		s.writeError(w, fmt.Errorf("%w: ReleaseTrain %q", state.ErrNotFound, r.PathValue("name")))
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// trainActionHandler applies a person's pause/resume/rollback/abort.
+func (s *Server) trainActionHandler(w http.ResponseWriter, r *http.Request) {
+	name, verb := r.PathValue("name"), r.PathValue("action")
+	act, ok := trainAction(verb)
+	if !ok {
+		s.writeError(w, fmt.Errorf("%w: unknown train action %q (known: pause, resume, rollback, abort)", errBadRequest, verb))
+		return
+	}
+	var req ActionRequest
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &req); err != nil {
+			s.writeError(w, err)
+			return
+		}
+	}
+	t, ok := s.cluster.State().Trains[name]
+	if !ok {
+		s.writeError(w, fmt.Errorf("%w: ReleaseTrain %q", state.ErrNotFound, name))
+		return
+	}
+	msg := fmt.Sprintf("%s by %s", verb, actor(r))
+	if strings.TrimSpace(req.Reason) != "" {
+		msg += ": " + strings.TrimSpace(req.Reason)
+	}
+	u := state.TrainUpdate{Name: name, Action: act, ExpectPhase: t.Status.Phase, Message: msg}
+	if _, _, err := s.propose(r, state.CmdTrainUpdate, u); err != nil {
+		s.writeError(w, err)
+		return
+	}
+	s.log.Info("train action", "actor", actor(r), "train", name, "action", act, "reason", req.Reason)
+	v, _ := s.trainView(name)
+	writeJSON(w, http.StatusOK, v)
+}
