@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -111,4 +112,27 @@ spec:
 	require.Contains(t, err.Error(), `t.yaml:7:24: ReleaseTrain "t3": spec.members[1].to: Service "b" has no version "v9" (versions: v1, v2)`)
 	require.Contains(t, err.Error(), `spec.members[3].service: unknown service "nope"`)
 	require.Contains(t, err.Error(), `spec.members: members depend on each other in a cycle: a -> c -> b -> a`)
+}
+
+// The train example and its services check cleanly together.
+func TestTrainExample(t *testing.T) {
+	var docs []Document
+	for _, f := range []string{"../examples/train-services.yaml", "../examples/train.yaml"} {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		d, err := Parse(f, data)
+		require.NoError(t, err)
+		docs = append(docs, d...)
+	}
+	require.NoError(t, Check(docs, newCatalog(t, "")))
+	g, err := BuildTrainGraph(&docs[len(docs)-1].ReleaseTrain.Spec, func(svc string) []string {
+		for _, d := range docs {
+			if d.Service != nil && d.Name == svc {
+				return d.Service.Spec.DependsOn
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, [][]string{{"payments"}, {"checkout"}, {"storefront"}}, g.Levels)
 }

@@ -90,6 +90,7 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newClusterCmd(c),
 		newReleaseCmd(c),
 		newTrainCmd(c),
+		newRiskCmd(c),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the Sluice version",

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sluicehq/sluice/analysis/risk"
+)
+
+const riskTestdata = "../../analysis/risk/testdata"
+
+// runRisk runs `sluice risk ARGS...` in-process.
+func runRisk(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := newRiskCmd(&cli{out: &out, errOut: &errOut})
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestRiskEvaluateTinyData(t *testing.T) {
+	alpha := filepath.Join(riskTestdata, "alpha_k_feature.csv")
+	beta := filepath.Join(riskTestdata, "beta_k_feature.csv")
+	out, err := runRisk(t, "evaluate", "--data", alpha, "--data", beta)
+	require.NoError(t, err)
+
+	// The printed numbers are the library's.
+	var ps []risk.Project
+	for _, f := range []string{alpha, beta} {
+		p, err := risk.LoadProject(f)
+		require.NoError(t, err)
+		ps = append(ps, p)
+	}
+	rep, err := risk.Evaluate(ps, risk.EvalOptions{Default: risk.DefaultModel()})
+	require.NoError(t, err)
+	require.Len(t, rep.Projects, 2)
+	lines := strings.Split(out, "\n")
+	for _, r := range rep.Projects {
+		var row string
+		for _, l := range lines {
+			if f := strings.Fields(l); len(f) > 0 && f[0] == r.Project {
+				row = l
+			}
+		}
+		require.NotEmpty(t, row, "no row for %s in:\n%s", r.Project, out)
+		want := []string{
+			r.Project, fmt.Sprint(r.Rows), fmt.Sprint(r.TrainRows), fmt.Sprint(r.TestRows),
+			fmt.Sprintf("%d (%.1f%%)", r.TestFailures, 100*float64(r.TestFailures)/float64(r.TestRows)),
+			"n/a", fmt.Sprintf("%.4f", r.LAOnly), fmt.Sprintf("%.4f", r.WithinProject), "n/a",
+			fmt.Sprintf("%.4f", r.CrossProject), fmt.Sprintf("%.4f", r.Pooled), fmt.Sprintf("%.4f", r.Default),
+		}
+		require.Equal(t, strings.Join(want, " "), strings.Join(strings.Fields(row), " "))
+	}
+	require.Equal(t, 50, rep.Projects[0].Rows)
+	require.Equal(t, 40, rep.Projects[0].TrainRows)
+	require.Contains(t, out, "on 0 of 0 projects with a published number;\nthe default model ("+risk.DefaultModel().Version+") beats it on 0 of 0.")
+	require.Contains(t, out, "Model terms: log1p(linesAdded), log1p(linesDeleted), log1p(files), fix")
+	require.Contains(t, out, risk.PublishedSource)
+	require.Contains(t, out, "Default model "+risk.DefaultModel().Version+" on all test sets (18 changes)")
+	for _, l := range []string{"low", "medium", "high"} {
+		require.Regexp(t, `(?m)^\s*`+l+`\s+\d+\s+\d+\.\d%\s+\d+\s+\d+\.\d%\s*$`, out)
+	}
+}
+
+func TestRiskEvaluateErrors(t *testing.T) {
+	_, err := runRisk(t, "evaluate")
+	require.ErrorContains(t, err, "--data FILE.csv is required")
+
+	_, err = runRisk(t, "evaluate", "--data", filepath.Join(t.TempDir(), "nope.csv"))
+	require.ErrorContains(t, err, "opening JIT data")
+
+	bad := filepath.Join(t.TempDir(), "bad_k_feature.csv")
+	require.NoError(t, os.WriteFile(bad, []byte("_id,date,bug,la,ld,nf,nd,ns,entrophy,exp,fix\nabc,1,1,-3,0,1,1,1,0,1,0\n"), 0o600))
+	_, err = runRisk(t, "evaluate", "--data", bad)
+	require.ErrorIs(t, err, risk.ErrBadCSV)
+	require.ErrorContains(t, err, `line 2, column la: "-3" is not a non-negative number`)
+
+	alpha := filepath.Join(riskTestdata, "alpha_k_feature.csv")
+	_, err = runRisk(t, "evaluate", "--data", alpha, "--data", alpha)
+	require.ErrorContains(t, err, `project "alpha" already read`)
+}
+
+// TestRiskEvaluateJITData runs the evaluation on the ISSTA'21 JIT-DP files
+// when they are on this machine (SLUICE_JIT_DATA, or the shared data
+// folder) and checks the claim docs/risk.md makes.
+func TestRiskEvaluateJITData(t *testing.T) {
+	dir := os.Getenv("SLUICE_JIT_DATA")
+	if dir == "" {
+		dir = "/work/shared/data/jit/issta21-jit-dp"
+	}
+	var args []string
+	for _, p := range []string{"qt", "openstack", "jdt", "platform"} {
+		f := filepath.Join(dir, p+"_k_feature.csv")
+		if _, err := os.Stat(f); err != nil {
+			t.Skipf("JIT-DP data not found (%v); set SLUICE_JIT_DATA to the folder of the <project>_k_feature.csv files to run this test", err)
+		}
+		args = append(args, "--data", f)
+	}
+	out, err := runRisk(t, append([]string{"evaluate"}, args...)...)
+	require.NoError(t, err)
+	t.Log("\n" + out)
+	require.Contains(t, out, "beats the published LApredict AUC on 4 of 4 projects")
+	require.Contains(t, out, ") beats it on 4 of 4.")
+}
