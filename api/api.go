@@ -63,6 +63,11 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Forward is the client used to forward writes to the leader.
 	Forward *http.Client
+	// Auth maps tokens to users and roles; nil disables authentication
+	// (development: every caller has every role).
+	Auth *Auth
+	// Windows is the release-window optimizer (GET /v1/windows/...).
+	Windows WindowSuggester
 }
 
 // Server is the HTTP API of one node.
@@ -98,31 +103,33 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}))
 
-	s.mux.HandleFunc("POST /v1/apply", s.write(s.apply))
+	s.mux.HandleFunc("POST /v1/apply", s.write(s.require(RoleDeployer, s.apply)))
 	s.mux.HandleFunc("GET /v1/{kind}", s.list)
 	s.mux.HandleFunc("GET /v1/{kind}/{name}", s.get)
-	s.mux.HandleFunc("DELETE /v1/{kind}/{name}", s.write(s.delete))
+	s.mux.HandleFunc("DELETE /v1/{kind}/{name}", s.write(s.require(RoleAdmin, s.delete)))
 
 	s.mux.HandleFunc("GET /v1/releases", s.listReleases)
 	s.mux.HandleFunc("GET /v1/releases/{name}", s.getRelease)
-	s.mux.HandleFunc("POST /v1/releases", s.write(s.createRelease))
+	s.mux.HandleFunc("POST /v1/releases", s.write(s.require(RoleDeployer, s.createRelease)))
 	s.mux.HandleFunc("POST /v1/releases/{name}/{action}", s.write(s.releaseAction))
 
 	s.mux.HandleFunc("GET /v1/trains", s.listTrains)
 	s.mux.HandleFunc("GET /v1/trains/{name}", s.getTrain)
-	s.mux.HandleFunc("POST /v1/trains/{name}/{action}", s.write(s.trainActionHandler))
+	s.mux.HandleFunc("POST /v1/trains/{name}/{action}", s.write(s.require(RoleDeployer, s.trainActionHandler)))
 
 	s.mux.HandleFunc("GET /v1/cluster/members", s.members)
-	s.mux.HandleFunc("POST /v1/cluster/join", s.write(s.join))
-	s.mux.HandleFunc("POST /v1/cluster/leave", s.write(s.leave))
+	s.mux.HandleFunc("POST /v1/cluster/join", s.write(s.require(RoleAdmin, s.join)))
+	s.mux.HandleFunc("POST /v1/cluster/leave", s.write(s.require(RoleAdmin, s.leave)))
 	s.mux.HandleFunc("GET /v1/xds/status", s.xdsStatus)
 	s.mux.HandleFunc("GET /v1/xds/config", s.xdsConfig)
+	s.mux.HandleFunc("GET /v1/report", s.report)
+	s.mux.HandleFunc("GET /v1/windows/{service}", s.windowSuggest)
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	s.mux.ServeHTTP(w, r)
+	s.withIdentity(s.mux).ServeHTTP(w, r)
 }
 
 // ErrorBody is the JSON shape of every error response.
@@ -151,6 +158,10 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 		code = http.StatusBadRequest
 	case errors.Is(err, state.ErrNotFound), errors.Is(err, config.ErrNotFound), errors.Is(err, errUnknownKind):
 		code = http.StatusNotFound
+	case errors.Is(err, ErrUnauthenticated):
+		code = http.StatusUnauthorized
+	case errors.Is(err, ErrForbidden):
+		code = http.StatusForbidden
 	case errors.Is(err, state.ErrConflict), errors.Is(err, state.ErrBadTransition):
 		code = http.StatusConflict
 	case errors.Is(err, ErrNoLeader), errors.Is(err, raft.ErrNotLeader):
@@ -174,12 +185,13 @@ var (
 	errUnknownKind = errors.New("unknown kind")
 )
 
-// actor is who made a request; it is recorded with every command.
+// actor is who made a request; it is recorded with every command. With
+// authentication it is the token's user, never a header.
 func actor(r *http.Request) string {
-	if a := strings.TrimSpace(r.Header.Get("X-Sluice-Actor")); a != "" {
-		return a
+	if id := identity(r); id.User != "" {
+		return id.User
 	}
-	return "anonymous"
+	return headerActor(r)
 }
 
 // forwardedHeader marks a request already forwarded once, so a stale view

@@ -21,6 +21,8 @@ type Client struct {
 	base  string
 	http  *http.Client
 	Actor string
+	// Token is sent as a bearer token when set.
+	Token string
 }
 
 // NewClient returns a client for a node at addr ("host:port" or a URL).
@@ -59,6 +61,9 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, co
 	}
 	if c.Actor != "" {
 		req.Header.Set("X-Sluice-Actor", c.Actor)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -203,7 +208,12 @@ func (c *Client) ReleaseAction(ctx context.Context, name, action, reason string)
 
 // Approve approves a release step (1-based; 0 = the step it waits for).
 func (c *Client) Approve(ctx context.Context, name string, step int, reason string) (*state.Release, error) {
-	b, _ := json.Marshal(ActionRequest{Reason: reason, Step: step})
+	return c.ApproveWith(ctx, name, ActionRequest{Reason: reason, Step: step})
+}
+
+// ApproveWith sends an approval: a step, a gate override or start-now.
+func (c *Client) ApproveWith(ctx context.Context, name string, req ActionRequest) (*state.Release, error) {
+	b, _ := json.Marshal(req)
 	var out state.Release
 	if err := c.do(ctx, http.MethodPost, "/v1/releases/"+url.PathEscape(name)+"/approve", bytes.NewReader(b), "application/json", &out); err != nil {
 		return nil, err
@@ -244,4 +254,9 @@ func (c *Client) TrainAction(ctx context.Context, name, action, reason string) (
 		return nil, err
 	}
 	return &out, nil
+}
+
+// GetJSON reads any API path into out.
+func (c *Client) GetJSON(ctx context.Context, path string, out any) error {
+	return c.do(ctx, http.MethodGet, path, nil, "", out)
 }

@@ -15,6 +15,11 @@ type ActionRequest struct {
 	// Step (1-based) is the plan step an approval is for; 0 means the step
 	// the release is waiting to enter.
 	Step int `json:"step,omitempty"`
+	// OverrideGate approves past a failed required quality gate; it needs
+	// a reason.
+	OverrideGate string `json:"overrideGate,omitempty"`
+	// StartNow approves starting outside the release window.
+	StartNow bool `json:"startNow,omitempty"`
 }
 
 // manualAction maps a URL verb to a release action a person may take.
@@ -48,6 +53,18 @@ func (s *Server) releaseAction(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, fmt.Errorf("%w: Release %q", state.ErrNotFound, name))
 		return
 	}
+	need := RoleDeployer
+	if act == state.ActApprove {
+		need = RoleApprover
+		if req.OverrideGate != "" && strings.TrimSpace(req.Reason) == "" {
+			s.writeError(w, fmt.Errorf("%w: overriding a quality gate needs a reason (--reason)", errBadRequest))
+			return
+		}
+	}
+	if id := identity(r); !id.Has(need) {
+		s.writeError(w, fmt.Errorf("%w: %s of a release needs the %s role (%s has %v)", ErrForbidden, verb, need, id.User, id.Roles))
+		return
+	}
 	msg := fmt.Sprintf("%s by %s", verb, actor(r))
 	if strings.TrimSpace(req.Reason) != "" {
 		msg += ": " + strings.TrimSpace(req.Reason)
@@ -55,6 +72,16 @@ func (s *Server) releaseAction(w http.ResponseWriter, r *http.Request) {
 	u := state.ReleaseUpdate{Name: name, Action: act, ExpectPhase: rel.Status.Phase, ExpectStep: rel.Status.Step, Message: msg}
 	if act == state.ActApprove {
 		u.ApproveStep = approvalStep(rel, req.Step)
+		u.ApproveGate, u.StartNow = req.OverrideGate, req.StartNow
+		switch {
+		case req.OverrideGate != "":
+			u.Message = fmt.Sprintf("quality gate %s overridden by %s: %s", req.OverrideGate, actor(r), strings.TrimSpace(req.Reason))
+		case req.StartNow:
+			u.Message = fmt.Sprintf("start now approved by %s", actor(r))
+			if strings.TrimSpace(req.Reason) != "" {
+				u.Message += ": " + strings.TrimSpace(req.Reason)
+			}
+		}
 	}
 	if _, _, err := s.propose(r, state.CmdReleaseUpdate, u); err != nil {
 		s.writeError(w, err)
@@ -121,7 +148,8 @@ func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, err)
 		return
 	}
-	if _, _, err := s.propose(r, state.CmdApply, state.ApplyPayload{Documents: []config.Document{doc}}); err != nil {
+	docs := []config.Document{doc}
+	if _, _, err := s.propose(r, state.CmdApply, state.ApplyPayload{Documents: docs, Assessments: s.assess(docs)}); err != nil {
 		s.writeError(w, err)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/controller"
 	"github.com/sluicehq/sluice/raft"
 	"github.com/sluicehq/sluice/state"
 )
@@ -56,7 +57,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, err)
 		return
 	}
-	res, idx, err := s.propose(r, state.CmdApply, state.ApplyPayload{Documents: docs})
+	res, idx, err := s.propose(r, state.CmdApply, state.ApplyPayload{Documents: docs, Assessments: s.assess(docs)})
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -275,3 +276,38 @@ func (s *Server) leave(w http.ResponseWriter, r *http.Request) {
 }
 
 var _ Cluster = (*raft.Node)(nil)
+
+// assess scores the releases a request creates (train members included):
+// the leader's decision travels in the command, so every node records the
+// same score, plan and model version.
+func (s *Server) assess(docs []config.Document) map[string]*state.Assessment {
+	st := s.cluster.State()
+	now := s.opts.Now()
+	out := map[string]*state.Assessment{}
+	for _, d := range docs {
+		switch {
+		case d.Release != nil:
+			if _, exists := st.Releases[d.Name]; !exists {
+				if a := controller.Assess(st, d.Release, now); a != nil {
+					out[d.Name] = a
+				}
+			}
+		case d.ReleaseTrain != nil:
+			if _, exists := st.Trains[d.Name]; exists {
+				continue
+			}
+			for _, m := range d.ReleaseTrain.Spec.Members {
+				name := state.MemberReleaseName(d.Name, m.MemberName())
+				rel := &config.Release{Metadata: config.Metadata{Name: name},
+					Spec: config.ReleaseSpec{Service: m.Service, From: m.From, To: m.To, Policy: m.Policy, Change: m.Change, Gates: m.Gates}}
+				if a := controller.Assess(st, rel, now); a != nil {
+					out[name] = a
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}

@@ -206,6 +206,14 @@ func PolicyDefaults(spec *ReleasePolicySpec) ReleasePolicySpec {
 		AckTimeout: spec.AckTimeout,
 	}
 	out.Schedule = ScheduleWithDefaults(spec.Schedule)
+	if spec.RiskPlan != nil {
+		rp := *spec.RiskPlan
+		if rp.Bakes != nil {
+			b := *rp.Bakes
+			rp.Bakes = &b
+		}
+		out.RiskPlan = &rp
+	}
 	if spec.Cohorts != nil {
 		c := *spec.Cohorts
 		c.Stages = slices.Clone(spec.Cohorts.Stages)

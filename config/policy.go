@@ -106,3 +106,25 @@ type StepSpec struct {
 	// Bake is how long the step is observed before it may advance.
 	Bake Duration `json:"bake,omitempty"`
 }
+
+// RiskPlanSpec bounds the plan Sluice derives from a release's risk when
+// the policy has no explicit steps (see analysis/risk.Plan).
+type RiskPlanSpec struct {
+	// MinBake raises every step's bake to at least this.
+	MinBake Duration `json:"minBake,omitempty"`
+	// MaxStep is the largest increase of the new version's share in one
+	// step, in percentage points (1-100).
+	MaxStep uint32 `json:"maxStep,omitempty"`
+	// Bakes per risk level replace the default bakes.
+	Bakes *LevelDurations `json:"bakes,omitempty"`
+	// ApproveHighRisk requires a person's approval before a high-risk
+	// release leaves its first step (default true).
+	ApproveHighRisk *bool `json:"approveHighRisk,omitempty"`
+}
+
+// LevelDurations is one duration per risk level.
+type LevelDurations struct {
+	Low    Duration `json:"low,omitempty"`
+	Medium Duration `json:"medium,omitempty"`
+	High   Duration `json:"high,omitempty"`
+}

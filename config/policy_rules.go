@@ -34,6 +34,11 @@ func checkPolicyAnalysis(r *reporter, spec *ReleasePolicySpec) {
 	}
 	checkSteps(r, spec.Steps)
 	checkCohorts(r, spec)
+	if rp := spec.RiskPlan; rp != nil {
+		if rp.MaxStep > TotalWeight {
+			r.addf("spec.riskPlan.maxStep", "must be 1-%d percentage points, got %d", TotalWeight, rp.MaxStep)
+		}
+	}
 	if spec.AckTimeout != 0 && spec.AckTimeout.D() < MinAckTimeout {
 		r.addf("spec.ackTimeout", "must be at least %s when set, got %s", MinAckTimeout, spec.AckTimeout.D())
 	}

@@ -113,6 +113,9 @@ type ReleasePolicySpec struct {
 	Analysis *AnalysisSpec `json:"analysis,omitempty"`
 	// Steps is the release plan; empty means DefaultSteps.
 	Steps []StepSpec `json:"steps,omitempty"`
+	// RiskPlan bounds the plan derived from a release's risk (used when
+	// Steps is empty).
+	RiskPlan *RiskPlanSpec `json:"riskPlan,omitempty"`
 	// Cohorts are the stages a plan can expose first (tenants, regions,
 	// headers, percentages).
 	Cohorts *CohortSpec `json:"cohorts,omitempty"`

@@ -37,7 +37,8 @@ type Analyzer interface {
 // holdingForBudget reports whether a release waits for an approval of
 // the exposure budget that has not come yet.
 func holdingForBudget(r *state.Release) bool {
-	return strings.HasPrefix(r.Status.Holding, "exposure budget") && r.Status.Exposure != nil && !r.Approved(r.Status.Exposure.Step)
+	return (strings.HasPrefix(r.Status.Holding, "exposure budget") || strings.HasPrefix(r.Status.Holding, "risk:")) &&
+		r.Status.Exposure != nil && !r.Approved(r.Status.Exposure.Step)
 }
 
 // Options tune the controller.
@@ -60,12 +61,15 @@ type Controller struct {
 	analyzer  Analyzer
 	estimator ExposureEstimator
 	health    HealthChecker
+	windows   WindowSuggester
 	opts      Options
 	log       *slog.Logger
 
 	mu       sync.Mutex
 	inFlight map[string]bool // releases with an analysis running
-	wg       sync.WaitGroup
+	// learnedAt is how many outcomes the last risk-model fit saw.
+	learnedAt int
+	wg        sync.WaitGroup
 }
 
 // Deps are the controller's ways to observe the world.
@@ -74,6 +78,7 @@ type Deps struct {
 	Analyzer Analyzer
 	Exposure ExposureEstimator
 	Health   HealthChecker
+	Windows  WindowSuggester
 }
 
 // New returns a controller; call Run.
@@ -90,7 +95,7 @@ func New(c Cluster, d Deps, opts Options) *Controller {
 	if opts.Actor == "" {
 		opts.Actor = "controller"
 	}
-	return &Controller{cluster: c, acks: d.Acks, analyzer: d.Analyzer, estimator: d.Exposure, health: d.Health,
+	return &Controller{cluster: c, acks: d.Acks, analyzer: d.Analyzer, estimator: d.Exposure, health: d.Health, windows: d.Windows,
 		opts: opts, log: opts.Logger, inFlight: map[string]bool{}}
 }
 
@@ -167,6 +172,7 @@ func (c *Controller) lead(ctx context.Context) {
 // tick looks at every active train and release once.
 func (c *Controller) tick(ctx context.Context) {
 	st := c.cluster.State()
+	c.learn(ctx, st)
 	for _, name := range st.TrainNames() {
 		t := st.Trains[name]
 		if t.Status.Phase.Terminal() {
@@ -204,15 +210,12 @@ func (c *Controller) tick(ctx context.Context) {
 		if r == nil {
 			continue
 		}
+		if r.Status.Phase.Waiting() {
+			c.admit(ctx, st, r, obs.Now)
+			continue
+		}
 		n := Decide(r, obs)
 		switch {
-		case n.Update != nil && n.Update.Action == state.ActStart:
-			if holdingForBudget(r) {
-				continue
-			}
-			if u := gateStep(r, n.Update, c.estimator.Estimate(ctx, r, 0, obs.Now)); u != nil {
-				c.propose(ctx, u)
-			}
 		case n.Update != nil:
 			c.propose(ctx, n.Update)
 		case n.Analyze:
@@ -344,4 +347,76 @@ func (c *Controller) proposeTrain(ctx context.Context, u *state.TrainUpdate) {
 		return
 	}
 	c.log.Info("train decision", "train", u.Name, "action", u.Action, "member", u.Member, "message", u.Message)
+}
+
+// admit moves a release that has not started: it waits for gate
+// overrides, is scheduled into its window, or starts (through the
+// exposure and risk gates).
+func (c *Controller) admit(ctx context.Context, st *state.State, r *state.Release, now time.Time) {
+	if holdingForBudget(r) {
+		return
+	}
+	iw := inWindowFor(r)
+	a := DecideAdmission(r, now, iw)
+	switch {
+	case a.Update != nil && a.Update.Action == state.ActStart:
+		if u := gateStep(r, a.Update, c.estimator.Estimate(ctx, r, 0, now)); u != nil {
+			c.propose(ctx, u)
+		}
+	case a.Update != nil:
+		c.propose(ctx, a.Update)
+	case a.Suggest:
+		key := "window/" + r.Name()
+		c.mu.Lock()
+		if c.inFlight[key] {
+			c.mu.Unlock()
+			return
+		}
+		c.inFlight[key] = true
+		c.mu.Unlock()
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			defer func() {
+				c.mu.Lock()
+				delete(c.inFlight, key)
+				c.mu.Unlock()
+			}()
+			risk := 0.5
+			if as := r.Status.Assessment; as != nil {
+				risk = as.Probability
+			}
+			d := ExpectedDuration(r)
+			s, err := c.windows.Suggest(ctx, st, r.Service(), risk, d, now)
+			if ctx.Err() != nil {
+				return
+			}
+			_, why := iw(now, d)
+			c.propose(ctx, ScheduleFrom(r, now, why, s, err))
+		}()
+	}
+}
+
+// learn refits the risk model when new outcomes arrived.
+func (c *Controller) learn(ctx context.Context, st *state.State) {
+	n := len(RiskSamples(st))
+	if n == c.learnedAt {
+		return
+	}
+	c.learnedAt = n
+	m := NextRiskModel(st)
+	if m == nil {
+		return
+	}
+	cmd, err := state.NewCommand(state.CmdRiskModel, c.opts.Now(), c.opts.Actor, m)
+	if err != nil {
+		return
+	}
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := c.cluster.Apply(actx, cmd); err != nil {
+		c.log.Warn("risk model not updated", "err", err)
+		return
+	}
+	c.log.Info("risk model updated from this cluster's outcomes", "version", m.Version, "samples", m.Samples, "failures", m.Failures)
 }

@@ -167,10 +167,20 @@ func budgetHold(r *state.Release, e *state.Exposure) string {
 func gateStep(r *state.Release, u *state.ReleaseUpdate, e state.Exposure) *state.ReleaseUpdate {
 	e.Over = CheckBudget(r.Status.PolicySpec.Exposure, &e)
 	u.Exposure = &e
-	if len(e.Over) == 0 || r.Approved(e.Step) {
+	if r.Approved(e.Step) {
 		return u
 	}
-	reason := budgetHold(r, &e)
+	var reason string
+	switch {
+	case len(e.Over) > 0:
+		reason = budgetHold(r, &e)
+	case r.NeedsApproval(e.Step):
+		a := r.Status.Assessment
+		reason = fmt.Sprintf("risk: %s-risk release (p=%.2f, model %s); a person must approve step %d before it starts: sluice release approve %s",
+			a.Level, a.Probability, a.ModelVersion, e.Step+1, r.Name())
+	default:
+		return u
+	}
 	if r.Status.Holding == reason && u.Action != state.ActAdvance {
 		return nil // the same hold is not news; analyses keep being recorded
 	}

@@ -45,16 +45,13 @@ func update(r *state.Release, a state.Action, msg string) *state.ReleaseUpdate {
 		ExpectStepIndex: r.Status.StepIndex, Message: msg}
 }
 
-// Decide is the pure first half of a controller step: from a release and
-// an observation, the command to propose or whether an analysis is due.
+// Decide is the pure first half of a controller step for a release that
+// moves traffic: from the release and an observation, the command to
+// propose or whether an analysis is due. Releases that have not started
+// go through DecideAdmission instead.
 func Decide(r *state.Release, obs Observation) Next {
 	rs := &r.Status
 	switch rs.Phase {
-	case state.PhasePending:
-		if rs.Blocked != "" {
-			return Next{} // a train member waits for the train to clear it
-		}
-		return Next{Update: update(r, state.ActStart, fmt.Sprintf("start: %d%% of traffic to %s (step 1 of %d)", rs.Plan[0].Weight, r.Spec.Spec.To, len(rs.Plan)))}
 	case state.PhaseProgressing:
 	default:
 		return Next{}

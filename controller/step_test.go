@@ -39,12 +39,14 @@ func acked(r *state.Release, bakeUntil time.Time) *state.Release {
 	return r
 }
 
-func TestDecideStartsPendingRelease(t *testing.T) {
-	n := Decide(testRelease(state.PhasePending, -1), Observation{Now: t0})
-	require.NotNil(t, n.Update)
-	require.Equal(t, state.ActStart, n.Update.Action)
-	require.Equal(t, state.PhasePending, n.Update.ExpectPhase)
-	require.Equal(t, -1, n.Update.ExpectStep)
+func TestDecideAdmissionStartsPendingRelease(t *testing.T) {
+	a := DecideAdmission(testRelease(state.PhasePending, -1), t0, nil)
+	require.NotNil(t, a.Update)
+	require.Equal(t, state.ActStart, a.Update.Action)
+	require.Equal(t, state.PhasePending, a.Update.ExpectPhase)
+	require.Equal(t, -1, a.Update.ExpectStep)
+	require.Equal(t, "start: no release window; 5% of traffic to v2 (step 1 of 2)", a.Update.Message)
+	require.Equal(t, Next{}, Decide(testRelease(state.PhasePending, -1), Observation{Now: t0}), "Decide leaves waiting releases to admission")
 }
 
 func TestDecideWaitsForEveryGroupToACK(t *testing.T) {

@@ -3,9 +3,11 @@ package server
 import (
 	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/analysis/report"
 	"github.com/sluicehq/sluice/raft"
 	"github.com/sluicehq/sluice/state"
 )
@@ -78,11 +80,15 @@ type releaseCollector struct {
 	limited   *prometheus.Desc
 	trains    *prometheus.Desc
 	trainAuto *prometheus.Desc
+	shares    *prometheus.Desc
+	now       func() time.Time
 }
 
-func newReleaseCollector(n *raft.Node) *releaseCollector {
+func newReleaseCollector(n *raft.Node, now func() time.Time) *releaseCollector {
 	return &releaseCollector{
 		node:      n,
+		now:       now,
+		shares:    prometheus.NewDesc("sluice_releases_share", "Share of releases (all time) that were risk-assessed (goal 0.85), window-scheduled (of started; goal 0.75) or approval-gated.", []string{"kind"}, nil),
 		phase:     prometheus.NewDesc("sluice_release_phase", "1 for the phase of each active release (and each service's latest).", []string{"release", "service", "phase"}, nil),
 		weight:    prometheus.NewDesc("sluice_release_weight", "Share of traffic (percent) on the new version of a release.", []string{"release", "service"}, nil),
 		step:      prometheus.NewDesc("sluice_release_step", "Current step (1-based, 0 before the first) of a release.", []string{"release", "service"}, nil),
@@ -96,7 +102,7 @@ func newReleaseCollector(n *raft.Node) *releaseCollector {
 }
 
 func (c *releaseCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.phase, c.weight, c.step, c.releases, c.rollbacks, c.started, c.limited, c.trains, c.trainAuto} {
+	for _, d := range []*prometheus.Desc{c.phase, c.weight, c.step, c.releases, c.rollbacks, c.started, c.limited, c.trains, c.trainAuto, c.shares} {
 		ch <- d
 	}
 }
@@ -180,6 +186,10 @@ func (c *releaseCollector) Collect(ch chan<- prometheus.Metric) {
 		auto = float64(unattended) / float64(ended)
 	}
 	ch <- prometheus.MustNewConstMetric(c.trainAuto, prometheus.GaugeValue, auto)
+	rep := report.Compute(st, c.now(), 0)
+	ch <- prometheus.MustNewConstMetric(c.shares, prometheus.GaugeValue, rep.RiskAssessed.Ratio, "risk_assessed")
+	ch <- prometheus.MustNewConstMetric(c.shares, prometheus.GaugeValue, rep.WindowScheduled.Ratio, "window_scheduled")
+	ch <- prometheus.MustNewConstMetric(c.shares, prometheus.GaugeValue, rep.ApprovalGated.Ratio, "approval_gated")
 	for reason, n := range rollbacks {
 		ch <- prometheus.MustNewConstMetric(c.rollbacks, prometheus.CounterValue, float64(n), reason)
 	}

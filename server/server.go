@@ -61,6 +61,11 @@ type Config struct {
 	// ControllerTick is how often the leader looks at releases (default
 	// 200ms).
 	ControllerTick time.Duration
+	// Auth maps API tokens to users and roles; nil disables
+	// authentication. Every node must have the same map.
+	Auth *api.Auth
+	// JoinToken authenticates this node's join request (admin role).
+	JoinToken string
 }
 
 // Node is a running Sluice server.
@@ -126,7 +131,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	n := &Node{cfg: cfg, log: log, raft: rn, apiLis: apiLis, xdsLis: xdsLis, reg: reg, cancel: cancel}
 	n.xds = xds.NewServer(ctx, rn, xds.Options{Logger: log.With("component", "xds"), Metrics: xds.NewMetrics(reg)})
-	n.api = api.New(rn, n.xds, api.Options{Logger: log.With("component", "api"), Now: cfg.Now, Gatherer: reg})
+	prom := &controller.PromAnalyzer{DefaultURL: cfg.PrometheusURL}
+	n.api = api.New(rn, n.xds, api.Options{Logger: log.With("component", "api"), Now: cfg.Now, Gatherer: reg, Auth: cfg.Auth, Windows: prom})
+	if cfg.Auth == nil {
+		log.Warn("API authentication is off: every caller may do everything (use --auth-file in production)")
+	}
 	n.httpSrv = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second}
 
 	n.goRun(func() { n.xds.Run(ctx) })
@@ -144,7 +153,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	analysisResults := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_analysis_results_total", Help: "Release analyses run by this node while leading, by verdict phase.",
 	}, []string{"phase"})
-	reg.MustRegister(analysisResults, newReleaseCollector(rn))
+	reg.MustRegister(analysisResults, newReleaseCollector(rn, cfg.Now))
 	acks := &controller.ClusterAcks{
 		Self:    cfg.NodeID,
 		Local:   n.xds.Status,
@@ -153,9 +162,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return api.NewClient(addr).XDSStatus(ctx)
 		},
 	}
-	prom := &controller.PromAnalyzer{DefaultURL: cfg.PrometheusURL}
 	ctrl := controller.New(rn, controller.Deps{Acks: acks, Analyzer: prom, Exposure: prom,
-		Health: &controller.ProbeChecker{Prom: prom, HTTP: &http.Client{Timeout: 10 * time.Second}, Now: cfg.Now}}, controller.Options{
+		Health: &controller.ProbeChecker{Prom: prom, HTTP: &http.Client{Timeout: 10 * time.Second}, Now: cfg.Now}, Windows: prom}, controller.Options{
 		Tick:      cfg.ControllerTick,
 		Now:       cfg.Now,
 		Logger:    log.With("component", "controller"),
@@ -256,6 +264,7 @@ func (n *Node) ensureMember(ctx context.Context) {
 func (n *Node) joinLoop(ctx context.Context) {
 	client := api.NewClient(n.cfg.Join)
 	client.Actor = "system:" + n.cfg.NodeID
+	client.Token = n.cfg.JoinToken
 	m := n.member()
 	req := api.JoinRequest{ID: m.ID, RaftAddr: m.RaftAddr, APIAddr: m.APIAddr, XDSAddr: m.XDSAddr, Voter: !n.cfg.NonVoter}
 	for attempt := 0; ctx.Err() == nil; attempt++ {

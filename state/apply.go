@@ -33,6 +33,8 @@ func Apply(s *State, index uint64, c Command) (*State, any, error) {
 		next, res, err = applyReleaseUpdate(s, index, c)
 	case CmdTrainUpdate:
 		next, res, err = applyTrainUpdate(s, index, c)
+	case CmdRiskModel:
+		next, res, err = applyRiskModel(s, c)
 	default:
 		return s, nil, fmt.Errorf("%w: %q", ErrUnknownCommand, c.Type)
 	}
@@ -118,7 +120,7 @@ func applyDocuments(s *State, index uint64, c Command) (*State, any, error) {
 		}
 	}
 	for _, rel := range pendingReleases {
-		r, err := createRelease(next, rel, c.Time)
+		r, err := createRelease(next, rel, c.Time, p.Assessments[rel.Metadata.Name])
 		if err != nil {
 			return s, nil, err
 		}
@@ -129,7 +131,7 @@ func applyDocuments(s *State, index uint64, c Command) (*State, any, error) {
 		next.Active[rel.Spec.Service] = rel.Metadata.Name
 	}
 	for _, tr := range pendingTrains {
-		t, err := createTrain(next, tr, index, c)
+		t, err := createTrain(next, tr, index, c, p.Assessments)
 		if err != nil {
 			return s, nil, err
 		}

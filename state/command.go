@@ -36,6 +36,9 @@ type Command struct {
 // ApplyPayload is the payload of CmdApply.
 type ApplyPayload struct {
 	Documents []config.Document `json:"documents"`
+	// Assessments are the leader's risk assessments of the releases the
+	// documents create (train members included), by release name.
+	Assessments map[string]*Assessment `json:"assessments,omitempty"`
 }
 
 // DeletePayload is the payload of CmdDelete.

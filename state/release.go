@@ -23,7 +23,13 @@ type Phase string
 // Release phases. Pending -> Progressing(step i) <-> Paused -> Promoted |
 // RolledBack | Aborted.
 const (
-	PhasePending     Phase = "Pending"
+	PhasePending Phase = "Pending"
+	// PhaseAwaitingApproval: a required quality gate failed, or no window
+	// is available; only a person's approval moves it on.
+	PhaseAwaitingApproval Phase = "AwaitingApproval"
+	// PhaseScheduled: submitted outside its release window; it starts at
+	// ScheduledAt (or when a person approves starting now).
+	PhaseScheduled   Phase = "Scheduled"
 	PhaseProgressing Phase = "Progressing"
 	PhasePaused      Phase = "Paused"
 	PhasePromoted    Phase = "Promoted"
@@ -65,9 +71,13 @@ const (
 	// ActPause stops the clock; ActResume starts it again.
 	ActPause  Action = "pause"
 	ActResume Action = "resume"
-	// ActApprove records a person's approval for a step that exceeds the
-	// exposure budget.
+	// ActApprove records a person's approval: for a step (exposure budget,
+	// high risk), a quality gate override, or starting now.
 	ActApprove Action = "approve"
+	// ActAwait moves a release to AwaitingApproval, saying why.
+	ActAwait Action = "await"
+	// ActSchedule moves a release to Scheduled at a chosen start time.
+	ActSchedule Action = "schedule"
 )
 
 // Exposure is an estimate of what one step exposes to the new version.
@@ -88,12 +98,15 @@ type Exposure struct {
 	Over []string `json:"over,omitempty"`
 }
 
-// Approval is a person's go-ahead for one step.
+// Approval is a person's go-ahead: for one step, to override one failed
+// quality gate (Gate), or to start now outside the window (StartNow).
 type Approval struct {
-	Step   int       `json:"step"`
-	Actor  string    `json:"actor"`
-	Time   time.Time `json:"time"`
-	Reason string    `json:"reason,omitempty"`
+	Step     int       `json:"step"`
+	Gate     string    `json:"gate,omitempty"`
+	StartNow bool      `json:"startNow,omitempty"`
+	Actor    string    `json:"actor"`
+	Time     time.Time `json:"time"`
+	Reason   string    `json:"reason,omitempty"`
 }
 
 // Decision is one entry of a release's record: what was decided, when, by
@@ -162,6 +175,16 @@ type ReleaseStatus struct {
 	Train   string `json:"train,omitempty"`
 	Member  string `json:"member,omitempty"`
 	Blocked string `json:"blocked,omitempty"`
+	// Assessment is the risk score and plan the leader computed when the
+	// release was submitted.
+	Assessment *Assessment `json:"assessment,omitempty"`
+	// Window says how the start time was chosen: "in-window",
+	// "scheduled", "start-now" (a person's approval) or "" (no schedule).
+	Window string `json:"window,omitempty"`
+	// ScheduledAt is when a Scheduled release starts; Schedule is the
+	// window optimizer's suggestion behind it (JSON).
+	ScheduledAt time.Time       `json:"scheduledAt,omitempty"`
+	Schedule    json.RawMessage `json:"schedule,omitempty"`
 	// Exposure is the estimate for the current step (or, while held by
 	// the exposure budget, for the step it is waiting to enter).
 	Exposure  *Exposure  `json:"exposure,omitempty"`
@@ -205,11 +228,48 @@ const LimitedShare = 10
 // Approved reports whether a person approved entering plan step i.
 func (r *Release) Approved(step int) bool {
 	for _, a := range r.Status.Approvals {
-		if a.Step == step {
+		if a.Step == step && a.Gate == "" && !a.StartNow {
 			return true
 		}
 	}
 	return false
+}
+
+// GateOverridden reports whether a person overrode a failed gate.
+func (r *Release) GateOverridden(gate string) bool {
+	for _, a := range r.Status.Approvals {
+		if a.Gate == gate {
+			return true
+		}
+	}
+	return false
+}
+
+// StartNowApproved reports whether a person approved starting now.
+func (r *Release) StartNowApproved() bool {
+	for _, a := range r.Status.Approvals {
+		if a.StartNow {
+			return true
+		}
+	}
+	return false
+}
+
+// FailedGates lists the required quality gates that did not pass and no
+// person has overridden.
+func (r *Release) FailedGates() []string {
+	var out []string
+	for _, g := range r.Spec.Spec.Gates {
+		if g.Required && !g.Passed && !r.GateOverridden(g.Name) {
+			out = append(out, g.Name)
+		}
+	}
+	return out
+}
+
+// Waiting reports whether the release has not moved traffic yet.
+func (p Phase) Waiting() bool {
+	return p == PhasePending || p == PhaseAwaitingApproval || p == PhaseScheduled
 }
 
 // Stage returns the cohort stage of plan step i, if it names one.

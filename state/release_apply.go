@@ -35,8 +35,18 @@ type ReleaseUpdate struct {
 	// Exposure is the estimate for the step being entered (start,
 	// advance) or waited for (hold).
 	Exposure *Exposure `json:"exposure,omitempty"`
-	// ApproveStep is the plan step an approval is for.
-	ApproveStep int `json:"approveStep,omitempty"`
+	// ApproveStep is the plan step an approval is for; ApproveGate the
+	// failed quality gate it overrides; StartNow approves starting now
+	// outside the release window.
+	ApproveStep int    `json:"approveStep,omitempty"`
+	ApproveGate string `json:"approveGate,omitempty"`
+	StartNow    bool   `json:"startNow,omitempty"`
+	// ScheduledAt and Schedule carry ActSchedule's start time and the
+	// window optimizer's suggestion (JSON).
+	ScheduledAt time.Time `json:"scheduledAt,omitempty"`
+	Schedule    []byte    `json:"schedule,omitempty"`
+	// Window records how a start time was chosen (see ReleaseStatus).
+	Window string `json:"window,omitempty"`
 }
 
 // maxDecisions bounds a release's record. Beyond it, analyses that did
@@ -62,7 +72,7 @@ func stableVersion(svc *config.Service) string {
 
 // createRelease builds the status of a new release. It assumes
 // config.Check passed for the request (service, versions, policy exist).
-func createRelease(next *State, rel *config.Release, now time.Time) (*Release, error) {
+func createRelease(next *State, rel *config.Release, now time.Time, a *Assessment) (*Release, error) {
 	svc, ok := next.Services[rel.Spec.Service]
 	if !ok {
 		return nil, fmt.Errorf("%w: Release %q: unknown service %q", config.ErrInvalid, rel.Metadata.Name, rel.Spec.Service)
@@ -84,12 +94,19 @@ func createRelease(next *State, rel *config.Release, now time.Time) (*Release, e
 			Message: fmt.Sprintf("Service %q is covered by no ReleasePolicy (or the named one does not exist): a release needs one to be judged", rel.Spec.Service)}}
 	}
 	spec := config.PolicyDefaults(&pol.Spec)
-	r := &Release{Spec: *rel, Status: ReleaseStatus{
+	plan := spec.Steps
+	if a != nil && a.PlanSource == "risk" {
+		if err := checkPlan(a.Plan, &spec); err != nil {
+			return nil, fmt.Errorf("%w: Release %q: assessed plan: %v", ErrBadPayload, rel.Metadata.Name, err)
+		}
+		plan = a.Plan
+	}
+	r := &Release{Spec: *rel, Status: ReleaseStatus{Assessment: a,
 		Phase:      PhasePending,
 		From:       from,
 		Policy:     pol.Metadata.Name,
 		PolicySpec: spec,
-		Plan:       append([]config.StepSpec(nil), spec.Steps...),
+		Plan:       append([]config.StepSpec(nil), plan...),
 		Step:       -1,
 		CreatedAt:  now,
 	}}
@@ -216,9 +233,13 @@ func applyReleaseUpdate(s *State, index uint64, c Command) (*State, any, error) 
 	record := true
 	switch u.Action {
 	case ActStart:
-		if rs.Phase != PhasePending {
+		if !rs.Phase.Waiting() || rs.Blocked != "" {
 			return s, nil, badTransition(u, rs)
 		}
+		if rs.Window != "scheduled" || u.Window == "start-now" {
+			rs.Window = u.Window
+		}
+		rs.ScheduledAt = time.Time{}
 		rs.Phase, rs.StartedAt = PhaseProgressing, now
 		enterStep(r, 0, index, now)
 		rs.Exposure = u.Exposure
@@ -234,7 +255,7 @@ func applyReleaseUpdate(s *State, index uint64, c Command) (*State, any, error) 
 		rs.NextAnalysisAt = now.Add(analysisInterval(rs))
 		rs.Holding = ""
 	case ActAnalysis, ActHold:
-		if rs.Phase != PhaseProgressing && !(u.Action == ActHold && rs.Phase == PhasePending) {
+		if rs.Phase != PhaseProgressing && !(u.Action == ActHold && rs.Phase.Waiting()) {
 			return s, nil, badTransition(u, rs)
 		}
 		if u.Counters != nil {
@@ -289,20 +310,61 @@ func applyReleaseUpdate(s *State, index uint64, c Command) (*State, any, error) 
 		}
 		finish(next, r, phase, rs.From, 0, now, u.Message)
 	case ActPause:
-		if rs.Phase != PhaseProgressing && rs.Phase != PhasePending {
+		if rs.Phase != PhaseProgressing && !rs.Phase.Waiting() {
 			return s, nil, badTransition(u, rs)
 		}
 		rs.Phase, rs.PausedAt = PhasePaused, now
+	case ActAwait:
+		if !rs.Phase.Waiting() {
+			return s, nil, badTransition(u, rs)
+		}
+		rs.Phase, rs.Holding = PhaseAwaitingApproval, u.Message
+	case ActSchedule:
+		if !rs.Phase.Waiting() || u.ScheduledAt.IsZero() {
+			return s, nil, badTransition(u, rs)
+		}
+		rs.Phase, rs.ScheduledAt, rs.Schedule, rs.Holding, rs.Window = PhaseScheduled, u.ScheduledAt, u.Schedule, u.Message, "scheduled"
 	case ActApprove:
-		if rs.Phase.Terminal() || u.ApproveStep < 0 || u.ApproveStep >= len(rs.Plan) {
-			return s, nil, fmt.Errorf("%w: cannot approve step %d of Release %q (%s, %d steps)", ErrBadTransition, u.ApproveStep+1, u.Name, rs.Phase, len(rs.Plan))
-		}
-		if r.Approved(u.ApproveStep) {
-			return s, nil, nil
-		}
-		rs.Approvals = append(rs.Approvals, Approval{Step: u.ApproveStep, Actor: c.Actor, Time: now, Reason: u.Message})
-		if strings.HasPrefix(rs.Holding, "exposure budget") {
-			rs.Holding = ""
+		switch {
+		case rs.Phase.Terminal():
+			return s, nil, badTransition(u, rs)
+		case u.ApproveGate != "":
+			found := false
+			for _, g := range r.Spec.Spec.Gates {
+				found = found || (g.Name == u.ApproveGate && g.Required && !g.Passed)
+			}
+			if !found {
+				return s, nil, fmt.Errorf("%w: Release %q has no failed required gate %q", ErrBadTransition, u.Name, u.ApproveGate)
+			}
+			if r.GateOverridden(u.ApproveGate) {
+				return s, nil, nil
+			}
+			rs.Approvals = append(rs.Approvals, Approval{Step: -1, Gate: u.ApproveGate, Actor: c.Actor, Time: now, Reason: u.Message})
+			if rs.Phase == PhaseAwaitingApproval && len(r.FailedGates()) == 0 {
+				rs.Phase, rs.Holding = PhasePending, ""
+			}
+		case u.StartNow:
+			if !rs.Phase.Waiting() {
+				return s, nil, fmt.Errorf("%w: Release %q is %s; start-now approves a release that has not started", ErrBadTransition, u.Name, rs.Phase)
+			}
+			if r.StartNowApproved() {
+				return s, nil, nil
+			}
+			rs.Approvals = append(rs.Approvals, Approval{Step: -1, StartNow: true, Actor: c.Actor, Time: now, Reason: u.Message})
+			if rs.Phase == PhaseScheduled || (rs.Phase == PhaseAwaitingApproval && len(r.FailedGates()) == 0) {
+				rs.Phase, rs.Holding, rs.ScheduledAt = PhasePending, "", time.Time{}
+			}
+		default:
+			if u.ApproveStep < 0 || u.ApproveStep >= len(rs.Plan) {
+				return s, nil, fmt.Errorf("%w: cannot approve step %d of Release %q (%s, %d steps)", ErrBadTransition, u.ApproveStep+1, u.Name, rs.Phase, len(rs.Plan))
+			}
+			if r.Approved(u.ApproveStep) {
+				return s, nil, nil
+			}
+			rs.Approvals = append(rs.Approvals, Approval{Step: u.ApproveStep, Actor: c.Actor, Time: now, Reason: u.Message})
+			if strings.HasPrefix(rs.Holding, "exposure budget") || strings.HasPrefix(rs.Holding, "risk:") {
+				rs.Holding = ""
+			}
 		}
 	case ActResume:
 		if rs.Phase != PhasePaused {
@@ -401,4 +463,23 @@ func releaseUnchanged(s *State, rel *config.Release) (bool, bool) {
 		return false, false
 	}
 	return true, reflect.DeepEqual(cur.Spec, *rel)
+}
+
+// checkPlan makes sure a plan from a command can be run: steps with a
+// weight of 1-100 or a cohort stage of the policy.
+func checkPlan(plan []config.StepSpec, spec *config.ReleasePolicySpec) error {
+	if len(plan) == 0 {
+		return fmt.Errorf("no steps")
+	}
+	for i, s := range plan {
+		switch {
+		case s.Cohort != "":
+			if _, ok := spec.Cohorts.Stage(s.Cohort); !ok {
+				return fmt.Errorf("step %d: unknown cohort stage %q", i+1, s.Cohort)
+			}
+		case s.Weight < 1 || s.Weight > config.TotalWeight:
+			return fmt.Errorf("step %d: weight %d", i+1, s.Weight)
+		}
+	}
+	return nil
 }

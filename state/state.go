@@ -10,6 +10,7 @@ import (
 	"errors"
 	"sort"
 
+	"github.com/sluicehq/sluice/analysis/risk"
 	"github.com/sluicehq/sluice/config"
 )
 
@@ -48,6 +49,9 @@ type State struct {
 	// of a train member until the train ends).
 	Active map[string]string `json:"active"`
 	Trains map[string]*Train `json:"trains"`
+	// RiskModel is the risk model learned from this cluster's outcomes;
+	// nil means risk.DefaultModel().
+	RiskModel *risk.Model `json:"riskModel,omitempty"`
 }
 
 // New returns an empty state.

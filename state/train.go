@@ -132,9 +132,9 @@ type TrainUpdate struct {
 	Message string        `json:"message"`
 }
 
-// memberReleaseName is the name of the release a train creates for a
+// MemberReleaseName is the name of the release a train creates for a
 // member: "<train>-<member>", shortened to a DNS label.
-func memberReleaseName(train, member string) string {
+func MemberReleaseName(train, member string) string {
 	n := train + "-" + member
 	if len(n) > 63 {
 		n = n[:63]
@@ -147,7 +147,7 @@ func memberReleaseName(train, member string) string {
 
 // createTrain orders the members, creates one Pending release per member
 // (blocked until the train clears it) and reserves their services.
-func createTrain(next *State, tr *config.ReleaseTrain, index uint64, c Command) (*Train, error) {
+func createTrain(next *State, tr *config.ReleaseTrain, index uint64, c Command, assessments map[string]*Assessment) (*Train, error) {
 	g, err := config.BuildTrainGraph(&tr.Spec, func(svc string) []string {
 		if s, ok := next.Services[svc]; ok {
 			return s.Spec.DependsOn
@@ -171,14 +171,14 @@ func createTrain(next *State, tr *config.ReleaseTrain, index uint64, c Command) 
 		Levels: g.Levels, CreatedAt: c.Time}}
 	for _, m := range tr.Spec.Members {
 		name := m.MemberName()
-		relName := memberReleaseName(tr.Metadata.Name, name)
+		relName := MemberReleaseName(tr.Metadata.Name, name)
 		if _, taken := next.Releases[relName]; taken {
 			return nil, config.Errors{{Kind: config.KindReleaseTrain, Name: tr.Metadata.Name, Field: "spec.members",
 				Message: fmt.Sprintf("member %q would create Release %q, which already exists", name, relName)}}
 		}
 		rel := &config.Release{APIVersion: config.APIVersion, Kind: config.KindRelease, Metadata: config.Metadata{Name: relName},
 			Spec: config.ReleaseSpec{Service: m.Service, From: m.From, To: m.To, Policy: m.Policy, Change: m.Change, Gates: m.Gates}}
-		r, err := createRelease(next, rel, c.Time)
+		r, err := createRelease(next, rel, c.Time, assessments[relName])
 		if err != nil {
 			return nil, err
 		}

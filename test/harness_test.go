@@ -63,6 +63,9 @@ type proc struct {
 	xds      string
 	raftAddr string
 	args     []string
+	// token authenticates the harness's own requests (admin) when the
+	// cluster runs with --auth-file.
+	token string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -88,7 +91,13 @@ func (b *logBuffer) String() string {
 }
 
 func newProc(t testing.TB, id string, extra ...string) *proc {
-	return &proc{t: t, id: id, dataDir: t.TempDir(), api: freePort(t), xds: freePort(t), raftAddr: freePort(t), args: extra, logs: &logBuffer{}}
+	p := &proc{t: t, id: id, dataDir: t.TempDir(), api: freePort(t), xds: freePort(t), raftAddr: freePort(t), args: extra, logs: &logBuffer{}}
+	for i, a := range extra {
+		if a == "--token" && i+1 < len(extra) {
+			p.token = extra[i+1]
+		}
+	}
+	return p
 }
 
 func (p *proc) start() {
@@ -143,6 +152,14 @@ func (p *proc) stop(sig syscall.Signal) {
 func (p *proc) client() *api.Client {
 	c := api.NewClient(p.api)
 	c.Actor = "e2e"
+	c.Token = p.token
+	return c
+}
+
+// as returns a client that authenticates with token.
+func (p *proc) as(token string) *api.Client {
+	c := api.NewClient(p.api)
+	c.Token = token
 	return c
 }
 

@@ -43,6 +43,11 @@ func startBackends(t *testing.T, services ...string) map[string]*demo.Backend {
 }
 
 func newReleaseEnv(t *testing.T, services ...string) *releaseEnv {
+	return newReleaseEnvWith(t, nil, services...)
+}
+
+// newReleaseEnvWith passes extra flags to every server process.
+func newReleaseEnvWith(t *testing.T, extra []string, services ...string) *releaseEnv {
 	t.Helper()
 	backends := startBackends(t, services...)
 	var targets []string
@@ -50,7 +55,7 @@ func newReleaseEnv(t *testing.T, services ...string) *releaseEnv {
 		targets = append(targets, b.HTTPAddr())
 	}
 	prom := promtest.Start(t, targets...)
-	procs := startCluster(t, 3, "--prometheus-url", prom.URL(), "--controller-tick", "100ms")
+	procs := startCluster(t, 3, append([]string{"--prometheus-url", prom.URL(), "--controller-tick", "100ms"}, extra...)...)
 	return &releaseEnv{t: t, procs: procs, prom: prom, backends: backends}
 }
 

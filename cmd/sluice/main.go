@@ -44,6 +44,7 @@ func main() {
 // cli holds what every subcommand shares.
 type cli struct {
 	server string
+	token  string
 	in     io.Reader
 	out    io.Writer
 	errOut io.Writer
@@ -52,6 +53,7 @@ type cli struct {
 func (c *cli) client() *api.Client {
 	cl := api.NewClient(c.server)
 	cl.Actor = actorName()
+	cl.Token = c.token
 	return cl
 }
 
@@ -82,6 +84,7 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		defAddr = "127.0.0.1:7070"
 	}
 	root.PersistentFlags().StringVar(&c.server, "server", defAddr, "API address of any Sluice node (env SLUICE_ADDR)")
+	root.PersistentFlags().StringVar(&c.token, "token", os.Getenv("SLUICE_TOKEN"), "API token (env SLUICE_TOKEN); for server: the token its --join request uses")
 	root.AddCommand(
 		newServerCmd(c),
 		newApplyCmd(c),
@@ -91,6 +94,8 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newReleaseCmd(c),
 		newTrainCmd(c),
 		newRiskCmd(c),
+		newWindowCmd(c),
+		newReportCmd(c),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the Sluice version",

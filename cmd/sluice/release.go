@@ -98,26 +98,40 @@ func newReleaseActionCmd(c *cli, verb, short string) *cobra.Command {
 }
 
 func newReleaseApproveCmd(c *cli) *cobra.Command {
-	var (
-		reason string
-		step   int
-	)
+	var req api.ActionRequest
 	cmd := &cobra.Command{
 		Use:   "approve NAME",
-		Short: "Approve the step a release waits for (exposure budget), recorded with who and why",
-		Args:  cobra.ExactArgs(1),
+		Short: "Approve what a release waits for: a step, a failed gate (--override-gate) or starting now (--start-now)",
+		Long: `Approve what a release waits for, recorded with who and why. Needs the approver role.
+
+Without flags it approves the step the release waits to enter (exposure budget, high
+risk). --override-gate GATE lets a release whose required quality gate failed start;
+it needs --reason. --start-now starts a release outside its release window.`,
+		Example: `  sluice release approve greeter-v2
+  sluice release approve greeter-v2 --override-gate integration-tests --reason "flaky suite, INC-123"
+  sluice release approve greeter-v2 --start-now --reason "hotfix"`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := c.client().Approve(cmd.Context(), args[0], step, reason)
+			r, err := c.client().ApproveWith(cmd.Context(), args[0], req)
 			if err != nil {
 				return err
 			}
 			a := r.Status.Approvals[len(r.Status.Approvals)-1]
-			fmt.Fprintf(c.out, "release %s: step %d approved by %s\n", r.Name(), a.Step+1, a.Actor)
+			switch {
+			case a.Gate != "":
+				fmt.Fprintf(c.out, "release %s: gate %s overridden by %s (%s)\n", r.Name(), a.Gate, a.Actor, r.Status.Phase)
+			case a.StartNow:
+				fmt.Fprintf(c.out, "release %s: start now approved by %s (%s)\n", r.Name(), a.Actor, r.Status.Phase)
+			default:
+				fmt.Fprintf(c.out, "release %s: step %d approved by %s\n", r.Name(), a.Step+1, a.Actor)
+			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded)")
-	cmd.Flags().IntVar(&step, "step", 0, "plan step to approve (1-based; default: the step the release waits for)")
+	cmd.Flags().StringVar(&req.Reason, "reason", "", "why (recorded; required with --override-gate)")
+	cmd.Flags().IntVar(&req.Step, "step", 0, "plan step to approve (1-based; default: the step the release waits for)")
+	cmd.Flags().StringVar(&req.OverrideGate, "override-gate", "", "failed required quality gate to let past")
+	cmd.Flags().BoolVar(&req.StartNow, "start-now", false, "start now, outside the release window")
 	return cmd
 }
 
@@ -183,6 +197,12 @@ func printStatus(w io.Writer, r *state.Release, now time.Time) {
 			fmt.Fprintf(tw, "Bake:\tdone; advances on the next successful analysis\n")
 		}
 	}
+	if a := rs.Assessment; a != nil {
+		fmt.Fprintf(tw, "Risk:\t%s (p=%.2f, model %s), plan from %s\n", a.Level, a.Probability, a.ModelVersion, a.PlanSource)
+	}
+	if !rs.ScheduledAt.IsZero() && rs.Phase == state.PhaseScheduled {
+		fmt.Fprintf(tw, "Scheduled:\t%s (in %s)\n", rs.ScheduledAt.Local().Format("Mon 2006-01-02 15:04 MST"), rs.ScheduledAt.Sub(now).Round(time.Second))
+	}
 	if e := rs.Exposure; e != nil {
 		share := "unknown"
 		if e.Share >= 0 {
@@ -194,7 +214,14 @@ func printStatus(w io.Writer, r *state.Release, now time.Time) {
 		}
 	}
 	for _, a := range rs.Approvals {
-		fmt.Fprintf(tw, "Approved:\tstep %d by %s at %s %s\n", a.Step+1, a.Actor, a.Time.Local().Format("15:04:05"), a.Reason)
+		what := fmt.Sprintf("step %d", a.Step+1)
+		switch {
+		case a.Gate != "":
+			what = "gate " + a.Gate + " overridden"
+		case a.StartNow:
+			what = "start now"
+		}
+		fmt.Fprintf(tw, "Approved:\t%s by %s at %s %s\n", what, a.Actor, a.Time.Local().Format("15:04:05"), a.Reason)
 	}
 	if rs.Holding != "" {
 		fmt.Fprintf(tw, "Holding:\t%s\n", rs.Holding)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluicehq/sluice/api"
 	"github.com/sluicehq/sluice/server"
 )
 
@@ -17,6 +18,7 @@ func newServerCmd(c *cli) *cobra.Command {
 		dev       bool
 		logLevel  string
 		logFormat string
+		authFile  string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -36,6 +38,12 @@ cluster with a temporary data directory on the default local ports.`,
 				return err
 			}
 			cfg.Logger = logger
+			if authFile != "" {
+				if cfg.Auth, err = api.LoadAuth(authFile); err != nil {
+					return err
+				}
+			}
+			cfg.JoinToken = c.token
 			cleanup := func() {}
 			if dev {
 				cfg.Bootstrap = true
@@ -87,6 +95,7 @@ cluster with a temporary data directory on the default local ports.`,
 	f.DurationVar(&cfg.Raft.LeaderLeaseTimeout, "raft-leader-lease-timeout", 0, "Raft leader lease timeout (default 500ms; must not exceed the heartbeat timeout)")
 	f.StringVar(&cfg.PrometheusURL, "prometheus-url", "", "Prometheus for release analysis when a policy names none (e.g. http://127.0.0.1:9090)")
 	f.DurationVar(&cfg.ControllerTick, "controller-tick", 0, "how often the leader looks at releases (default 200ms)")
+	f.StringVar(&authFile, "auth-file", "", "YAML file of API tokens with users and roles (viewer, deployer, approver, admin); without it the API is open")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

@@ -1,0 +1,175 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/analysis/window"
+	"github.com/sluicehq/sluice/state"
+)
+
+// Admit is what to do about a release that has not started: propose
+// Update (await, start), ask the window optimizer (Suggest), or nothing.
+type Admit struct {
+	Update  *state.ReleaseUpdate
+	Suggest bool
+}
+
+// ExpectedDuration is how long a release's plan takes: bakes plus an
+// allowance per step.
+func ExpectedDuration(r *state.Release) time.Duration {
+	bakes := make([]time.Duration, len(r.Status.Plan))
+	for i, s := range r.Status.Plan {
+		bakes[i] = s.Bake.D()
+	}
+	return window.ExpectedDuration(bakes, StepAllowance)
+}
+
+// InWindowFunc says whether a release of duration d may start at t.
+type InWindowFunc func(t time.Time, d time.Duration) (bool, string)
+
+// DecideAdmission is pure: may a release that has not moved traffic start
+// now? Quality gates are hard: a required gate that failed holds it in
+// AwaitingApproval until a person overrides that gate. Outside its
+// release window it is scheduled (Suggest), unless a person approved
+// starting now. inWindow is nil when the policy has no schedule.
+func DecideAdmission(r *state.Release, now time.Time, inWindow InWindowFunc) Admit {
+	rs := &r.Status
+	if !rs.Phase.Waiting() || rs.Blocked != "" {
+		return Admit{}
+	}
+	if failed := r.FailedGates(); len(failed) > 0 {
+		reason := fmt.Sprintf("quality gate(s) %s failed and are required: the release does not start until a person with the approver role overrides each: sluice release approve %s --override-gate %s --reason TEXT",
+			strings.Join(failed, ", "), r.Name(), failed[0])
+		if rs.Phase == state.PhaseAwaitingApproval && rs.Holding == reason {
+			return Admit{}
+		}
+		return Admit{Update: update(r, state.ActAwait, reason)}
+	}
+	start := func(how, msg string) Admit {
+		u := update(r, state.ActStart, fmt.Sprintf("start: %s; %s", msg, firstStepText(r)))
+		u.Window = how
+		return Admit{Update: u}
+	}
+	if inWindow == nil {
+		return start("", "no release window")
+	}
+	if r.StartNowApproved() {
+		return start("start-now", "a person approved starting now")
+	}
+	if rs.Phase == state.PhaseScheduled && now.Before(rs.ScheduledAt) {
+		return Admit{}
+	}
+	if rs.Phase == state.PhaseAwaitingApproval {
+		return Admit{} // no window was found; only start-now moves it
+	}
+	if ok, why := inWindow(now, ExpectedDuration(r)); ok {
+		return start("in-window", "inside its release window ("+why+")")
+	}
+	return Admit{Suggest: true}
+}
+
+func firstStepText(r *state.Release) string {
+	st := r.Status.Plan[0]
+	if st.Cohort != "" {
+		return fmt.Sprintf("cohort %s first (step 1 of %d)", st.Cohort, len(r.Status.Plan))
+	}
+	return fmt.Sprintf("%d%% of traffic to %s (step 1 of %d)", st.Weight, r.Spec.Spec.To, len(r.Status.Plan))
+}
+
+// ScheduleFrom is pure: the command that follows a window suggestion.
+func ScheduleFrom(r *state.Release, now time.Time, why string, s window.Suggestion, err error) *state.ReleaseUpdate {
+	if err != nil {
+		msg := fmt.Sprintf("outside its release window (%s) and no allowed start in the next %s (%v); a person may approve starting now: sluice release approve %s --start-now --reason TEXT",
+			why, s.Horizon, err, r.Name())
+		if errors.Is(err, window.ErrNoWindow) {
+			return update(r, state.ActAwait, msg)
+		}
+		return update(r, state.ActAwait, msg)
+	}
+	raw, _ := json.Marshal(s)
+	b := s.Best
+	msg := fmt.Sprintf("outside its release window (%s); scheduled for %s in %s: %s", why,
+		b.Start.In(locOf(s.Timezone)).Format("Mon 2006-01-02 15:04 MST"), b.Window, strings.Join(b.Reasons, "; "))
+	u := update(r, state.ActSchedule, msg)
+	u.ScheduledAt, u.Schedule = b.Start, raw
+	return u
+}
+
+func locOf(name string) *time.Location {
+	if l, err := time.LoadLocation(name); err == nil {
+		return l
+	}
+	return time.UTC
+}
+
+// WindowSuggester runs the window optimizer for a release or a service.
+type WindowSuggester interface {
+	Suggest(ctx context.Context, st *state.State, service string, risk float64, duration time.Duration, now time.Time) (window.Suggestion, error)
+}
+
+// Suggest implements WindowSuggester with the policy's schedule, the
+// traffic profile from Prometheus (the schedule's trafficQuery; without
+// it, or without data, traffic does not count and the reasons say so),
+// and this cluster's release outcomes.
+func (a *PromAnalyzer) Suggest(ctx context.Context, st *state.State, service string, risk float64, duration time.Duration, now time.Time) (window.Suggestion, error) {
+	pol, ok := st.PolicyFor(service)
+	if !ok {
+		return window.Suggestion{}, fmt.Errorf("%w: Service %q is covered by no ReleasePolicy", state.ErrNotFound, service)
+	}
+	spec := pol.Spec
+	in := window.Input{Schedule: spec.Schedule, Duration: duration, Risk: risk, Outcomes: Outcomes(st, service)}
+	if sc := spec.Schedule; sc != nil && sc.TrafficQuery != "" {
+		url := a.DefaultURL
+		if spec.Prometheus != nil && spec.Prometheus.URL != "" {
+			url = spec.Prometheus.URL
+		}
+		if url != "" {
+			if q, err := window.NewPrometheusAPI(url); err == nil {
+				if sched, err := window.Compile(sc); err == nil {
+					lookback := time.Duration(sc.TrafficLookback)
+					if lookback <= 0 {
+						lookback = 21 * 24 * time.Hour
+					}
+					in.Traffic, _ = window.LoadProfile(ctx, window.NewPrometheusSource(q, sc.TrafficQuery, service), now, lookback, sched.Location())
+				}
+			}
+		}
+	}
+	return window.Suggest(in, now)
+}
+
+// Outcomes are the ended releases of a service: when each started and
+// whether it was promoted.
+func Outcomes(st *state.State, service string) []window.Outcome {
+	var out []window.Outcome
+	for _, name := range st.ReleaseNames() {
+		r := st.Releases[name]
+		if r.Service() != service || r.Status.StartedAt.IsZero() || !r.Status.Phase.Terminal() {
+			continue
+		}
+		out = append(out, window.Outcome{Start: r.Status.StartedAt, Success: r.Status.Phase == state.PhasePromoted})
+	}
+	return out
+}
+
+// inWindowFor compiles a release's schedule into an InWindowFunc, or nil
+// when its policy has none.
+func inWindowFor(r *state.Release) InWindowFunc {
+	sc := r.Status.PolicySpec.Schedule
+	if sc == nil {
+		return nil
+	}
+	sched, err := window.Compile(sc)
+	if err != nil {
+		return func(time.Time, time.Duration) (bool, string) { return false, "schedule: " + err.Error() }
+	}
+	return func(t time.Time, d time.Duration) (bool, string) {
+		v := sched.Check(t, d)
+		return v.OK, v.Reason
+	}
+}

@@ -1,0 +1,84 @@
+package state
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/sluicehq/sluice/analysis/risk"
+	"github.com/sluicehq/sluice/config"
+)
+
+// CmdRiskModel replaces the risk model (learned from this cluster's
+// outcomes by the leader, deterministically).
+const CmdRiskModel Type = "risk.model"
+
+// Assessment is a release's risk score and the plan it chose. The leader
+// computes it when the release is submitted (scores are decisions: they
+// are recorded with their inputs and the model version).
+type Assessment struct {
+	ModelVersion string     `json:"modelVersion"`
+	Probability  float64    `json:"probability"`
+	Level        risk.Level `json:"level"`
+	// Reasons are the top contributions in plain words.
+	Reasons []string `json:"reasons"`
+	// Score is the full risk.Score (every contribution, missing inputs).
+	Score json.RawMessage `json:"score"`
+	// Features are the inputs, kept so outcomes can train the model.
+	Features risk.Features `json:"features"`
+	// ServicesTouched includes the services that depend on the released
+	// one, transitively.
+	ServicesTouched []string `json:"servicesTouched,omitempty"`
+	// PlanSource is "policy" (its explicit steps) or "risk" (derived).
+	PlanSource string            `json:"planSource"`
+	Plan       []config.StepSpec `json:"plan,omitempty"`
+	// ApprovalSteps are plan steps a person must approve before they start.
+	ApprovalSteps []int     `json:"approvalSteps,omitempty"`
+	At            time.Time `json:"at"`
+}
+
+// RiskModelOrDefault returns the model in force: the cluster's, or the default.
+func (s *State) RiskModelOrDefault() *risk.Model {
+	if s.RiskModel != nil {
+		return s.RiskModel
+	}
+	return risk.DefaultModel()
+}
+
+func applyRiskModel(s *State, c Command) (*State, any, error) {
+	var m risk.Model
+	if err := decodePayload(c, &m); err != nil {
+		return s, nil, err
+	}
+	if err := m.Validate(); err != nil {
+		return s, nil, fmt.Errorf("%w: %v", ErrBadPayload, err)
+	}
+	if s.RiskModel != nil && s.RiskModel.Version == m.Version {
+		return s, nil, nil
+	}
+	next := s.shallow()
+	next.RiskModel = &m
+	return next, m.Version, nil
+}
+
+// NeedsApproval reports whether plan step i must be approved by a person
+// because of the release's risk.
+func (r *Release) NeedsApproval(step int) bool {
+	if r.Status.Assessment == nil {
+		return false
+	}
+	for _, s := range r.Status.Assessment.ApprovalSteps {
+		if s == step {
+			return true
+		}
+	}
+	return false
+}
+
+// ApprovalStepsOrNil is nil-safe access to ApprovalSteps.
+func (a *Assessment) ApprovalStepsOrNil() []int {
+	if a == nil {
+		return nil
+	}
+	return a.ApprovalSteps
+}

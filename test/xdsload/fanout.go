@@ -1,0 +1,498 @@
+package xdsload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/sluicehq/sluice/api"
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/server"
+	"github.com/sluicehq/sluice/state"
+	"github.com/sluicehq/sluice/xds"
+)
+
+// FanoutConfig configures one fan-out comparison at one stream count.
+type FanoutConfig struct {
+	// Streams is the number of ADS streams (N).
+	Streams int
+	// Rounds is the number of weight changes timed per path.
+	Rounds int
+	// Services is the number of gRPC services in the configuration, the
+	// benchmark service included (default 50).
+	Services int
+	// NewFleet returns a fresh, unopened fleet of Streams streams; each
+	// path gets its own.
+	NewFleet func() (Fleet, error)
+	// Timeout bounds connecting the fleet and each round (default 2m).
+	Timeout time.Duration
+	// Logger receives progress (default: discard).
+	Logger *slog.Logger
+	// Profile, when set, is called just before a path's first round
+	// ("sluice" or "bare"); the function it returns is called after the
+	// last round. The CLI uses it to profile the push path alone.
+	Profile func(path string) (stop func())
+	// Synced, when set, is called once every stream of a path is synced,
+	// just after the memory reading (the CLI writes heap profiles there).
+	Synced func(path string)
+}
+
+func (cfg *FanoutConfig) profile(path string) func() {
+	if cfg.Profile == nil {
+		return func() {}
+	}
+	return sync.OnceFunc(cfg.Profile(path))
+}
+
+// MemSample is the process's memory after a forced garbage collection,
+// in bytes.
+type MemSample struct {
+	// Heap is the live heap (runtime.MemStats.HeapAlloc).
+	Heap uint64 `json:"heap"`
+	// HeapInuse counts whole spans holding live objects, so it also moves
+	// with fragmentation.
+	HeapInuse uint64 `json:"heapInuse"`
+	// Stack is goroutine stacks in use (StackInuse).
+	Stack uint64 `json:"stack"`
+}
+
+// Memory is the server process's memory around a path.
+type Memory struct {
+	// Before: the server ready, no stream open.
+	Before MemSample `json:"before"`
+	// Synced: every stream synced, before any round.
+	Synced MemSample `json:"synced"`
+	// After: after the last round, streams still open.
+	After MemSample `json:"after"`
+}
+
+// PerStream is (live heap + stacks when synced - before) / n, in bytes.
+func (m Memory) PerStream(n int) float64 {
+	return (float64(m.Synced.Heap) - float64(m.Before.Heap) + float64(m.Synced.Stack) - float64(m.Before.Stack)) / float64(n)
+}
+
+// InusePerStream is PerStream with heap in use (whole spans) in place of
+// the live heap.
+func (m Memory) InusePerStream(n int) float64 {
+	return (float64(m.Synced.HeapInuse) - float64(m.Before.HeapInuse) + float64(m.Synced.Stack) - float64(m.Before.Stack)) / float64(n)
+}
+
+// PathResult is one path (Sluice or the bare cache) at one stream count.
+type PathResult struct {
+	Path string `json:"path"`
+	// Sync is the time from dialling to every stream holding config.
+	Sync time.Duration `json:"syncNs"`
+	// Rounds holds, per round, the time from just before the change was
+	// made (the API call, or NewSnapshot+SetSnapshot) to the last stream
+	// ACKing the new route content.
+	Rounds []time.Duration `json:"roundsNs"`
+	// Medians holds, per round, the median stream's time.
+	Medians []time.Duration `json:"mediansNs"`
+	// Applies holds, per round, how long the API call took to return (the
+	// change committed through Raft); Sluice path only.
+	Applies []time.Duration `json:"appliesNs,omitempty"`
+	Memory  Memory          `json:"memory"`
+	// ServerCPU is this process's CPU time (user and system) per round,
+	// from the first change to the last round settling; it includes the
+	// client when the fleet runs in this process.
+	ServerCPU time.Duration `json:"serverCpuPerRoundNs"`
+	// ClientCPU is the client's CPU time per round, when the fleet can
+	// tell (CPUMeter); 0 otherwise.
+	ClientCPU time.Duration `json:"clientCpuPerRoundNs,omitempty"`
+}
+
+// CPUMeter is implemented by fleets that can tell how much CPU time their
+// client has used so far.
+type CPUMeter interface {
+	CPUTime() time.Duration
+}
+
+// processCPU is this process's CPU time so far, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuClock measures CPU time per round for a path.
+type cpuClock struct {
+	fleet          Fleet
+	server, client time.Duration
+}
+
+func startCPU(f Fleet) *cpuClock {
+	c := &cpuClock{fleet: f, server: processCPU()}
+	if m, ok := f.(CPUMeter); ok {
+		c.client = m.CPUTime()
+	}
+	return c
+}
+
+// stop records the CPU time per round since start into res.
+func (c *cpuClock) stop(res *PathResult, rounds int) {
+	res.ServerCPU = (processCPU() - c.server) / time.Duration(rounds)
+	if m, ok := c.fleet.(CPUMeter); ok {
+		res.ClientCPU = (m.CPUTime() - c.client) / time.Duration(rounds)
+	}
+}
+
+// FanoutResult compares both paths at one stream count.
+type FanoutResult struct {
+	Streams int        `json:"streams"`
+	Sluice  PathResult `json:"sluice"`
+	Bare    PathResult `json:"bare"`
+}
+
+// Fanout runs the Sluice path, then the bare go-control-plane path, at one
+// stream count. The server side of both runs in this process.
+func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutResult, error) {
+	if cfg.Services <= 0 {
+		cfg.Services = 50
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Streams <= 0 || cfg.Rounds <= 0 || cfg.NewFleet == nil {
+		return nil, fmt.Errorf("%w: need Streams > 0, Rounds > 0 and NewFleet", ErrBadOptions)
+	}
+	out := &FanoutResult{Streams: cfg.Streams}
+	var states [2]*state.State
+	var err error
+	out.Sluice, states, err = runSluice(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("sluice path, %d streams: %w", cfg.Streams, err)
+	}
+	out.Bare, err = runBare(ctx, cfg, states)
+	if err != nil {
+		return nil, fmt.Errorf("bare path, %d streams: %w", cfg.Streams, err)
+	}
+	return out, nil
+}
+
+func logSynced(log *slog.Logger, res PathResult, n int) {
+	m := res.Memory
+	log.Info("synced", "sync", res.Sync, "memPerStream", int(m.PerStream(n)),
+		"heapPerStream", (int64(m.Synced.Heap)-int64(m.Before.Heap))/int64(n),
+		"stackPerStream", (int64(m.Synced.Stack)-int64(m.Before.Stack))/int64(n),
+		"inusePerStream", int(m.InusePerStream(n)))
+}
+
+// readMemory reads memory after collecting garbage.
+func readMemory() MemSample {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return MemSample{Heap: m.HeapAlloc, HeapInuse: m.HeapInuse, Stack: m.StackInuse}
+}
+
+// poll calls cond every interval until it returns nil or ctx ends.
+func poll(ctx context.Context, interval time.Duration, what string, cond func() error) error {
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %v: %w", what, err, ctx.Err())
+		case <-time.After(interval):
+		}
+	}
+}
+
+// roundStats turns one round's ACK times into the time to the last
+// stream and the median stream's time, both from t0.
+func roundStats(t0 time.Time, acks []time.Time) (last, median time.Duration, err error) {
+	d := make([]time.Duration, len(acks))
+	for i, a := range acks {
+		d[i] = a.Sub(t0)
+		if d[i] < 0 {
+			return 0, 0, fmt.Errorf("stream %d ACKed %s before the change was made", i, -d[i])
+		}
+	}
+	slices.Sort(d)
+	return d[len(d)-1], d[len(d)/2], nil
+}
+
+// runSluice measures the real path: API -> Raft -> FSM -> debounced
+// translation -> cache -> streams, on a single bootstrapped node. It also
+// returns the states at both splits for the bare path.
+func runSluice(ctx context.Context, cfg FanoutConfig) (res PathResult, states [2]*state.State, err error) {
+	res.Path = "sluice"
+	log := cfg.Logger.With("path", res.Path, "streams", cfg.Streams)
+	dir, err := os.MkdirTemp("", "sluice-bench-")
+	if err != nil {
+		return res, states, fmt.Errorf("create data dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	node, err := server.Start(ctx, server.Config{
+		NodeID: "bench-1", DataDir: dir, Bootstrap: true,
+		APIAddr: "127.0.0.1:0", XDSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
+	})
+	if err != nil {
+		return res, states, fmt.Errorf("start node: %w", err)
+	}
+	defer node.Close()
+	cl := api.NewClient(node.APIAddr())
+	cl.Actor = "sluice-bench"
+
+	sctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	// Ready, and the leader's own member record written, so no command but
+	// ours lands during the rounds.
+	if err := poll(sctx, 20*time.Millisecond, "node ready", func() error {
+		if !cl.Ready(sctx) {
+			return errors.New("/readyz not 200")
+		}
+		if _, ok := node.Raft().State().Members["bench-1"]; !ok {
+			return errors.New("member record not written yet")
+		}
+		return nil
+	}); err != nil {
+		return res, states, err
+	}
+	ar, err := cl.Apply(sctx, "fleet.yaml", FleetYAML(cfg.Services))
+	if err != nil {
+		return res, states, fmt.Errorf("apply the fleet configuration: %w", err)
+	}
+	if err := node.XDS().WaitIndex(sctx, ar.Index); err != nil {
+		return res, states, err
+	}
+	states[0] = node.Raft().State()
+
+	res.Memory.Before = readMemory()
+	fleet, err := cfg.NewFleet()
+	if err != nil {
+		return res, states, err
+	}
+	defer fleet.Close()
+	start := time.Now()
+	if err := fleet.Open(sctx, node.XDSAddr(), SplitWeights(0)); err != nil {
+		return res, states, fmt.Errorf("open %d streams: %w", cfg.Streams, err)
+	}
+	res.Sync = time.Since(start)
+	settled := func(ctx context.Context) error {
+		return poll(ctx, 5*time.Millisecond, "server side synced", func() error {
+			st := node.XDS().Status()
+			if len(st.Groups) != 1 || st.Groups[0].Streams != cfg.Streams || st.Groups[0].Synced != cfg.Streams || len(st.Groups[0].NACKs) > 0 {
+				return fmt.Errorf("groups %+v", st.Groups)
+			}
+			return nil
+		})
+	}
+	if err := settled(sctx); err != nil {
+		return res, states, err
+	}
+	res.Memory.Synced = readMemory()
+	logSynced(log, res, cfg.Streams)
+	if cfg.Synced != nil {
+		cfg.Synced(res.Path)
+	}
+
+	stopProfile := cfg.profile(res.Path)
+	defer stopProfile()
+	cpu := startCPU(fleet)
+	for r := range cfg.Rounds {
+		split := (r + 1) % 2
+		rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		t0 := time.Now()
+		ar, err := cl.Apply(rctx, "bench.yaml", BenchServiceYAML(split))
+		if err != nil {
+			cancel()
+			return res, states, fmt.Errorf("round %d: apply: %w", r+1, err)
+		}
+		res.Applies = append(res.Applies, time.Since(t0))
+		acks, err := fleet.Await(rctx, t0, ar.Index, SplitWeights(split))
+		if err != nil {
+			cancel()
+			return res, states, fmt.Errorf("round %d: %w", r+1, err)
+		}
+		last, median, err := roundStats(t0, acks)
+		if err != nil {
+			cancel()
+			return res, states, fmt.Errorf("round %d: %w", r+1, err)
+		}
+		res.Rounds, res.Medians = append(res.Rounds, last), append(res.Medians, median)
+		if states[split] == nil {
+			states[split] = node.Raft().State()
+		}
+		err = settled(rctx)
+		cancel()
+		if err != nil {
+			return res, states, fmt.Errorf("round %d: %w", r+1, err)
+		}
+		log.Debug("round", "round", r+1, "index", ar.Index, "last", last, "median", median)
+	}
+	stopProfile()
+	cpu.stop(&res, cfg.Rounds)
+	res.Memory.After = readMemory()
+	if states[1] == nil {
+		// One round only: build the other split's state for the bare path.
+		states[1], err = withSplit(states[0], 1)
+		if err != nil {
+			return res, states, err
+		}
+	}
+	return res, states, nil
+}
+
+// withSplit applies the benchmark service at split i to st, as the FSM would.
+func withSplit(st *state.State, i int) (*state.State, error) {
+	docs, err := config.Parse("bench.yaml", BenchServiceYAML(i))
+	if err != nil {
+		return nil, err
+	}
+	cmd, err := state.NewCommand(state.CmdApply, time.Unix(0, 0), "sluice-bench", state.ApplyPayload{Documents: docs})
+	if err != nil {
+		return nil, err
+	}
+	next, _, err := state.Apply(st, st.Index+1, cmd)
+	if err != nil {
+		return nil, fmt.Errorf("apply split %d: %w", i, err)
+	}
+	return next, nil
+}
+
+// groupHash puts every node in its Sluice proxy group, so the bare cache
+// keeps one snapshot for all streams, as Sluice does.
+type groupHash struct{}
+
+func (groupHash) ID(n *core.Node) string { return xds.GroupOf(n).Key() }
+
+// grpcServerOptions are those xds.Server.Serve uses, so both paths run
+// the same transport.
+func grpcServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxConcurrentStreams(1 << 20),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 5 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	}
+}
+
+// runBare measures go-control-plane's SnapshotCache (ads=false) and server
+// holding xds.Translate of the same states, pushed the standard way:
+// SetSnapshot(NewSnapshot(version, resources)).
+func runBare(ctx context.Context, cfg FanoutConfig, states [2]*state.State) (res PathResult, err error) {
+	res.Path = "bare"
+	log := cfg.Logger.With("path", res.Path, "streams", cfg.Streams)
+	group := xds.Group{Cluster: GroupCluster, Region: GroupRegion, Zone: GroupZone}
+	var resources [2]*xds.Resources
+	for i, st := range states {
+		if resources[i], err = xds.Translate(st, group); err != nil {
+			return res, err
+		}
+	}
+	key := group.Key()
+	sc := cachev3.NewSnapshotCache(false, groupHash{}, nil)
+	version := uint64(1)
+	snap, err := cachev3.NewSnapshot(strconv.FormatUint(version, 10), resources[0].ByType())
+	if err != nil {
+		return res, err
+	}
+	if err := sc.SetSnapshot(ctx, key, snap); err != nil {
+		return res, err
+	}
+	pctx, stop := context.WithCancel(ctx)
+	defer stop()
+	g := grpc.NewServer(grpcServerOptions()...)
+	discovery.RegisterAggregatedDiscoveryServiceServer(g, serverv3.NewServer(pctx, sc, nil))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return res, fmt.Errorf("listen: %w", err)
+	}
+	go func() { _ = g.Serve(lis) }()
+	defer g.Stop()
+
+	sctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	res.Memory.Before = readMemory()
+	fleet, err := cfg.NewFleet()
+	if err != nil {
+		return res, err
+	}
+	defer fleet.Close()
+	start := time.Now()
+	if err := fleet.Open(sctx, lis.Addr().String(), SplitWeights(0)); err != nil {
+		return res, fmt.Errorf("open %d streams: %w", cfg.Streams, err)
+	}
+	res.Sync = time.Since(start)
+	// Every stream has ACKed its four types once the cache holds a watch
+	// per stream and type again.
+	settled := func(ctx context.Context) error {
+		return poll(ctx, 5*time.Millisecond, "server side synced", func() error {
+			if n := sc.GetStatusInfo(key).GetNumWatches(); n != 4*cfg.Streams {
+				return fmt.Errorf("%d open watches, want %d", n, 4*cfg.Streams)
+			}
+			return nil
+		})
+	}
+	if err := settled(sctx); err != nil {
+		return res, err
+	}
+	res.Memory.Synced = readMemory()
+	logSynced(log, res, cfg.Streams)
+	if cfg.Synced != nil {
+		cfg.Synced(res.Path)
+	}
+
+	stopProfile := cfg.profile(res.Path)
+	defer stopProfile()
+	cpu := startCPU(fleet)
+	for r := range cfg.Rounds {
+		split := (r + 1) % 2
+		version++
+		rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		t0 := time.Now()
+		snap, err := cachev3.NewSnapshot(strconv.FormatUint(version, 10), resources[split].ByType())
+		if err == nil {
+			err = sc.SetSnapshot(rctx, key, snap)
+		}
+		if err != nil {
+			cancel()
+			return res, fmt.Errorf("round %d: set snapshot: %w", r+1, err)
+		}
+		acks, err := fleet.Await(rctx, t0, version, SplitWeights(split))
+		if err != nil {
+			cancel()
+			return res, fmt.Errorf("round %d: %w", r+1, err)
+		}
+		last, median, err := roundStats(t0, acks)
+		if err != nil {
+			cancel()
+			return res, fmt.Errorf("round %d: %w", r+1, err)
+		}
+		res.Rounds, res.Medians = append(res.Rounds, last), append(res.Medians, median)
+		err = settled(rctx)
+		cancel()
+		if err != nil {
+			return res, fmt.Errorf("round %d: %w", r+1, err)
+		}
+		log.Debug("round", "round", r+1, "version", version, "last", last, "median", median)
+	}
+	stopProfile()
+	cpu.stop(&res, cfg.Rounds)
+	res.Memory.After = readMemory()
+	return res, nil
+}
