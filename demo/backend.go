@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -35,6 +36,8 @@ type BackendConfig struct {
 	GRPCAddr, HTTPAddr string
 	// Faults are the initial faults.
 	Faults Faults
+	// Region labels the backend's metrics (exposure estimates by region).
+	Region string
 	// Seed seeds the backend's random source (error and jitter draws).
 	// Zero picks a random seed.
 	Seed   uint64
@@ -83,7 +86,7 @@ func StartBackend(cfg BackendConfig) (*Backend, error) {
 		cfg:     cfg,
 		log:     cfg.Logger.With("service", cfg.Service, "version", cfg.Version),
 		reg:     reg,
-		metrics: newMetrics(reg, cfg.Service, cfg.Version),
+		metrics: newMetrics(reg, cfg.Service, cfg.Version, cfg.Region),
 		faults:  cfg.Faults,
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 	}
@@ -202,6 +205,12 @@ func wait(ctx context.Context, d time.Duration) error {
 // UNAVAILABLE as often as the error ratio says.
 func (b *Backend) UnaryCall(ctx context.Context, _ *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
 	start := time.Now()
+	tenant := ""
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(TenantHeader); len(v) > 0 {
+			tenant = v[0]
+		}
+	}
 	fail, delay := b.draw()
 	code, err := "OK", error(nil)
 	switch werr := wait(ctx, delay); {
@@ -212,7 +221,7 @@ func (b *Backend) UnaryCall(ctx context.Context, _ *testgrpc.SimpleRequest) (*te
 		err = status.Errorf(codes.Unavailable, "%s: injected fault", b.Name())
 		code = "UNAVAILABLE"
 	}
-	b.metrics.observe(ProtocolGRPC, code, time.Since(start))
+	b.metrics.observe(ProtocolGRPC, code, tenant, time.Since(start))
 	if err != nil {
 		return nil, err
 	}
@@ -251,16 +260,16 @@ func (b *Backend) serveApp(w http.ResponseWriter, r *http.Request) {
 	if err := wait(r.Context(), delay); err != nil {
 		// The client went away; 499 is the conventional "client closed
 		// request" status.
-		b.metrics.observe(ProtocolHTTP, "499", time.Since(start))
+		b.metrics.observe(ProtocolHTTP, "499", r.Header.Get(TenantHeader), time.Since(start))
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if fail {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintf(w, "%s %s unavailable (injected fault)\n", b.cfg.Service, b.cfg.Version)
-		b.metrics.observe(ProtocolHTTP, "503", time.Since(start))
+		b.metrics.observe(ProtocolHTTP, "503", r.Header.Get(TenantHeader), time.Since(start))
 		return
 	}
 	fmt.Fprintf(w, "%s %s\n", b.cfg.Service, b.cfg.Version)
-	b.metrics.observe(ProtocolHTTP, "200", time.Since(start))
+	b.metrics.observe(ProtocolHTTP, "200", r.Header.Get(TenantHeader), time.Since(start))
 }

@@ -159,7 +159,7 @@ func TestMetricsShape(t *testing.T) {
 	var series []string
 	for _, m := range fams[MetricRequests].GetMetric() {
 		l := labelsOf(m)
-		require.Equal(t, map[string]string{"service": "greeter", "version": "v2", "protocol": l["protocol"], "code": l["code"]}, l)
+		require.Equal(t, map[string]string{"service": "greeter", "version": "v2", "protocol": l["protocol"], "code": l["code"], "tenant": l["tenant"], "region": ""}, l)
 		require.Zero(t, m.GetCounter().GetValue())
 		series = append(series, l["protocol"]+"/"+l["code"])
 	}

@@ -9,11 +9,13 @@ import (
 // Metric names and labels a backend exposes at /metrics. Release analysis
 // queries depend on this shape:
 //
-//	requests_total{service,version,protocol,code}
+//	requests_total{service,version,protocol,code,tenant,region}
 //	request_duration_seconds{service,version,protocol} (histogram)
 //
 // protocol is "grpc" or "http"; code is the gRPC code name ("OK",
-// "UNAVAILABLE", ...) or the HTTP status ("200", "503", ...).
+// "UNAVAILABLE", ...) or the HTTP status ("200", "503", ...); tenant is
+// the request's x-tenant-id ("" without one) and region the backend's
+// configured region: exposure estimates group traffic by them.
 const (
 	MetricRequests = "requests_total"
 	MetricDuration = "request_duration_seconds"
@@ -28,20 +30,24 @@ const (
 // DurationBuckets cover 1 ms to 2 s.
 var DurationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2}
 
+// TenantHeader is the header (gRPC metadata key) a tenant is read from.
+const TenantHeader = "x-tenant-id"
+
 type metrics struct {
-	service, version string
+	service, version, region string
 	requests         *prometheus.CounterVec
 	duration         *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer, service, version string) *metrics {
+func newMetrics(reg prometheus.Registerer, service, version, region string) *metrics {
 	m := &metrics{
 		service: service,
 		version: version,
+		region:  region,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricRequests,
 			Help: "Requests served, by protocol and result code.",
-		}, []string{"service", "version", "protocol", "code"}),
+		}, []string{"service", "version", "protocol", "code", "tenant", "region"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    MetricDuration,
 			Help:    "Time to answer a request, injected latency included.",
@@ -53,14 +59,14 @@ func newMetrics(reg prometheus.Registerer, service, version string) *metrics {
 	// first error.
 	for proto, codes := range map[string][]string{ProtocolGRPC: {"OK", "UNAVAILABLE"}, ProtocolHTTP: {"200", "503"}} {
 		for _, c := range codes {
-			m.requests.WithLabelValues(service, version, proto, c)
+			m.requests.WithLabelValues(service, version, proto, c, "", region)
 		}
 		m.duration.WithLabelValues(service, version, proto)
 	}
 	return m
 }
 
-func (m *metrics) observe(protocol, code string, d time.Duration) {
-	m.requests.WithLabelValues(m.service, m.version, protocol, code).Inc()
+func (m *metrics) observe(protocol, code, tenant string, d time.Duration) {
+	m.requests.WithLabelValues(m.service, m.version, protocol, code, tenant, m.region).Inc()
 	m.duration.WithLabelValues(m.service, m.version, protocol).Observe(d.Seconds())
 }

@@ -87,7 +87,7 @@ func TestCohorts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Prometheus and server processes")
 	}
-	e := newReleaseEnv(t, "tenanted", "regional", "cohortfail", "budget")
+	e := newReleaseEnv(t, "tenanted", "regional", "cohortfail", "budget", "measured")
 	leader := leaderOf(t, e.procs)
 	other := e.procs[0]
 	if other == leader {
@@ -175,6 +175,40 @@ func TestCohorts(t *testing.T) {
 				return nil
 			})
 		}
+	})
+
+	t.Run("exposure estimated from Prometheus traffic by tenant", func(t *testing.T) {
+		_, err := leader.client().Apply(ctxT(t), "m.yaml", []byte(e.cohortYAML("measured",
+			"{stages: [{name: beta, tenants: [beta]}]}", "[{cohort: beta, bake: 2s}, {weight: 50, bake: 2s}]",
+			"{maxTrafficShare: 10, window: 1m}")))
+		require.NoError(t, err)
+		beta := e.clientLoad("measured", other, "m-beta", "eu-west", map[string]string{"x-tenant-id": "beta"}, 25)
+		e.clientLoad("measured", other, "m-acme", "eu-west", map[string]string{"x-tenant-id": "acme"}, 75)
+		waitTraffic(t, beta, "v1", 20*time.Second)
+		// Wait until Prometheus has both tenants' traffic over the window.
+		eventually(t, 60*time.Second, "traffic by tenant in Prometheus", func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			return e.prom.WaitForSeries(ctx, `sum by (tenant) (rate(requests_total{service="measured",tenant="beta"}[1m])) > 0`)
+		})
+		_, err = leader.client().StartRelease(ctxT(t), releaseSpec("measured-v2", "measured", "v2"))
+		require.NoError(t, err)
+		r := e.waitRelease(leader, "measured-v2", 60*time.Second, "held: beta's measured share exceeds the budget", func(r *state.Release) bool {
+			return strings.HasPrefix(r.Status.Holding, "exposure budget")
+		})
+		ex := r.Status.Exposure
+		require.Equal(t, "prometheus", ex.Source, ex.Detail)
+		require.Equal(t, 0, ex.Step)
+		require.InDelta(t, 25, ex.Share, 10, "beta sends about a quarter of the traffic: %s", ex.Detail)
+		require.Equal(t, state.PhasePending, r.Status.Phase, "the first step never started")
+		_, err = leader.client().Approve(ctxT(t), "measured-v2", 1, "beta is an internal tenant")
+		require.NoError(t, err)
+		e.waitRelease(leader, "measured-v2", 30*time.Second, "started after approval", func(r *state.Release) bool {
+			return r.Status.Phase == state.PhaseProgressing
+		})
+		waitTraffic(t, beta, "v2", 10*time.Second)
+		_, err = leader.client().ReleaseAction(ctxT(t), "measured-v2", "abort", "test done")
+		require.NoError(t, err)
 	})
 
 	t.Run("exposure budget holds a step until approved", func(t *testing.T) {

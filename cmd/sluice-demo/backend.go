@@ -52,6 +52,7 @@ Prints "ready grpc=<addr> http=<addr>" on stdout once both ports listen.`,
 	f.DurationVar(&cfg.Faults.Latency, "latency", 5*time.Millisecond, "latency added to every request")
 	f.DurationVar(&cfg.Faults.LatencyJitter, "latency-jitter", 2*time.Millisecond, "uniform jitter around --latency")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed for the error and jitter draws (0: random)")
+	f.StringVar(&cfg.Region, "region", "", "region label on the metrics (traffic by region for exposure estimates)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	_ = cmd.MarkFlagRequired("service")
 	_ = cmd.MarkFlagRequired("version")
