@@ -35,8 +35,8 @@ const TenantHeader = "x-tenant-id"
 
 type metrics struct {
 	service, version, region string
-	requests         *prometheus.CounterVec
-	duration         *prometheus.HistogramVec
+	requests                 *prometheus.CounterVec
+	duration                 *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer, service, version, region string) *metrics {
