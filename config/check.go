@@ -253,8 +253,17 @@ type target struct {
 
 func serviceTargets(name string, s *Service) []target {
 	var ts []target
-	switch s.Spec.Protocol {
-	case ProtocolHTTP:
+	// Hosts on a gateway port: the domains, or the service name without
+	// them (what the http listener's virtual host answers to). A grpc
+	// service with a port is served on that port's gateway listener too.
+	gateway := func() {
+		if len(s.Spec.Domains) == 0 {
+			ts = append(ts, target{
+				key:   fmt.Sprintf("http\x00%d\x00%s", s.Spec.Port, strings.ToLower(name)),
+				label: fmt.Sprintf("host %q on port %d", name, s.Spec.Port),
+				path:  "metadata.name",
+			})
+		}
 		for i, d := range s.Spec.Domains {
 			ts = append(ts, target{
 				key:   fmt.Sprintf("http\x00%d\x00%s", s.Spec.Port, strings.ToLower(d)),
@@ -262,7 +271,14 @@ func serviceTargets(name string, s *Service) []target {
 				path:  fmt.Sprintf("spec.domains[%d]", i),
 			})
 		}
+	}
+	switch s.Spec.Protocol {
+	case ProtocolHTTP:
+		gateway()
 	case ProtocolGRPC:
+		if s.Spec.Port != 0 {
+			gateway()
+		}
 		add := func(t, path string) {
 			ts = append(ts, target{
 				key:   "grpc\x00" + strings.ToLower(t),

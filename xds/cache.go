@@ -51,6 +51,27 @@ type groupSnapshot struct {
 	index   uint64 // Raft index of the state it was built from
 	version string // strconv(index): the version_info every node sends for this state
 	types   map[string]*typeSnapshot
+	// byIndex holds the same type snapshots by position in servedTypes,
+	// so watches find theirs without hashing a type URL.
+	byIndex [len(servedTypes)]*typeSnapshot
+}
+
+// servedIndex is the position of a type URL in servedTypes, or -1.
+func servedIndex(url string) int {
+	for i, u := range servedTypes {
+		if u == url {
+			return i
+		}
+	}
+	return -1
+}
+
+// typeAt returns the type snapshot at position i of servedTypes, or nil.
+func (snap *groupSnapshot) typeAt(i int) *typeSnapshot {
+	if i < 0 {
+		return nil
+	}
+	return snap.byIndex[i]
 }
 
 func newGroupSnapshot(index uint64, res *Resources) (*groupSnapshot, error) {
@@ -72,6 +93,7 @@ func newGroupSnapshot(index uint64, res *Resources) (*groupSnapshot, error) {
 		}
 		sort.Strings(ts.names)
 		snap.types[url] = ts
+		snap.byIndex[i] = ts
 	}
 	return snap, nil
 }
@@ -204,6 +226,7 @@ type sotwWatch struct {
 	sub    cachev3.Subscription
 	ch     chan cachev3.Response
 	stream int64
+	typ    int // position in servedTypes, -1 for a type not served
 	seen   *typeSnapshot
 }
 
@@ -212,6 +235,7 @@ type deltaWatch struct {
 	sub    cachev3.Subscription
 	ch     chan cachev3.DeltaResponse
 	stream int64
+	typ    int // position in servedTypes, -1 for a type not served
 	seen   *typeSnapshot
 }
 
@@ -316,7 +340,7 @@ func (c *Cache) SetGroup(key string, index uint64, res *Resources) (bool, error)
 		current = make(map[*typeSnapshot][]int64, len(snap.types))
 	}
 	for id, w := range g.watches {
-		ts := snap.types[w.req.GetTypeUrl()]
+		ts := snap.typeAt(w.typ)
 		if ts == nil {
 			continue
 		}
@@ -333,7 +357,7 @@ func (c *Cache) SetGroup(key string, index uint64, res *Resources) (bool, error)
 		}
 	}
 	for id, w := range g.deltaWatches {
-		ts := snap.types[w.req.GetTypeUrl()]
+		ts := snap.typeAt(w.typ)
 		if ts == nil {
 			continue
 		}
@@ -374,9 +398,10 @@ func (c *Cache) observe(current map[*typeSnapshot][]int64, index uint64) {
 // same, so that watches found up to date with prev's are known to be up to
 // date with snap's.
 func (snap *groupSnapshot) reuse(prev *groupSnapshot) {
-	for url, ts := range snap.types {
-		if old := prev.types[url]; old != nil && sameContent(old, ts) {
-			snap.types[url] = old
+	for i, ts := range snap.byIndex {
+		if old := prev.byIndex[i]; old != nil && sameContent(old, ts) {
+			snap.byIndex[i] = old
+			snap.types[ts.url] = old
 		}
 	}
 }
@@ -404,6 +429,19 @@ func (c *Cache) Index(key string) (uint64, bool) {
 		return 0, false
 	}
 	return g.snap.index, true
+}
+
+// indexes returns the snapshot index of every group holding a snapshot.
+func (c *Cache) indexes() map[string]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]uint64, len(c.groups))
+	for k, g := range c.groups {
+		if g.snap != nil {
+			out[k] = g.snap.index
+		}
+	}
+	return out
 }
 
 // Groups returns the keys of groups holding a snapshot, sorted.
@@ -450,12 +488,12 @@ func (c *Cache) Resource(key, typeURL, name string) (*anypb.Any, bool) {
 // CreateWatch implements cache.ConfigWatcher for state-of-the-world streams.
 func (c *Cache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch chan cachev3.Response) (func(), error) {
 	key := c.hash(req.GetNode())
-	w := &sotwWatch{req: req, sub: sub, ch: ch, stream: c.takeStream(req)}
+	w := &sotwWatch{req: req, sub: sub, ch: ch, stream: c.takeStream(req), typ: servedIndex(req.GetTypeUrl())}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g := c.groupLocked(key)
 	if g.snap != nil {
-		if ts := g.snap.types[req.GetTypeUrl()]; ts != nil {
+		if ts := g.snap.typeAt(w.typ); ts != nil {
 			// A first request (no version, not answering a response) is
 			// always answered, even if empty: it tells the client what
 			// does not exist. A NACK of a first response also has no
@@ -485,12 +523,12 @@ func (c *Cache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch c
 // CreateDeltaWatch implements cache.ConfigWatcher for delta streams.
 func (c *Cache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, ch chan cachev3.DeltaResponse) (func(), error) {
 	key := c.hash(req.GetNode())
-	w := &deltaWatch{req: req, sub: sub, ch: ch, stream: c.takeStream(req)}
+	w := &deltaWatch{req: req, sub: sub, ch: ch, stream: c.takeStream(req), typ: servedIndex(req.GetTypeUrl())}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g := c.groupLocked(key)
 	if g.snap != nil {
-		if ts := g.snap.types[req.GetTypeUrl()]; ts != nil {
+		if ts := g.snap.typeAt(w.typ); ts != nil {
 			if r := ts.deltaResponse(w, g.snap.version); r != nil {
 				ch <- r
 				return func() {}, nil

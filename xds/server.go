@@ -292,10 +292,11 @@ func (s *Server) WaitIndex(ctx context.Context, idx uint64) error {
 
 // Status reports groups, ACKs and NACKs on this node.
 func (s *Server) Status() Status {
-	groups := s.tracker.Groups(func(key string) uint64 {
-		idx, _ := s.cache.Index(key)
-		return idx
-	})
+	// Read the cache first: the tracker calls the callback under its own
+	// lock, and the cache calls the tracker under the cache's lock, so
+	// reaching into the cache from the callback could deadlock.
+	indexes := s.cache.indexes()
+	groups := s.tracker.Groups(func(key string) uint64 { return indexes[key] })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range groups {
@@ -372,7 +373,9 @@ func (c *callbacks) OnFetchResponse(*discovery.DiscoveryRequest, *discovery.Disc
 // noteRequest registers a stream on its first request (the only one that
 // must carry the node) and makes sure its group has a snapshot.
 func (s *Server) noteRequest(id int64, node *core.Node, delta bool) {
-	if node == nil {
+	// Every request carries the node (the server fills it in after the
+	// first), so check cheaply for a known stream before building keys.
+	if node == nil || s.tracker.has(id) {
 		return
 	}
 	g := GroupOf(node)

@@ -31,6 +31,9 @@ type streamInfo struct {
 	delta  bool
 	since  time.Time
 	types  map[string]*typeAck
+	// served holds the entries of types for the served types by position
+	// in servedTypes, so the per-watch bookkeeping skips hashing URLs.
+	served [len(servedTypes)]*typeAck
 }
 
 // synced reports whether the stream holds state index or newer for every
@@ -99,8 +102,12 @@ type GroupStatus struct {
 type Tracker struct {
 	mu      sync.Mutex
 	streams map[int64]*streamInfo
-	events  TrackerEvents
+	// perGroup counts the open streams of each group.
+	perGroup map[string]int
+	events   TrackerEvents
 }
+
+var _ BatchObserver = (*Tracker)(nil)
 
 // TrackerEvents receives counts for metrics; any field may be nil.
 type TrackerEvents struct {
@@ -111,7 +118,7 @@ type TrackerEvents struct {
 
 // NewTracker returns an empty tracker.
 func NewTracker(ev TrackerEvents) *Tracker {
-	return &Tracker{streams: map[int64]*streamInfo{}, events: ev}
+	return &Tracker{streams: map[int64]*streamInfo{}, perGroup: map[string]int{}, events: ev}
 }
 
 // Open registers a stream in a group; it is idempotent.
@@ -122,7 +129,16 @@ func (t *Tracker) Open(stream int64, group, nodeID string, delta bool, now time.
 		return false
 	}
 	t.streams[stream] = &streamInfo{id: stream, group: group, nodeID: nodeID, delta: delta, since: now, types: map[string]*typeAck{}}
+	t.perGroup[group]++
 	return true
+}
+
+// has reports whether a stream is registered.
+func (t *Tracker) has(stream int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.streams[stream]
+	return ok
 }
 
 // Close forgets a stream and reports its group and whether it was the
@@ -135,11 +151,10 @@ func (t *Tracker) Close(stream int64) (group string, last bool) {
 		return "", false
 	}
 	delete(t.streams, stream)
-	for _, o := range t.streams {
-		if o.group == s.group {
-			return s.group, false
-		}
+	if t.perGroup[s.group]--; t.perGroup[s.group] > 0 {
+		return s.group, false
 	}
+	delete(t.perGroup, s.group)
 	return s.group, true
 }
 
@@ -148,10 +163,17 @@ func (t *Tracker) typeOf(stream int64, typeURL string) *typeAck {
 	if !ok {
 		return nil
 	}
+	i := servedIndex(typeURL)
+	if i >= 0 && s.served[i] != nil {
+		return s.served[i]
+	}
 	ta, ok := s.types[typeURL]
 	if !ok {
 		ta = &typeAck{}
 		s.types[typeURL] = ta
+	}
+	if i >= 0 {
+		s.served[i] = ta
 	}
 	return ta
 }
@@ -200,6 +222,20 @@ func (t *Tracker) Response(stream int64, typeURL, nonce, version string) {
 func (t *Tracker) Current(stream int64, typeURL string, index uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.currentLocked(stream, typeURL, index)
+}
+
+// CurrentAll implements BatchObserver: Current for many streams under one
+// lock.
+func (t *Tracker) CurrentAll(streams []int64, typeURL string, index uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, stream := range streams {
+		t.currentLocked(stream, typeURL, index)
+	}
+}
+
+func (t *Tracker) currentLocked(stream int64, typeURL string, index uint64) {
 	ta := t.typeOf(stream, typeURL)
 	if ta == nil || ta.pendingNonce != "" || ta.nacked {
 		return
@@ -210,7 +246,9 @@ func (t *Tracker) Current(stream int64, typeURL string, index uint64) {
 }
 
 // Groups summarises every group with at least one stream. snapshotIndex
-// gives the index each group is being served.
+// gives the index each group is being served; it is called with the
+// tracker's lock held, so it must not call into the tracker or into
+// anything that calls the tracker while holding a lock (such as the Cache).
 func (t *Tracker) Groups(snapshotIndex func(group string) uint64) []GroupStatus {
 	t.mu.Lock()
 	defer t.mu.Unlock()

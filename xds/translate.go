@@ -162,6 +162,19 @@ func (t *translator) service(svc *config.Service) error {
 		for _, target := range targets {
 			t.listeners = append(t.listeners, apiListener(target, hcm))
 		}
+		// Envoy takes api listeners only from its bootstrap: a grpc
+		// service with a port is also served on that port's gateway
+		// listener (HTTP/2, codec auto), like an http service.
+		if port := svc.Spec.Port; port != 0 {
+			vh, err := t.httpVirtualHost(svc, weights)
+			if err != nil {
+				return err
+			}
+			if t.httpPorts == nil {
+				t.httpPorts = map[uint32][]*routev3.VirtualHost{}
+			}
+			t.httpPorts[port] = append(t.httpPorts[port], vh)
+		}
 	default:
 		return fmt.Errorf("%w: Service %q: unsupported protocol %q",
 			ErrInvalidResource, name, svc.Spec.Protocol)

@@ -215,10 +215,14 @@ func TestTranslateRules(t *testing.T) {
 	})
 
 	t.Run("grpc targets each get an api listener sharing one route configuration", func(t *testing.T) {
-		want := []string{"echo", "greeter", "greeter.example.com", "greeter.example.com:50051", "greeter:50051"}
-		require.Equal(t, want, names(grpcRes.Listeners))
+		want := []string{"echo", "greeter", "greeter.example.com", "greeter.example.com:50051", "greeter:50051", "http_50051"}
+		require.Equal(t, want, names(grpcRes.Listeners), "a grpc service with a port is also on that port's gateway listener (for Envoy)")
 		for _, res := range grpcRes.Listeners {
 			l := res.(*listenerv3.Listener)
+			if l.GetName() == "http_50051" {
+				require.NotEmpty(t, l.GetFilterChains())
+				continue
+			}
 			require.Empty(t, l.GetFilterChains())
 			hcm := unpackHCM(t, l.GetApiListener().GetApiListener().GetValue())
 			require.Equal(t, "grpc_"+strings.Split(strings.Split(l.GetName(), ":")[0], ".")[0],
@@ -227,7 +231,7 @@ func TestTranslateRules(t *testing.T) {
 		}
 		rc := find[*routev3.RouteConfiguration](t, grpcRes.Routes, "grpc_greeter")
 		require.Len(t, rc.GetVirtualHosts(), 1)
-		require.ElementsMatch(t, want[1:], rc.GetVirtualHosts()[0].GetDomains())
+		require.ElementsMatch(t, want[1:len(want)-1], rc.GetVirtualHosts()[0].GetDomains())
 		route := rc.GetVirtualHosts()[0].GetRoutes()[0]
 		require.Equal(t, "", route.GetMatch().GetPrefix())
 		require.IsType(t, &routev3.RouteMatch_Prefix{}, route.GetMatch().GetPathSpecifier())
