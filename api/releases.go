@@ -41,12 +41,10 @@ func (s *Server) releaseAction(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, fmt.Errorf("%w: unknown action %q (known: pause, resume, promote, rollback, abort, approve)", errBadRequest, verb))
 		return
 	}
-	var req ActionRequest
-	if r.ContentLength != 0 {
-		if err := decodeJSON(r, &req); err != nil {
-			s.writeError(w, err)
-			return
-		}
+	req, err := actionRequest(r)
+	if err != nil {
+		s.writeError(w, err)
+		return
 	}
 	rel, ok := s.cluster.State().Releases[name]
 	if !ok {
@@ -65,10 +63,7 @@ func (s *Server) releaseAction(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, fmt.Errorf("%w: %s of a release needs the %s role (%s has %v)", ErrForbidden, verb, need, id.User, id.Roles))
 		return
 	}
-	msg := fmt.Sprintf("%s by %s", verb, actor(r))
-	if strings.TrimSpace(req.Reason) != "" {
-		msg += ": " + strings.TrimSpace(req.Reason)
-	}
+	msg := actionMessage(r, verb, req.Reason)
 	u := state.ReleaseUpdate{Name: name, Action: act, ExpectPhase: rel.Status.Phase, ExpectStep: rel.Status.Step, Message: msg}
 	if act == state.ActApprove {
 		u.ApproveStep = approvalStep(rel, req.Step)
@@ -167,4 +162,24 @@ func approvalStep(r *state.Release, step int) int {
 		return r.Status.Exposure.Step
 	}
 	return r.Status.Step + 1
+}
+
+// actionRequest reads the optional body of a manual action.
+func actionRequest(r *http.Request) (ActionRequest, error) {
+	var req ActionRequest
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &req); err != nil {
+			return req, err
+		}
+	}
+	return req, nil
+}
+
+// actionMessage is the recorded message of a manual action.
+func actionMessage(r *http.Request, verb, reason string) string {
+	msg := fmt.Sprintf("%s by %s", verb, actor(r))
+	if strings.TrimSpace(reason) != "" {
+		msg += ": " + strings.TrimSpace(reason)
+	}
+	return msg
 }

@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/sluicehq/sluice/state"
 )
@@ -72,22 +71,17 @@ func (s *Server) trainActionHandler(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, fmt.Errorf("%w: unknown train action %q (known: pause, resume, rollback, abort)", errBadRequest, verb))
 		return
 	}
-	var req ActionRequest
-	if r.ContentLength != 0 {
-		if err := decodeJSON(r, &req); err != nil {
-			s.writeError(w, err)
-			return
-		}
+	req, err := actionRequest(r)
+	if err != nil {
+		s.writeError(w, err)
+		return
 	}
 	t, ok := s.cluster.State().Trains[name]
 	if !ok {
 		s.writeError(w, fmt.Errorf("%w: ReleaseTrain %q", state.ErrNotFound, name))
 		return
 	}
-	msg := fmt.Sprintf("%s by %s", verb, actor(r))
-	if strings.TrimSpace(req.Reason) != "" {
-		msg += ": " + strings.TrimSpace(req.Reason)
-	}
+	msg := actionMessage(r, verb, req.Reason)
 	u := state.TrainUpdate{Name: name, Action: act, ExpectPhase: t.Status.Phase, Message: msg}
 	if _, _, err := s.propose(r, state.CmdTrainUpdate, u); err != nil {
 		s.writeError(w, err)

@@ -272,24 +272,35 @@ func (c *Controller) analyze(ctx context.Context, r *state.Release) {
 	}()
 }
 
-// propose stamps and applies one decision.
+// propose stamps and applies one release decision.
 func (c *Controller) propose(ctx context.Context, u *state.ReleaseUpdate) {
-	cmd, err := state.NewCommand(state.CmdReleaseUpdate, c.opts.Now(), c.opts.Actor, u)
+	c.apply(ctx, state.CmdReleaseUpdate, u, "release", u.Name, u.Action, u.Message)
+}
+
+// proposeTrain stamps and applies one train decision.
+func (c *Controller) proposeTrain(ctx context.Context, u *state.TrainUpdate) {
+	c.apply(ctx, state.CmdTrainUpdate, u, "train", u.Name, u.Action, u.Member+" "+u.Message)
+}
+
+// apply stamps one decision into a command and applies it; a decision
+// made stale by another one is dropped quietly.
+func (c *Controller) apply(ctx context.Context, t state.Type, payload any, kind, name string, act state.Action, msg string) {
+	cmd, err := state.NewCommand(t, c.opts.Now(), c.opts.Actor, payload)
 	if err != nil {
-		c.log.Error("encode release update", "release", u.Name, "err", err)
+		c.log.Error("encode decision", kind, name, "err", err)
 		return
 	}
 	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := c.cluster.Apply(actx, cmd); err != nil {
 		if errors.Is(err, state.ErrConflict) {
-			c.log.Debug("stale release decision dropped", "release", u.Name, "action", u.Action, "err", err)
+			c.log.Debug("stale decision dropped", kind, name, "action", act, "err", err)
 			return
 		}
-		c.log.Warn("release decision not applied", "release", u.Name, "action", u.Action, "err", err)
+		c.log.Warn("decision not applied", kind, name, "action", act, "err", err)
 		return
 	}
-	c.log.Info("release decision", "release", u.Name, "action", u.Action, "message", u.Message)
+	c.log.Info("decision", kind, name, "action", act, "message", msg)
 }
 
 // checkHealth runs one health check attempt of a train member in the
@@ -327,26 +338,6 @@ func (c *Controller) checkHealth(ctx context.Context, st *state.State, t *state.
 		u.Health = &h
 		c.proposeTrain(ctx, u)
 	}()
-}
-
-// proposeTrain stamps and applies one train decision.
-func (c *Controller) proposeTrain(ctx context.Context, u *state.TrainUpdate) {
-	cmd, err := state.NewCommand(state.CmdTrainUpdate, c.opts.Now(), c.opts.Actor, u)
-	if err != nil {
-		c.log.Error("encode train update", "train", u.Name, "err", err)
-		return
-	}
-	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := c.cluster.Apply(actx, cmd); err != nil {
-		if errors.Is(err, state.ErrConflict) {
-			c.log.Debug("stale train decision dropped", "train", u.Name, "action", u.Action, "err", err)
-			return
-		}
-		c.log.Warn("train decision not applied", "train", u.Name, "action", u.Action, "err", err)
-		return
-	}
-	c.log.Info("train decision", "train", u.Name, "action", u.Action, "member", u.Member, "message", u.Message)
 }
 
 // admit moves a release that has not started: it waits for gate

@@ -29,19 +29,9 @@ func newApplyCmd(c *cli) *cobra.Command {
 				return fmt.Errorf("-f FILE is required (use -f - for stdin)")
 			}
 			for _, f := range files {
-				var (
-					data []byte
-					err  error
-					name = f
-				)
-				if f == "-" {
-					name = "<stdin>"
-					data, err = io.ReadAll(c.in)
-				} else {
-					data, err = os.ReadFile(f)
-				}
+				name, data, err := c.readInput(f)
 				if err != nil {
-					return fmt.Errorf("read %s: %w", f, err)
+					return err
 				}
 				res, err := c.client().Apply(cmd.Context(), name, data)
 				if err != nil {
@@ -208,4 +198,23 @@ func newDeleteCmd(c *cli) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// readInput reads a file, or stdin for "-", and names it for messages.
+func (c *cli) readInput(f string) (string, []byte, error) {
+	var (
+		data []byte
+		err  error
+		name = f
+	)
+	if f == "-" {
+		name = "<stdin>"
+		data, err = io.ReadAll(c.in)
+	} else {
+		data, err = os.ReadFile(f)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("read %s: %w", f, err)
+	}
+	return name, data, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -61,19 +60,9 @@ func newTrainStartCmd(c *cli) *cobra.Command {
 			if file == "" {
 				return fmt.Errorf("-f FILE is required (use -f - for stdin)")
 			}
-			var (
-				data []byte
-				err  error
-				name = file
-			)
-			if file == "-" {
-				name = "<stdin>"
-				data, err = io.ReadAll(c.in)
-			} else {
-				data, err = os.ReadFile(file)
-			}
+			name, data, err := c.readInput(file)
 			if err != nil {
-				return fmt.Errorf("read %s: %w", file, err)
+				return err
 			}
 			res, err := c.client().Apply(cmd.Context(), name, data)
 			if err != nil {
