@@ -151,7 +151,8 @@ func (t *Tracker) Close(stream int64) (group string, last bool) {
 		return "", false
 	}
 	delete(t.streams, stream)
-	if t.perGroup[s.group]--; t.perGroup[s.group] > 0 {
+	t.perGroup[s.group]--
+	if t.perGroup[s.group] > 0 {
 		return s.group, false
 	}
 	delete(t.perGroup, s.group)

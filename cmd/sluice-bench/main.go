@@ -1,0 +1,40 @@
+// Command sluice-bench runs Sluice's benchmarks that need more than `go
+// test -bench`: today the xDS fan-out comparison (docs/benchmarks.md).
+//
+//	sluice-bench fanout --streams 1000,5000,10000 --rounds 20 --conns-per 100 [--json]
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "sluice-bench",
+		Short:         "Benchmarks of Sluice that need a running node and many xDS streams",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(in)
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.AddCommand(newFanoutCmd(), newClientCmd())
+	return root
+}
