@@ -4,12 +4,12 @@ GO    ?= go
 BIN   := bin
 PKGS_CORE := ./config/... ./state/... ./raft/... ./xds/... ./api/... ./server/... ./controller/... ./analysis/...
 
-.PHONY: help build test test-short test-e2e lint demo bench clean
+.PHONY: help build test test-short test-e2e lint demo bench bench-fanout bench-rollback clean
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
 
-build: ## build bin/sluice and bin/sluice-demo
+build: ## build bin/sluice, bin/sluice-demo and bin/sluice-bench
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/sluice ./cmd/sluice
 	@if [ -d cmd/sluice-demo ]; then $(GO) build -o $(BIN)/sluice-demo ./cmd/sluice-demo; fi
@@ -32,8 +32,14 @@ test-e2e: ## only the end-to-end tests in test/
 demo: ## dev server, Prometheus, demo backends and a gRPC client: one release promoted, one rolled back by itself
 	./scripts/demo.sh
 
-bench: ## Go benchmarks (translation, fan-out at small N); see docs/benchmarks.md for the full runs
-	$(GO) test -run '^$$' -bench . -benchtime 10x ./xds/ ./test/...
+bench: ## Go benchmarks (translation, fan-out at 1,000 streams); full runs and results in docs/benchmarks.md
+	$(GO) test -run '^$$' -bench 'Translate|Fanout' -benchtime 10x ./xds/ ./test/xdsload/
+
+bench-fanout: build ## the full xDS fan-out run (1k/5k/10k streams, ~75 s)
+	$(BIN)/sluice-bench fanout --streams 1000,5000,10000 --rounds 20 --conns-per 100
+
+bench-rollback: ## rollback speed on real Prometheus, cluster and clients (several minutes)
+	$(GO) test -run '^$$' -bench Rollback -benchtime 3x -timeout 30m ./test/
 
 clean: ## remove build outputs
 	rm -rf $(BIN)
