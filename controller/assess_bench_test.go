@@ -28,8 +28,8 @@ func BenchmarkAssess(b *testing.B) {
 // rotation, with a traffic profile.
 func BenchmarkSuggestWindow(b *testing.B) {
 	spec := &config.ScheduleSpec{
-		Timezone: "Europe/Berlin",
-		Windows:  []string{"Mon-Thu 09:00-16:00", "Fri 09:00-12:00"},
+		Timezone:  "Europe/Berlin",
+		Windows:   []string{"Mon-Thu 09:00-16:00", "Fri 09:00-12:00"},
 		Blackouts: []config.BlackoutSpec{{From: "2026-11-27T00:00:00+01:00", To: "2026-11-28T00:00:00+01:00", Reason: "freeze"}},
 	}
 	var samples []window.Sample
