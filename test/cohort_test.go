@@ -87,7 +87,7 @@ func TestCohorts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Prometheus and server processes")
 	}
-	e := newReleaseEnv(t, "tenanted", "regional", "cohortfail", "budget", "measured")
+	e := newReleaseEnv(t, "tenanted", "regional", "cohortfail", "budget", "measured", "headered")
 	leader := leaderOf(t, e.procs)
 	other := e.procs[0]
 	if other == leader {
@@ -134,6 +134,45 @@ func TestCohorts(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, state.PhaseAborted, r.Status.Phase)
 		waitTraffic(t, eu, "v1", 10*time.Second)
+	})
+
+	t.Run("header stage: prefix, regex and present matchers", func(t *testing.T) {
+		_, err := leader.client().Apply(ctxT(t), "h.yaml", []byte(e.cohortYAML("headered",
+			`{stages: [{name: testers, headers: [{name: x-user, prefix: "qa-"}, {name: x-team, regex: "^(sre|platform)$"}, {name: x-debug, present: true}]}]}`,
+			"[{cohort: testers, bake: 10m}, {weight: 50}]", "{}")))
+		require.NoError(t, err)
+		cohort := map[string]map[string]string{
+			"qa-user":  {"x-user": "qa-17"},
+			"sre-team": {"x-team": "sre"},
+			"debugger": {"x-debug": "1"},
+		}
+		others := map[string]map[string]string{
+			"customer":   {"x-user": "cust-17"},
+			"dev-team":   {"x-team": "sres"},
+			"no-headers": nil,
+		}
+		in, out := map[string]*demo.Load{}, map[string]*demo.Load{}
+		for id, h := range cohort {
+			in[id] = e.clientLoad("headered", other, "h-"+id, "eu-west", h, 30)
+		}
+		for id, h := range others {
+			out[id] = e.clientLoad("headered", leader, "h-"+id, "eu-west", h, 30)
+		}
+		for _, l := range in {
+			waitTraffic(t, l, "v1", 20*time.Second)
+		}
+		_, err = leader.client().StartRelease(ctxT(t), releaseSpec("headered-v2", "headered", "v2"))
+		require.NoError(t, err)
+		e.waitRelease(leader, "headered-v2", 30*time.Second, "header stage applied", func(r *state.Release) bool { return r.Status.Acked })
+		for id, l := range in {
+			t.Logf("cohort client %s", id)
+			waitTraffic(t, l, "v2", 10*time.Second)
+		}
+		for _, l := range out {
+			neverReaches(t, l, "v2", 90)
+		}
+		_, err = leader.client().ReleaseAction(ctxT(t), "headered-v2", "abort", "test done")
+		require.NoError(t, err)
 	})
 
 	t.Run("failing canary in a cohort stage rolls back everywhere", func(t *testing.T) {
