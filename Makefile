@@ -39,7 +39,7 @@ bench-fanout: build ## the full xDS fan-out run (1k/5k/10k streams, ~75 s)
 	$(BIN)/sluice-bench fanout --streams 1000,5000,10000 --rounds 20 --conns-per 100
 
 bench-rollback: ## rollback speed on real Prometheus, cluster and clients (several minutes)
-	$(GO) test -run '^$$' -bench Rollback -benchtime 3x -timeout 30m ./test/
+	$(GO) test -run '^$$' -bench Rollback -benchtime 7x -timeout 30m ./test/
 
 clean: ## remove build outputs
 	rm -rf $(BIN)
