@@ -291,6 +291,7 @@ func applyTrainUpdate(s *State, index uint64, c Command) (*State, any, error) {
 		ts.RollbackOrder = append(ts.RollbackOrder, m.Name)
 		switch r.Status.Phase {
 		case PhasePending:
+			r.Status.Blocked = ""
 			finish(next, r, PhaseAborted, r.Status.From, 0, now, "cancelled: "+u.Message)
 		case PhaseProgressing, PhasePaused, PhasePromoted:
 			finish(next, r, PhaseRolledBack, r.Status.From, 0, now, "joint rollback: "+u.Message)

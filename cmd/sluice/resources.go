@@ -57,13 +57,41 @@ func newApplyCmd(c *cli) *cobra.Command {
 func newGetCmd(c *cli) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
-		Use:   "get services|policies|releases [NAME]",
+		Use:   "get services|policies|releases|trains [NAME]",
 		Short: "Show objects",
 		Example: `  sluice get services
   sluice get services web -o yaml`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl := c.client()
+			if (args[0] == "trains" || args[0] == "train") && output == "table" {
+				if len(args) == 2 {
+					t, err := cl.Train(cmd.Context(), args[1])
+					if err != nil {
+						return err
+					}
+					printTrain(c.out, t)
+					return nil
+				}
+				var list struct {
+					Items []struct {
+						Name    string `json:"name"`
+						Phase   string `json:"phase"`
+						Members int    `json:"members"`
+						Failed  string `json:"failedMember"`
+						Reason  string `json:"reason"`
+					} `json:"items"`
+				}
+				if err := cl.GetJSON(cmd.Context(), "/v1/trains", &list); err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tPHASE\tMEMBERS\tFAILED\tREASON")
+				for _, t := range list.Items {
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", t.Name, t.Phase, t.Members, dash(t.Failed), dash(clip(t.Reason, 100)))
+				}
+				return tw.Flush()
+			}
 			if (args[0] == "releases" || args[0] == "release") && len(args) == 1 && output == "table" {
 				list, err := cl.Releases(cmd.Context())
 				if err != nil {

@@ -116,7 +116,7 @@ func printTrain(w io.Writer, t *api.TrainView) {
 		phase, step, weights, verdict := "-", "-", "-", "-"
 		if r != nil {
 			phase = string(r.Status.Phase)
-			if r.Status.Blocked != "" {
+			if r.Status.Blocked != "" && !r.Status.Phase.Terminal() {
 				phase = "Waiting"
 			}
 			step = stepOf(r.Status.Step, len(r.Status.Plan))
