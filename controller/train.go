@@ -100,7 +100,7 @@ func DecideTrain(t *state.Train, st *state.State, now time.Time) TrainNext {
 		// others, dependents first.
 		for _, name := range state.TrainMembersByLevel(t) {
 			m, _ := t.Member(name)
-			if r := st.Releases[m.Release]; !m.Unwound && r != nil && r.Status.Phase == state.PhasePending {
+			if r := st.Releases[m.Release]; !m.Unwound && r != nil && r.Status.Phase.Waiting() {
 				return TrainNext{Update: trainUpdate(t, state.TrainUnwind, name, "cancelled before it started: "+ts.Reason)}
 			}
 		}

@@ -290,7 +290,7 @@ func applyTrainUpdate(s *State, index uint64, c Command) (*State, any, error) {
 		m.Unwound = true
 		ts.RollbackOrder = append(ts.RollbackOrder, m.Name)
 		switch r.Status.Phase {
-		case PhasePending:
+		case PhasePending, PhaseAwaitingApproval, PhaseScheduled:
 			r.Status.Blocked = ""
 			finish(next, r, PhaseAborted, r.Status.From, 0, now, "cancelled: "+u.Message)
 		case PhaseProgressing, PhasePaused, PhasePromoted:

@@ -161,3 +161,18 @@ func TestTrainPauseResume(t *testing.T) {
 	require.Equal(t, PhaseProgressing, m.st.Releases["t-a"].Status.Phase)
 	require.Equal(t, bake.Add(time.Minute), m.st.Releases["t-a"].Status.BakeUntil)
 }
+
+// A member waiting for an approval (a failed gate) is cancelled by the
+// joint rollback like one that never started.
+func TestTrainUnwindsWaitingMember(t *testing.T) {
+	m := newMachine(t, trainDocs)
+	require.NoError(t, m.applyYAML(trainDoc, t0))
+	require.NoError(t, m.trainUpd(TrainClear, "a", "start"))
+	require.NoError(t, m.relUpd("t-a", ActAwait))
+	require.Equal(t, PhaseAwaitingApproval, m.st.Releases["t-a"].Status.Phase)
+	require.NoError(t, m.trainUpd(TrainAbort, "", "stop"))
+	require.NoError(t, m.trainUpd(TrainUnwind, "a", "abort"))
+	r := m.st.Releases["t-a"]
+	require.Equal(t, PhaseAborted, r.Status.Phase)
+	require.Empty(t, r.Status.Blocked)
+}
