@@ -244,5 +244,9 @@ func (c *cli) readInput(f string) (string, []byte, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("read %s: %w", f, err)
 	}
+	data, err = resolveICSFiles(name, data)
+	if err != nil {
+		return "", nil, err
+	}
 	return name, data, nil
 }
