@@ -333,8 +333,10 @@ func (c *callbacks) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) e
 		c.s.log.Warn("proxy rejected config (NACK)", "stream", id, "group", GroupOf(req.GetNode()).Key(),
 			"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "nonce", req.GetResponseNonce(), "detail", msg)
 	}
-	c.s.tracker.Request(id, req.GetTypeUrl(), req.GetResponseNonce(), errMsg)
-	c.s.cache.NoteStream(req, id)
+	// A stale request never reaches the cache: noting it would leak.
+	if stale := c.s.tracker.Request(id, req.GetTypeUrl(), req.GetResponseNonce(), errMsg); !stale {
+		c.s.cache.NoteStream(req, id)
+	}
 	return nil
 }
 

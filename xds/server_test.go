@@ -368,3 +368,24 @@ func TestTranslationErrorKeepsLastGood(t *testing.T) {
 	require.Equal(t, st.Index, g.SnapshotIndex, "last good snapshot kept")
 	require.NotEmpty(t, f.srv.Status().LastError)
 }
+
+// A request naming an old nonce is skipped by the server; the cache must
+// not keep a note of it.
+func TestStaleRequestNotRemembered(t *testing.T) {
+	f := newFixture(t)
+	a := f.stream(t, "n1", "r1")
+	a.send(resource.RouteType, "", "", []string{"grpc_greeter"}, "")
+	first := a.next(2 * time.Second)
+	a.send(resource.RouteType, first.VersionInfo, first.Nonce, []string{"grpc_greeter"}, "")
+	idx := f.src.apply(t, svcYAML(30))
+	second := a.next(2 * time.Second)
+	a.send(resource.RouteType, first.VersionInfo, first.Nonce, []string{"grpc_greeter"}, "") // stale
+	a.send(resource.RouteType, second.VersionInfo, second.Nonce, []string{"grpc_greeter"}, "")
+	waitUntil(t, "ACK of the second response", func() bool {
+		g := f.group(t, "c/r1/")
+		return g.Synced == 1 && g.AckedIndex == idx
+	})
+	n := 0
+	f.srv.cache.streamOf.Range(func(any, any) bool { n++; return true })
+	require.Zero(t, n, "no request left noted")
+}

@@ -12,6 +12,9 @@ type typeAck struct {
 	// pendingNonce is set while a response is on its way and not yet
 	// answered; pendingIndex is the state index it carries.
 	pendingNonce string
+	// lastNonce is the nonce of the last response sent; a request naming
+	// another one is stale and the state-of-the-world server skips it.
+	lastNonce    string
 	pendingIndex uint64
 	// current is the newest state index the stream is known to hold for
 	// this type: it ACKed a response built from it, or the cache found it
@@ -181,12 +184,17 @@ func (t *Tracker) typeOf(stream int64, typeURL string) *typeAck {
 
 // Request records a request: the first for a type subscribes it; one that
 // answers the pending response is an ACK or, with error detail, a NACK.
-func (t *Tracker) Request(stream int64, typeURL, nonce string, errMsg *string) {
+// It reports whether the request is stale: it names a nonce other than
+// the last one sent, so a state-of-the-world server ignores it.
+func (t *Tracker) Request(stream int64, typeURL, nonce string, errMsg *string) (stale bool) {
 	t.mu.Lock()
 	ta := t.typeOf(stream, typeURL)
+	if ta != nil && ta.lastNonce != "" && nonce != ta.lastNonce {
+		stale = true
+	}
 	if ta == nil || nonce == "" || nonce != ta.pendingNonce {
 		t.mu.Unlock()
-		return
+		return stale
 	}
 	group := t.streams[stream].group
 	ta.pendingNonce = ""
@@ -204,6 +212,7 @@ func (t *Tracker) Request(stream int64, typeURL, nonce string, errMsg *string) {
 	} else if errMsg == nil && t.events.ACK != nil {
 		t.events.ACK(typeURL)
 	}
+	return false
 }
 
 // Response records a response about to be sent.
@@ -211,7 +220,7 @@ func (t *Tracker) Response(stream int64, typeURL, nonce, version string) {
 	idx, _ := strconv.ParseUint(version, 10, 64)
 	t.mu.Lock()
 	if ta := t.typeOf(stream, typeURL); ta != nil {
-		ta.pendingNonce, ta.pendingIndex = nonce, idx
+		ta.pendingNonce, ta.pendingIndex, ta.lastNonce = nonce, idx, nonce
 	}
 	t.mu.Unlock()
 	if t.events.Push != nil {
