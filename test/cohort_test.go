@@ -33,14 +33,7 @@ kind: ReleasePolicy
 metadata: {name: %[1]s}
 spec:
   services: [%[1]s]
-  slo:
-    objective: 99
-    errorRatioQuery: 'sum(rate(requests_total{service="{{service}}",version="{{version}}",code!="OK"}[{{window}}])) / sum(rate(requests_total{service="{{service}}",version="{{version}}"}[{{window}}]))'
-    requestsQuery: 'sum(increase(requests_total{service="{{service}}",version="{{version}}"}[{{window}}]))'
-  analysis:
-    interval: 1s
-    burnRules: [{name: fast, longWindow: 10s, shortWindow: 3s, burnRate: 10}]
-    baseline: {window: 10s, minRequests: 10}
+`+demoSLO+`    baseline: {window: 10s, minRequests: 10}
   cohorts: %[4]s
   steps: %[5]s
   exposure: %[6]s

@@ -59,6 +59,18 @@ func newReleaseEnvWith(t *testing.T, extra []string, services ...string) *releas
 	return &releaseEnv{t: t, procs: procs, prom: prom, backends: backends}
 }
 
+// demoSLO is the SLO of the demo backends' metrics (99%, errors are codes
+// other than OK) and the start of a fast analysis block (1 s analyses, one
+// 10s/3s burn rule at 10x). Callers add the baseline and limits.
+const demoSLO = `  slo:
+    objective: 99
+    errorRatioQuery: 'sum(rate(requests_total{service="{{service}}",version="{{version}}",code!="OK"}[{{window}}])) / sum(rate(requests_total{service="{{service}}",version="{{version}}"}[{{window}}]))'
+    requestsQuery: 'sum(increase(requests_total{service="{{service}}",version="{{version}}"}[{{window}}]))'
+  analysis:
+    interval: 1s
+    burnRules: [{name: fast, longWindow: 10s, shortWindow: 3s, burnRate: 10}]
+`
+
 // releaseYAML is a service on two demo backends and a fast policy: 1s
 // analyses, a 10s/3s burn rule at 10x on a 99% objective, short bakes.
 func (e *releaseEnv) releaseYAML(svc string, bakes string) string {
@@ -77,14 +89,7 @@ kind: ReleasePolicy
 metadata: {name: %[1]s}
 spec:
   services: [%[1]s]
-  slo:
-    objective: 99
-    errorRatioQuery: 'sum(rate(requests_total{service="{{service}}",version="{{version}}",code!="OK"}[{{window}}])) / sum(rate(requests_total{service="{{service}}",version="{{version}}"}[{{window}}]))'
-    requestsQuery: 'sum(increase(requests_total{service="{{service}}",version="{{version}}"}[{{window}}]))'
-  analysis:
-    interval: 1s
-    burnRules: [{name: fast, longWindow: 10s, shortWindow: 3s, burnRate: 10}]
-    baseline: {window: 10s, minRequests: 10}
+`+demoSLO+`    baseline: {window: 10s, minRequests: 10}
     inconclusiveLimit: 30
     errorLimit: 60
   steps: %[4]s

@@ -40,14 +40,7 @@ kind: ReleasePolicy
 metadata: {name: %[1]s}
 spec:
   services: [%[1]s-a, %[1]s-b, %[1]s-c]
-  slo:
-    objective: 99
-    errorRatioQuery: 'sum(rate(requests_total{service="{{service}}",version="{{version}}",code!="OK"}[{{window}}])) / sum(rate(requests_total{service="{{service}}",version="{{version}}"}[{{window}}]))'
-    requestsQuery: 'sum(increase(requests_total{service="{{service}}",version="{{version}}"}[{{window}}]))'
-  analysis:
-    interval: 1s
-    burnRules: [{name: fast, longWindow: 10s, shortWindow: 3s, burnRate: 10}]
-    baseline: {window: 10s, minRequests: 10}
+`+demoSLO+`    baseline: {window: 10s, minRequests: 10}
   steps: [{weight: 50, bake: %[2]s}]
   ackTimeout: 10s
 `, prefix, bake)
