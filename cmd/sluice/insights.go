@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -29,9 +28,7 @@ func newReportCmd(c *cli) *cobra.Command {
 				return err
 			}
 			if output == "json" {
-				b, _ := json.MarshalIndent(rep, "", "  ")
-				_, err := fmt.Fprintln(c.out, string(b))
-				return err
+				return printJSON(c.out, rep)
 			}
 			period := fmt.Sprintf("last %d days", days)
 			if days == 0 {
@@ -86,9 +83,7 @@ func newWindowCmd(c *cli) *cobra.Command {
 				return err
 			}
 			if output == "json" {
-				b, _ := json.MarshalIndent(out, "", "  ")
-				_, err := fmt.Fprintln(c.out, string(b))
-				return err
+				return printJSON(c.out, out)
 			}
 			s := out.Suggestion
 			loc, err := time.LoadLocation(s.Timezone)

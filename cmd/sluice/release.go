@@ -135,12 +135,7 @@ it needs --reason. --start-now starts a release outside its release window.`,
 	return cmd
 }
 
-func stepLabel(r *state.Release) string {
-	if r.Status.Step < 0 {
-		return fmt.Sprintf("-/%d", len(r.Status.Plan))
-	}
-	return fmt.Sprintf("%d/%d", r.Status.Step+1, len(r.Status.Plan))
-}
+func stepLabel(r *state.Release) string { return stepOf(r.Status.Step, len(r.Status.Plan)) }
 
 func newReleaseStatusCmd(c *cli) *cobra.Command {
 	var output string
@@ -154,12 +149,7 @@ func newReleaseStatusCmd(c *cli) *cobra.Command {
 				return err
 			}
 			if output == "json" {
-				b, err := config.EncodeJSON(r)
-				if err != nil {
-					return err
-				}
-				_, err = c.out.Write(b)
-				return err
+				return printJSON(c.out, r)
 			}
 			printStatus(c.out, r, time.Now())
 			return nil
@@ -301,12 +291,7 @@ func newReleaseHistoryCmd(c *cli) *cobra.Command {
 				return err
 			}
 			if output == "json" {
-				b, err := config.EncodeJSON(r.Status.Decisions)
-				if err != nil {
-					return err
-				}
-				_, err = c.out.Write(b)
-				return err
+				return printJSON(c.out, r.Status.Decisions)
 			}
 			tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "#\tTIME\tACTOR\tACTION\tPHASE\tSTEP\tWEIGHT\tMESSAGE")
@@ -393,4 +378,14 @@ func printReleases(w io.Writer, items []api.ReleaseSummary) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\n", r.Name, r.Service, r.From, r.To, r.Phase, stepOf(r.Step, r.Steps), r.Weight, dash(note))
 	}
 	return tw.Flush()
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	b, err := config.EncodeJSON(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
 }

@@ -147,9 +147,7 @@ func newTrainStatusCmd(c *cli) *cobra.Command {
 				return err
 			}
 			if output == "json" {
-				b, _ := json.MarshalIndent(t, "", "  ")
-				_, err := fmt.Fprintln(c.out, string(b))
-				return err
+				return printJSON(c.out, t)
 			}
 			printTrain(c.out, t)
 			return nil
