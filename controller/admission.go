@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -86,9 +85,6 @@ func ScheduleFrom(r *state.Release, now time.Time, why string, s window.Suggesti
 	if err != nil {
 		msg := fmt.Sprintf("outside its release window (%s) and no allowed start in the next %s (%v); a person may approve starting now: sluice release approve %s --start-now --reason TEXT",
 			why, s.Horizon, err, r.Name())
-		if errors.Is(err, window.ErrNoWindow) {
-			return update(r, state.ActAwait, msg)
-		}
 		return update(r, state.ActAwait, msg)
 	}
 	raw, _ := json.Marshal(s)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -37,8 +36,7 @@ type Analyzer interface {
 // holdingForBudget reports whether a release waits for an approval of
 // the exposure budget that has not come yet.
 func holdingForBudget(r *state.Release) bool {
-	return (strings.HasPrefix(r.Status.Holding, "exposure budget") || strings.HasPrefix(r.Status.Holding, "risk:")) &&
-		r.Status.Exposure != nil && !r.Approved(r.Status.Exposure.Step)
+	return r.HeldForStepApproval() && r.Status.Exposure != nil && !r.Approved(r.Status.Exposure.Step)
 }
 
 // Options tune the controller.

@@ -151,14 +151,14 @@ func countOrAll(n int) string {
 }
 
 // budgetHold is the hold reason for a step over budget; ActApprove clears
-// holds that start with "exposure budget".
+// holds that start with state.HoldExposureBudget.
 func budgetHold(r *state.Release, e *state.Exposure) string {
 	label := fmt.Sprintf("step %d", e.Step+1)
 	if c := r.Status.Plan[e.Step].Cohort; c != "" {
 		label += " (cohort " + c + ")"
 	}
-	return fmt.Sprintf("exposure budget: %s would exceed it: %s; a person must approve: sluice release approve %s",
-		label, strings.Join(e.Over, "; "), r.Name())
+	return fmt.Sprintf("%s: %s would exceed it: %s; a person must approve: sluice release approve %s",
+		state.HoldExposureBudget, label, strings.Join(e.Over, "; "), r.Name())
 }
 
 // gateStep turns a start or advance into a hold when the step it enters
@@ -176,8 +176,8 @@ func gateStep(r *state.Release, u *state.ReleaseUpdate, e state.Exposure) *state
 		reason = budgetHold(r, &e)
 	case r.NeedsApproval(e.Step):
 		a := r.Status.Assessment
-		reason = fmt.Sprintf("risk: %s-risk release (p=%.2f, model %s); a person must approve step %d before it starts: sluice release approve %s",
-			a.Level, a.Probability, a.ModelVersion, e.Step+1, r.Name())
+		reason = fmt.Sprintf("%s %s-risk release (p=%.2f, model %s); a person must approve step %d before it starts: sluice release approve %s",
+			state.HoldRisk, a.Level, a.Probability, a.ModelVersion, e.Step+1, r.Name())
 	default:
 		return u
 	}

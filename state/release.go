@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/config"
@@ -219,6 +220,20 @@ func (r *Release) CurrentStep() (config.StepSpec, bool) {
 		return config.StepSpec{}, false
 	}
 	return r.Status.Plan[r.Status.Step], true
+}
+
+// Hold reasons that wait for a person to approve a step start with one of
+// these; an approval of that step clears them.
+const (
+	HoldExposureBudget = "exposure budget"
+	HoldRisk           = "risk:"
+)
+
+// HeldForStepApproval reports whether the release holds until a person
+// approves a step (exposure budget or high risk).
+func (r *Release) HeldForStepApproval() bool {
+	h := r.Status.Holding
+	return strings.HasPrefix(h, HoldExposureBudget) || strings.HasPrefix(h, HoldRisk)
 }
 
 // LimitedShare is the largest first-step share of traffic (percent) that

@@ -3,7 +3,6 @@ package state
 import (
 	"fmt"
 	"reflect"
-	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/config"
@@ -362,7 +361,7 @@ func applyReleaseUpdate(s *State, index uint64, c Command) (*State, any, error) 
 				return s, nil, nil
 			}
 			rs.Approvals = append(rs.Approvals, Approval{Step: u.ApproveStep, Actor: c.Actor, Time: now, Reason: u.Message})
-			if strings.HasPrefix(rs.Holding, "exposure budget") || strings.HasPrefix(rs.Holding, "risk:") {
+			if r.HeldForStepApproval() {
 				rs.Holding = ""
 			}
 		}
