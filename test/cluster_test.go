@@ -69,14 +69,8 @@ func TestClusterReplicationFailoverRestart(t *testing.T) {
 		t.Skip("starts three server processes")
 	}
 	procs := startCluster(t, 3)
-	leader := leaderOf(t, procs)
-	var follower *proc
-	for _, p := range procs {
-		if p != leader {
-			follower = p
-			break
-		}
-	}
+	leader, followers := splitLeader(t, procs)
+	follower := followers[0]
 
 	// A write sent to a follower is forwarded to the leader and becomes
 	// visible on all three nodes.
@@ -93,12 +87,7 @@ func TestClusterReplicationFailoverRestart(t *testing.T) {
 
 	// Stop the leader: the others elect a new one and writes still work.
 	leader.stop(syscall.SIGKILL)
-	rest := []*proc{}
-	for _, p := range procs {
-		if p != leader {
-			rest = append(rest, p)
-		}
-	}
+	rest := followers
 	newLeader := leaderOf(t, rest)
 	require.NotEqual(t, leader.id, newLeader.id)
 	eventually(t, 20*time.Second, "apply after failover", func() error {

@@ -81,11 +81,8 @@ func TestCohorts(t *testing.T) {
 		t.Skip("starts Prometheus and server processes")
 	}
 	e := newReleaseEnv(t, "tenanted", "regional", "cohortfail", "budget", "measured", "headered")
-	leader := leaderOf(t, e.procs)
-	other := e.procs[0]
-	if other == leader {
-		other = e.procs[1]
-	}
+	leader, followers := splitLeader(t, e.procs)
+	other := followers[0]
 	eventually(t, 30*time.Second, "prometheus scrapes the backends", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

@@ -80,11 +80,8 @@ func TestRiskGatesWindowsAndApprovals(t *testing.T) {
   - {token: %s, user: bob, roles: [approver, viewer]}
 `, adminToken, deployerToken, approverToken)), 0o600))
 	e := newReleaseEnvWith(t, []string{"--auth-file", authFile, "--token", adminToken}, "risky", "gated", "frozen")
-	leader := leaderOf(t, e.procs)
-	other := e.procs[0]
-	if other == leader {
-		other = e.procs[1]
-	}
+	leader, followers := splitLeader(t, e.procs)
+	other := followers[0]
 	alice, bob := other.as(deployerToken), other.as(approverToken)
 
 	// Without a token nothing is served; a viewer cannot write.

@@ -179,14 +179,8 @@ func TestGRPCClientFollowsRoutes(t *testing.T) {
 		t.Skip("starts server processes")
 	}
 	procs := startCluster(t, 3)
-	leader := leaderOf(t, procs)
-	var follower *proc
-	for _, p := range procs {
-		if p != leader {
-			follower = p
-			break
-		}
-	}
+	leader, followers := splitLeader(t, procs)
+	follower := followers[0]
 	v1, v2 := startBackend(t, "v1"), startBackend(t, "v2")
 	_, err := follower.client().Apply(ctxT(t), "greeter.yaml", []byte(grpcServiceYAML("greeter", 80, 20, []string{v1.addr}, []string{v2.addr})))
 	require.NoError(t, err)

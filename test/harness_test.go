@@ -264,3 +264,16 @@ func leaderOf(t testing.TB, procs []*proc) *proc {
 	})
 	return leader
 }
+
+// splitLeader returns the process that leads and the others, in order.
+func splitLeader(t testing.TB, procs []*proc) (*proc, []*proc) {
+	t.Helper()
+	leader := leaderOf(t, procs)
+	var followers []*proc
+	for _, p := range procs {
+		if p != leader {
+			followers = append(followers, p)
+		}
+	}
+	return leader, followers
+}

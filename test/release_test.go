@@ -218,13 +218,7 @@ func TestProgressiveReleases(t *testing.T) {
 		defer cancel()
 		return e.prom.WaitForSeries(ctx, `requests_total{service="healthy"}`)
 	})
-	leader := leaderOf(t, e.procs)
-	var followers []*proc
-	for _, p := range e.procs {
-		if p != leader {
-			followers = append(followers, p)
-		}
-	}
+	leader, followers := splitLeader(t, e.procs)
 
 	t.Run("healthy release is promoted", func(t *testing.T) {
 		_, err := followers[0].client().Apply(ctxT(t), "healthy.yaml", []byte(e.releaseYAML("healthy", "[{weight: 20, bake: 3s}, {weight: 60, bake: 3s}]")))

@@ -121,13 +121,7 @@ func TestReleaseTrains(t *testing.T) {
 		}
 	}
 	e := newReleaseEnv(t, services...)
-	leader := leaderOf(t, e.procs)
-	var followers []*proc
-	for _, p := range e.procs {
-		if p != leader {
-			followers = append(followers, p)
-		}
-	}
+	leader, followers := splitLeader(t, e.procs)
 	eventually(t, 30*time.Second, "prometheus scrapes the backends", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
