@@ -65,9 +65,11 @@ type Controller struct {
 
 	mu       sync.Mutex
 	inFlight map[string]bool // releases with an analysis running
-	// learnedAt is how many outcomes the last risk-model fit saw.
-	learnedAt int
-	wg        sync.WaitGroup
+	// learnedAt is how many outcomes the last risk-model fit saw, and
+	// learnedIndex the state index they were counted at.
+	learnedAt    int
+	learnedIndex uint64
+	wg           sync.WaitGroup
 }
 
 // Deps are the controller's ways to observe the world.
@@ -388,6 +390,10 @@ func (c *Controller) admit(ctx context.Context, st *state.State, r *state.Releas
 
 // learn refits the risk model when new outcomes arrived.
 func (c *Controller) learn(ctx context.Context, st *state.State) {
+	if st.Index == c.learnedIndex {
+		return // nothing changed since the last look
+	}
+	c.learnedIndex = st.Index
 	n := len(RiskSamples(st))
 	if n == c.learnedAt {
 		return
