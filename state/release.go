@@ -43,9 +43,6 @@ func (p Phase) Terminal() bool {
 	return p == PhasePromoted || p == PhaseRolledBack || p == PhaseAborted
 }
 
-// Active reports whether the release owns its service's routes.
-func (p Phase) Active() bool { return !p.Terminal() }
-
 // Action is what a release update does.
 type Action string
 

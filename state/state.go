@@ -130,9 +130,6 @@ func (s *State) ServiceNames() []string { return sortedKeys(s.Services) }
 // ReleasePolicyNames implements config.Catalog.
 func (s *State) ReleasePolicyNames() []string { return sortedKeys(s.Policies) }
 
-// MemberIDs returns member ids in order.
-func (s *State) MemberIDs() []string { return sortedKeys(s.Members) }
-
 // PolicyFor returns the policy covering a service, if any.
 func (s *State) PolicyFor(service string) (*config.ReleasePolicy, bool) {
 	for _, name := range s.ReleasePolicyNames() {

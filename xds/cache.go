@@ -465,26 +465,6 @@ func (c *Cache) Forget(key string) {
 	delete(c.groups, key)
 }
 
-// Resource returns the marshalled resource a group serves, for debugging
-// and tests.
-func (c *Cache) Resource(key, typeURL, name string) (*anypb.Any, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	g, ok := c.groups[key]
-	if !ok || g.snap == nil {
-		return nil, false
-	}
-	ts := g.snap.types[typeURL]
-	if ts == nil {
-		return nil, false
-	}
-	e, ok := ts.entries[name]
-	if !ok {
-		return nil, false
-	}
-	return e.any, true
-}
-
 // CreateWatch implements cache.ConfigWatcher for state-of-the-world streams.
 func (c *Cache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch chan cachev3.Response) (func(), error) {
 	key := c.hash(req.GetNode())
