@@ -166,6 +166,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	analysisResults := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_analysis_results_total", Help: "Release analyses run by this node while leading, by verdict phase.",
 	}, []string{"phase"})
+	// Every verdict is exported from the start, so rate() reads 0, not
+	// "no data", before the first analysis of that kind.
+	for _, p := range []analysis.Phase{analysis.PhaseSuccessful, analysis.PhaseFailed, analysis.PhaseInconclusive, analysis.PhaseError} {
+		analysisResults.WithLabelValues(string(p))
+	}
 	reg.MustRegister(analysisResults, newReleaseCollector(rn, cfg.Now))
 	acks := &controller.ClusterAcks{
 		Self:    cfg.NodeID,
