@@ -11,6 +11,8 @@ var funcs = template.FuncMap{
 	"num":        FormatNumber,
 	"phaseClass": phaseClass,
 	"stepText":   stepText,
+	"stepNo":     stepNo,
+	"trainClass": trainPhaseClass,
 	"join":       strings.Join,
 	"lines":      func(l []string) string { return strings.Join(l, "\n") },
 	"percent":    func(p float64) string { return FormatNumber(p*100) + "%" },

@@ -32,13 +32,22 @@ type Panel struct {
 	YTicks         []Tick
 	Lines          []Line
 	Points         []PointView
+	Legend         []LegendItem
 	Empty          string
 }
 
-// Line is one polyline (a series, or a threshold when Dashed).
+// LegendItem names one line of a panel.
+type LegendItem struct {
+	Name, Color string
+	X, X2, Y    float64
+	Dashed      bool
+}
+
+// Line is one polyline (a series, or a threshold when Dashed); Label is
+// its name in the legend.
 type Line struct {
-	Name, Color, Points string
-	Dashed              bool
+	Name, Label, Color, Points string
+	Dashed                     bool
 }
 
 // PointView is one plotted value; the data-* attributes carry the value and
@@ -71,8 +80,9 @@ const (
 	plotWidth   = 960
 	plotLeft    = 64
 	plotRight   = 24
-	panelGap    = 34
-	plotTop     = 26
+	panelGap    = 44
+	plotTop     = 36
+	legendStep  = 120
 	weightH     = 150
 	burnH       = 150
 	rateH       = 110
@@ -111,9 +121,9 @@ func Layout(tl Timeline) Plot {
 					Title: fmt.Sprintf("%s%% after decision #%d", FormatNumber(pt.V), pt.Seq)})
 			}
 		}
-		pn.Lines = append(pn.Lines, Line{Name: "weight", Color: colourCanary, Points: strings.Join(pts, " ")})
+		pn.Lines = append(pn.Lines, Line{Name: "weight", Label: "new version", Color: colourCanary, Points: strings.Join(pts, " ")})
 	})
-	add("burn", "Canary burn rate per window (dashed: the rule's threshold)", burnH, func(pn *Panel) {
+	add("burn", "Canary burn rate per window", burnH, func(pn *Panel) {
 		seriesPanel(pn, tl.Burn, x, "×", "no burn-rate measurements recorded yet")
 	})
 	add("requests", fmt.Sprintf("Requests per second over %s, canary vs stable", tl.RateWindow), rateH, func(pn *Panel) {
@@ -130,7 +140,10 @@ func Layout(tl Timeline) Plot {
 		t := tl.Start.Add(time.Duration(float64(tl.End.Sub(tl.Start)) * float64(i) / 4))
 		p.XTicks = append(p.XTicks, Tick{Pos: x(t), Label: t.UTC().Format("15:04:05")})
 	}
-	p.MarkTop, p.MarkBottom = p.Panels[0].Top-8, p.Panels[len(p.Panels)-1].Bottom
+	for i := range p.Panels {
+		legend(&p.Panels[i])
+	}
+	p.MarkTop, p.MarkBottom = p.Panels[0].Top-6, p.Panels[len(p.Panels)-1].Bottom
 	p.MarkH, p.InnerW = p.MarkBottom-p.MarkTop, p.Right-p.Left
 	p.Height = p.MarkBottom + xAxisHeight
 	return p
@@ -162,12 +175,30 @@ func seriesPanel(pn *Panel, series []Series, x func(time.Time) float64, unit, em
 			pn.Points = append(pn.Points, PointView{Series: s.Name, Color: c, X: x(pt.T), Y: ys(pt.V), V: pt.V, T: pt.T, Seq: pt.Seq,
 				Title: fmt.Sprintf("%s: %s%s at %s (decision #%d)", s.Name, FormatNumber(pt.V), unit, pt.T.UTC().Format("15:04:05"), pt.Seq)})
 		}
-		pn.Lines = append(pn.Lines, Line{Name: s.Name, Color: c, Points: strings.Join(pts, " ")})
+		pn.Lines = append(pn.Lines, Line{Name: s.Name, Label: s.Name, Color: c, Points: strings.Join(pts, " ")})
 		if s.Threshold != nil {
 			ty := ys(*s.Threshold)
-			pn.Lines = append(pn.Lines, Line{Name: s.Name + " threshold " + FormatNumber(*s.Threshold), Color: c, Dashed: true,
+			pn.Lines = append(pn.Lines, Line{Name: s.Name + " threshold " + FormatNumber(*s.Threshold), Label: "limit " + FormatNumber(*s.Threshold), Color: c, Dashed: true,
 				Points: coord(float64(plotLeft), ty) + " " + coord(plotWidth-plotRight, ty)})
 		}
+	}
+}
+
+// legend lays out the names of a panel's lines, right-aligned above it.
+// Equal labels (one limit shared by two windows) appear once.
+func legend(pn *Panel) {
+	seen := map[string]bool{}
+	var lines []Line
+	for _, l := range pn.Lines {
+		if !seen[l.Label] {
+			seen[l.Label] = true
+			lines = append(lines, l)
+		}
+	}
+	x := plotWidth - plotRight - float64(len(lines))*legendStep
+	for _, l := range lines {
+		pn.Legend = append(pn.Legend, LegendItem{Name: l.Label, Color: l.Color, X: x, X2: x + 18, Y: pn.Top - 20, Dashed: l.Dashed})
+		x += legendStep
 	}
 }
 

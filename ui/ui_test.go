@@ -125,6 +125,11 @@ func TestLayoutMapsValuesMonotonically(t *testing.T) {
 		}
 	}
 	require.Equal(t, 2, dashed, "one threshold line per series")
+	var legend []string
+	for _, l := range burn.Legend {
+		legend = append(legend, l.Name)
+	}
+	require.Equal(t, []string{"fast 10s", "limit 10", "fast 3s"}, legend, "a limit shared by two windows is named once")
 	require.GreaterOrEqual(t, burn.Points[2].Y, burn.Top, "the largest value stays inside the panel")
 }
 

@@ -241,11 +241,11 @@ func windowView(r *state.Release) WindowView {
 // TrainPage is one train: its dependency graph and members.
 type TrainPage struct {
 	TrainRow
-	Requires int
-	Lockstep bool
-	Graph    Graph
-	Members  []MemberRow
-	Actions  []ActionButton
+	Requires   int
+	Lockstep   bool
+	Graph      Graph
+	MemberRows []MemberRow
+	Actions    []ActionButton
 }
 
 // MemberRow is one member of a train and its release.
@@ -275,7 +275,7 @@ func BuildTrainPage(st *state.State, t *state.Train) TrainPage {
 			mr.Release = &row
 			rows[m.Name] = &row
 		}
-		p.Members = append(p.Members, mr)
+		p.MemberRows = append(p.MemberRows, mr)
 	}
 	p.Graph = LayoutGraph(ts, rows)
 	if !ts.Phase.Terminal() {
@@ -300,6 +300,30 @@ func phaseClass(p state.Phase) string {
 		return "hold"
 	}
 	return "info"
+}
+
+// trainPhaseClass is the CSS class of a train phase.
+func trainPhaseClass(p state.TrainPhase) string {
+	switch p {
+	case state.TrainPromoted:
+		return "good"
+	case state.TrainRolledBack, state.TrainAborted, state.TrainRollingBack:
+		return "bad"
+	case state.TrainProgressing:
+		return "live"
+	case state.TrainPaused:
+		return "hold"
+	}
+	return "info"
+}
+
+// stepNo is a recorded plan index as people count steps: 1-based, "–"
+// before the first step.
+func stepNo(i int) string {
+	if i < 0 {
+		return "–"
+	}
+	return fmt.Sprint(i + 1)
 }
 
 func stepText(step, steps int) string {

@@ -68,24 +68,29 @@
     }
   }
 
-  // The reason a user is typing and the answer to the last action
-  // survive a refresh of the page.
+  // The reason a user is typing survives a re-render of the page, and so
+  // does the answer to the last action: a live update may replace the page
+  // while an action is on its way.
+  let answer = { text: "", cls: "result" };
   function keepInputs() {
     const i = view.querySelector("input[name=reason]");
-    const r = view.querySelector(".actions .result");
-    return {
-      value: i ? i.value : "", focused: !!i && document.activeElement === i,
-      result: r ? r.textContent : "", resultClass: r ? r.className : "result",
-    };
+    return { value: i ? i.value : "", focused: !!i && document.activeElement === i };
   }
   function restoreInputs(keep) {
     const i = view.querySelector("input[name=reason]");
-    const r = view.querySelector(".actions .result");
     if (i) {
       i.value = keep.value;
       if (keep.focused) i.focus();
     }
-    if (r) { r.textContent = keep.result; r.className = keep.resultClass; }
+    showAnswer();
+  }
+  function showAnswer() {
+    const r = view.querySelector(".actions .result");
+    if (r) { r.textContent = answer.text; r.className = answer.cls; }
+  }
+  function say(cls, text) {
+    answer = { text: text, cls: cls };
+    showAnswer();
   }
 
   function enableActions() {
@@ -190,12 +195,11 @@
   view.addEventListener("click", async ev => {
     const b = ev.target.closest("button[data-action]");
     if (!b || b.disabled) return;
-    const box = b.closest(".actions");
-    const out = box.querySelector(".result");
-    const reason = (box.querySelector("input[name=reason]") || {}).value || "";
+    const label = b.textContent;
+    const input = view.querySelector(".actions input[name=reason]");
+    const reason = input ? input.value : "";
     b.disabled = true;
-    out.className = "result";
-    out.textContent = b.textContent + "…";
+    say("result", label + "…");
     try {
       const resp = await fetch(b.dataset.url, {
         method: "POST",
@@ -203,17 +207,15 @@
         body: JSON.stringify(reason ? { reason: reason } : {}),
       });
       if (resp.ok) {
-        out.className = "result ok";
-        out.textContent = b.textContent + ": done";
-        box.querySelector("input[name=reason]").value = "";
+        say("result ok", label + ": done");
+        const i = view.querySelector(".actions input[name=reason]");
+        if (i) i.value = "";
         load();
       } else {
-        out.className = "result error";
-        out.textContent = b.textContent + " refused: " + (await errorText(resp));
+        say("result error", label + " refused: " + (await errorText(resp)));
       }
     } catch (e) {
-      out.className = "result error";
-      out.textContent = b.textContent + " failed: " + e.message;
+      say("result error", label + " failed: " + e.message);
     } finally {
       b.disabled = token() === "";
     }
