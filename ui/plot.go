@@ -89,12 +89,17 @@ const (
 	xAxisHeight = 28
 )
 
-// Colours of the roles and of other series, in order.
-var (
+// Colours of the roles and of other series.
+const (
 	colourCanary = "#e8590c"
 	colourStable = "#1c7ed6"
-	palette      = []string{"#c2255c", "#7048e8", "#0ca678", "#f08c00", "#495057"}
 )
+
+// paletteColour is the i-th colour for series that are neither role.
+func paletteColour(i int) string {
+	p := [...]string{"#c2255c", "#7048e8", "#0ca678", "#f08c00", "#495057"}
+	return p[i%len(p)]
+}
 
 // Layout places a timeline in a plot.
 func Layout(tl Timeline) Plot {
@@ -211,7 +216,7 @@ func seriesColour(role analysis.Role, i int) string {
 	case analysis.RoleStable:
 		return colourStable
 	}
-	return palette[i%len(palette)]
+	return paletteColour(i)
 }
 
 // markerClass colours a decision by what it did.

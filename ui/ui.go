@@ -89,7 +89,7 @@ func New(src Source, opts Options) (*Console, error) {
 			return nil, errors.New("peer status is not available")
 		}
 	}
-	pages, err := template.New("").Funcs(funcs).ParseFS(files, "templates/*.html")
+	pages, err := template.New("").Funcs(funcs()).ParseFS(files, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("console templates: %w", err)
 	}

@@ -143,17 +143,22 @@ type ActionButton struct {
 // releaseActions are the manual actions of a release page, in order.
 // The undo action (POST /v1/releases/{name}/undo, being added to the API)
 // belongs in this list, after rollback.
-var releaseActions = []struct {
+func releaseActions() []actionSpec {
+	return []actionSpec{
+		{state.ActApprove, "Approve"},
+		{state.ActPause, "Pause"},
+		{state.ActResume, "Resume"},
+		{state.ActPromote, "Promote"},
+		{state.ActRollback, "Roll back"},
+		// UNDO: add {state.ActUndo, "Undo"} here once the API serves
+		// POST /v1/releases/{name}/undo; the page shows it on ended releases too.
+	}
+}
+
+// actionSpec is one manual action: its API verb and its button's label.
+type actionSpec struct {
 	action state.Action
 	label  string
-}{
-	{state.ActApprove, "Approve"},
-	{state.ActPause, "Pause"},
-	{state.ActResume, "Resume"},
-	{state.ActPromote, "Promote"},
-	{state.ActRollback, "Roll back"},
-	// UNDO: add {state.ActUndo, "Undo"} here once the API serves
-	// POST /v1/releases/{name}/undo; the page shows it on ended releases too.
 }
 
 // BuildReleasePage derives the release page; now ends the plot's time axis
@@ -182,7 +187,7 @@ func BuildReleasePage(st *state.State, r *state.Release, now time.Time) ReleaseP
 	}
 	p.WaitsForPerson = rs.Phase == state.PhaseAwaitingApproval || rs.Phase == state.PhaseScheduled || r.HeldForStepApproval()
 	if !rs.Phase.Terminal() {
-		for _, a := range releaseActions {
+		for _, a := range releaseActions() {
 			p.Actions = append(p.Actions, ActionButton{Action: string(a.action), Label: a.label,
 				URL:     "/v1/releases/" + url.PathEscape(r.Name()) + "/" + string(a.action),
 				Primary: a.action == state.ActApprove && p.WaitsForPerson})
@@ -255,11 +260,8 @@ type MemberRow struct {
 }
 
 // trainActions are the manual actions of a train page.
-var trainActions = []struct {
-	action state.Action
-	label  string
-}{
-	{state.TrainPause, "Pause"}, {state.TrainResume, "Resume"}, {state.TrainRollback, "Roll back"},
+func trainActions() []actionSpec {
+	return []actionSpec{{state.TrainPause, "Pause"}, {state.TrainResume, "Resume"}, {state.TrainRollback, "Roll back"}}
 }
 
 // BuildTrainPage derives the train page.
@@ -279,7 +281,7 @@ func BuildTrainPage(st *state.State, t *state.Train) TrainPage {
 	}
 	p.Graph = LayoutGraph(ts, rows)
 	if !ts.Phase.Terminal() {
-		for _, a := range trainActions {
+		for _, a := range trainActions() {
 			p.Actions = append(p.Actions, ActionButton{Action: string(a.action), Label: a.label,
 				URL: "/v1/trains/" + url.PathEscape(t.Name()) + "/" + string(a.action)})
 		}
