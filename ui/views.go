@@ -179,11 +179,8 @@ func BuildReleasePage(st *state.State, r *state.Release, now time.Time) ReleaseP
 	p.Window = windowView(r)
 	for i := len(rs.Decisions) - 1; i >= 0; i-- {
 		d := rs.Decisions[i]
-		row := DecisionRow{Decision: d}
-		if m := markerOf(p.Plot.Markers, d.Seq); m != nil {
-			row.Lines = m.Lines
-		}
-		p.Decisions = append(p.Decisions, row)
+		// The timeline has one marker per decision, in the same order.
+		p.Decisions = append(p.Decisions, DecisionRow{Decision: d, Lines: p.Plot.Markers[i].Lines})
 	}
 	p.WaitsForPerson = rs.Phase == state.PhaseAwaitingApproval || rs.Phase == state.PhaseScheduled || r.HeldForStepApproval()
 	if !rs.Phase.Terminal() {
@@ -194,15 +191,6 @@ func BuildReleasePage(st *state.State, r *state.Release, now time.Time) ReleaseP
 		}
 	}
 	return p
-}
-
-func markerOf(ms []MarkerView, seq int) *MarkerView {
-	for i := range ms {
-		if ms[i].Seq == seq {
-			return &ms[i]
-		}
-	}
-	return nil
 }
 
 func riskView(a *state.Assessment) *RiskView {
