@@ -14,8 +14,8 @@ import (
 
 	"github.com/sluicehq/sluice/api"
 	"github.com/sluicehq/sluice/config"
-	"github.com/sluicehq/sluice/raft"
 	"github.com/sluicehq/sluice/server"
+	"github.com/sluicehq/sluice/server/servertest"
 )
 
 const viewerToken = "viewer-token-0123456789"
@@ -24,19 +24,7 @@ func startAuthNode(t *testing.T) *server.Node {
 	t.Helper()
 	auth, err := api.NewAuth([]api.TokenEntry{{Token: viewerToken, User: "vera", Roles: []api.Role{api.RoleViewer}}})
 	require.NoError(t, err)
-	n, err := server.Start(context.Background(), server.Config{
-		NodeID: "t1", DataDir: t.TempDir(), Bootstrap: true, Auth: auth,
-		APIAddr: "127.0.0.1:0", XDSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
-		Raft: raft.Config{HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond},
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { n.Close() })
-	deadline := time.Now().Add(15 * time.Second)
-	for !api.NewClient(n.APIAddr()).Ready(context.Background()) {
-		require.True(t, time.Now().Before(deadline), "node never became ready")
-		time.Sleep(20 * time.Millisecond)
-	}
-	return n
+	return servertest.Start(t, func(c *server.Config) { c.Auth = auth })
 }
 
 func getWith(t *testing.T, url, token string) (int, string) {

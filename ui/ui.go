@@ -124,9 +124,7 @@ func (c *Console) index(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "console page missing from the binary", http.StatusInternalServerError)
 		return
 	}
-	securityHeaders(w)
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write(b)
+	writeHTML(w, b)
 }
 
 func (c *Console) overview(w http.ResponseWriter, _ *http.Request) {
@@ -173,9 +171,14 @@ func (c *Console) render(w http.ResponseWriter, name string, data any) {
 		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
 		return
 	}
+	writeHTML(w, buf.Bytes())
+}
+
+// writeHTML sends a page with the console's security headers.
+func writeHTML(w http.ResponseWriter, b []byte) {
 	securityHeaders(w)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(b)
 }
 
 // contentSecurityPolicy allows only the console's own script and style: no

@@ -267,6 +267,7 @@ func BuildTrainPage(st *state.State, t *state.Train) TrainPage {
 		}
 		p.MemberRows = append(p.MemberRows, mr)
 	}
+	sort.SliceStable(p.MemberRows, func(i, j int) bool { return p.MemberRows[i].Level < p.MemberRows[j].Level })
 	p.Graph = LayoutGraph(ts, rows)
 	if !ts.Phase.Terminal() {
 		for _, a := range trainActions() {

@@ -29,8 +29,7 @@ import (
 	"github.com/sluicehq/sluice/api"
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/demo"
-	"github.com/sluicehq/sluice/raft"
-	"github.com/sluicehq/sluice/server"
+	"github.com/sluicehq/sluice/server/servertest"
 )
 
 const dashboardFile = "dashboards/sluice.json"
@@ -136,7 +135,7 @@ func TestDashboardMetricsAreExported(t *testing.T) {
 			want[n] = append(want[n], q.where)
 		}
 	}
-	n := startNode(t)
+	n := servertest.Start(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c := api.NewClient(n.APIAddr())
@@ -208,23 +207,6 @@ spec:
     errorRatioQuery: 'sum(rate(errors_total{version="{{version}}"}[{{window}}]))'
     requestsQuery: 'sum(increase(requests_total{version="{{version}}"}[{{window}}]))'
 `
-
-func startNode(t *testing.T) *server.Node {
-	t.Helper()
-	n, err := server.Start(context.Background(), server.Config{
-		NodeID: "g1", DataDir: t.TempDir(), Bootstrap: true,
-		APIAddr: "127.0.0.1:0", XDSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
-		Raft: raft.Config{HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond},
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { n.Close() })
-	deadline := time.Now().Add(20 * time.Second)
-	for !api.NewClient(n.APIAddr()).Ready(context.Background()) {
-		require.True(t, time.Now().Before(deadline), "node never became ready")
-		time.Sleep(20 * time.Millisecond)
-	}
-	return n
-}
 
 // grpcClient connects grpc-go's own xDS client, which subscribes to and
 // ACKs listeners, routes, clusters and endpoints.
