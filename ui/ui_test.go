@@ -23,7 +23,7 @@ func f(v float64) *float64 { return &v }
 
 // verdict builds a recorded verdict: one burn rule over 10s and 3s, and
 // requests and error ratios of both versions over the 10s baseline window.
-func verdict(t *testing.T, at time.Time, phase analysis.Phase, burnLong, burnShort, canaryReq, canaryErr, stableReq, stableErr float64) json.RawMessage {
+func verdict(t testing.TB, at time.Time, phase analysis.Phase, burnLong, burnShort, canaryReq, canaryErr, stableReq, stableErr float64) json.RawMessage {
 	t.Helper()
 	w10, w3 := config.Duration(10*time.Second), config.Duration(3*time.Second)
 	v := analysis.Verdict{Phase: phase, Reason: "burn rule fast: " + string(phase), Time: at,
@@ -45,7 +45,7 @@ func verdict(t *testing.T, at time.Time, phase analysis.Phase, burnLong, burnSho
 
 // sampleRelease is a release that started, was analysed twice, advanced,
 // was held for approval, approved, and rolled back on a failed verdict.
-func sampleRelease(t *testing.T) *state.Release {
+func sampleRelease(t testing.TB) *state.Release {
 	r := &state.Release{}
 	r.Spec.Metadata.Name = "greeter-v2"
 	r.Spec.Spec.Service, r.Spec.Spec.To = "greeter", "v2"
