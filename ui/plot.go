@@ -58,7 +58,6 @@ type PointView struct {
 	X, Y, V       float64
 	T             time.Time
 	Seq           int
-	Title         string
 }
 
 // MarkerView is one decision drawn across every panel.
@@ -122,8 +121,7 @@ func Layout(tl Timeline) Plot {
 			}
 			pts = append(pts, coord(x(pt.T), ys(pt.V)))
 			if pt.Seq > 0 {
-				pn.Points = append(pn.Points, PointView{Series: "weight", Color: colourCanary, X: x(pt.T), Y: ys(pt.V), V: pt.V, T: pt.T, Seq: pt.Seq,
-					Title: fmt.Sprintf("%s%% after decision #%d", FormatNumber(pt.V), pt.Seq)})
+				pn.Points = append(pn.Points, PointView{Series: "weight", Color: colourCanary, X: x(pt.T), Y: ys(pt.V), V: pt.V, T: pt.T, Seq: pt.Seq})
 			}
 		}
 		pn.Lines = append(pn.Lines, Line{Name: "weight", Label: "new version", Color: colourCanary, Points: strings.Join(pts, " ")})
@@ -177,8 +175,7 @@ func seriesPanel(pn *Panel, series []Series, x func(time.Time) float64, unit, em
 		var pts []string
 		for _, pt := range s.Points {
 			pts = append(pts, coord(x(pt.T), ys(pt.V)))
-			pn.Points = append(pn.Points, PointView{Series: s.Name, Color: c, X: x(pt.T), Y: ys(pt.V), V: pt.V, T: pt.T, Seq: pt.Seq,
-				Title: fmt.Sprintf("%s: %s%s at %s (decision #%d)", s.Name, FormatNumber(pt.V), unit, pt.T.UTC().Format("15:04:05"), pt.Seq)})
+			pn.Points = append(pn.Points, PointView{Series: s.Name, Color: c, X: x(pt.T), Y: ys(pt.V), V: pt.V, T: pt.T, Seq: pt.Seq})
 		}
 		pn.Lines = append(pn.Lines, Line{Name: s.Name, Label: s.Name, Color: c, Points: strings.Join(pts, " ")})
 		if s.Threshold != nil {

@@ -79,7 +79,11 @@ type ReleasePage struct {
 	Plot      Plot
 	Risk      *RiskView
 	Window    WindowView
+	// Decisions are the latest maxDecisionRows, newest first; Older is set
+	// when the record holds more (Total).
 	Decisions []DecisionRow
+	Older     bool
+	Total     int
 	Approvals []state.Approval
 	Actions   []ActionButton
 	// WaitsForPerson is set when only an approval moves the release on.
@@ -161,6 +165,10 @@ type actionSpec struct {
 	label  string
 }
 
+// maxDecisionRows bounds the decision table of a release page; the
+// timeline still shows every decision.
+const maxDecisionRows = 100
+
 // BuildReleasePage derives the release page; now ends the plot's time axis
 // of a release still running.
 func BuildReleasePage(st *state.State, r *state.Release, now time.Time) ReleasePage {
@@ -177,11 +185,13 @@ func BuildReleasePage(st *state.State, r *state.Release, now time.Time) ReleaseP
 	p.Plot = Layout(BuildTimeline(r, now))
 	p.Risk = riskView(rs.Assessment)
 	p.Window = windowView(r)
-	for i := len(rs.Decisions) - 1; i >= 0; i-- {
+	p.Total = len(rs.Decisions)
+	for i := len(rs.Decisions) - 1; i >= 0 && len(p.Decisions) < maxDecisionRows; i-- {
 		d := rs.Decisions[i]
 		// The timeline has one marker per decision, in the same order.
 		p.Decisions = append(p.Decisions, DecisionRow{Decision: d, Lines: p.Plot.Markers[i].Lines})
 	}
+	p.Older = len(p.Decisions) < p.Total
 	p.WaitsForPerson = rs.Phase == state.PhaseAwaitingApproval || rs.Phase == state.PhaseScheduled || r.HeldForStepApproval()
 	if !rs.Phase.Terminal() {
 		for _, a := range releaseActions() {

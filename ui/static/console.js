@@ -49,6 +49,7 @@
   async function load() {
     if (loading) { again = true; return; }
     loading = true;
+    const started = Date.now();
     try {
       const resp = await fetch(here.url, { headers: headers(), cache: "no-store" });
       if (resp.ok || resp.status === 404) {
@@ -63,6 +64,7 @@
     } catch (e) {
       showError("cannot reach this Sluice node: " + e.message);
     } finally {
+      cost = Date.now() - started;
       loading = false;
       if (again) { again = false; setTimeout(load, 250); }
     }
@@ -99,11 +101,13 @@
     view.querySelectorAll("button[data-action]").forEach(b => { b.disabled = !on; });
   }
 
-  // Refetch at most once a second, whatever the event rate.
-  let timer = null, last = 0;
+  // Refetch at most once a second whatever the event rate, and never
+  // spend more than a fifth of the time on it: a release with a long
+  // record refreshes less often.
+  let timer = null, last = 0, cost = 0;
   function refresh() {
     if (timer) return;
-    const wait = Math.max(0, 1000 - (Date.now() - last));
+    const wait = Math.max(0, Math.max(1000, 5 * cost) - (Date.now() - last));
     timer = setTimeout(() => { timer = null; last = Date.now(); load(); }, wait);
   }
 
