@@ -75,10 +75,10 @@ func releaseRow(r *state.Release) ReleaseRow {
 // ReleasePage is one release: its plot, plan, risk, window and record.
 type ReleasePage struct {
 	ReleaseRow
-	Plan      []PlanRow
-	Plot      Plot
-	Risk      *RiskView
-	Window    WindowView
+	Plan   []PlanRow
+	Plot   Plot
+	Risk   *RiskView
+	Window WindowView
 	// Decisions are the latest maxDecisionRows, newest first; Older is set
 	// when the record holds more (Total).
 	Decisions []DecisionRow
