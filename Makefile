@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin
 PKGS_CORE := ./config/... ./state/... ./raft/... ./xds/... ./api/... ./server/... ./controller/... ./analysis/...
 
-.PHONY: help build test test-short test-e2e lint demo bench bench-fanout bench-rollback clean
+.PHONY: help build test test-short test-e2e lint demo bench bench-fanout bench-rollback screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
@@ -20,7 +20,7 @@ lint: ## gofmt and go vet
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-test: lint ## lint, unit tests with -race, and the end-to-end tests (needs prometheus on PATH)
+test: lint ## lint, unit tests with -race, and the end-to-end tests (needs prometheus and chromium on PATH)
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 test-short: ## unit tests only (no server processes, no Prometheus)
@@ -40,6 +40,9 @@ bench-fanout: build ## the full xDS fan-out run (1k/5k/10k streams, ~75 s)
 
 bench-rollback: ## rollback speed on real Prometheus, cluster and clients (several minutes)
 	$(GO) test -run '^$$' -bench Rollback -benchtime 7x -timeout 30m ./test/
+
+screenshots: ## rewrite docs/console-*.png from the Chromium console test (needs chromium and prometheus)
+	SLUICE_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -run TestConsoleInChromium -timeout 10m ./test/
 
 clean: ## remove build outputs
 	rm -rf $(BIN)

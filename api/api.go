@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,6 +69,11 @@ type Options struct {
 	Auth *Auth
 	// Windows is the release-window optimizer (GET /v1/windows/...).
 	Windows WindowSuggester
+	// Subscribe notifies of state changes (GET /v1/events); nil turns the
+	// event stream off.
+	Subscribe func() (<-chan struct{}, func())
+	// Console is the web console under /ui/; nil serves none.
+	Console Console
 }
 
 // Server is the HTTP API of one node.
@@ -77,6 +83,8 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	mux     *http.ServeMux
+	// streams counts open /v1/events streams.
+	streams atomic.Int64
 }
 
 // New returns the API handler for one node.
@@ -124,6 +132,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/xds/config", s.xdsConfig)
 	s.mux.HandleFunc("GET /v1/report", s.report)
 	s.mux.HandleFunc("GET /v1/windows/{service}", s.windowSuggest)
+	s.consoleRoutes()
 }
 
 // ServeHTTP implements http.Handler.

@@ -35,21 +35,26 @@ func (s *Server) trainView(name string) (*TrainView, bool) {
 	return v, true
 }
 
+// TrainSummary is one row of GET /v1/trains.
+type TrainSummary struct {
+	Name    string           `json:"name"`
+	Phase   state.TrainPhase `json:"phase"`
+	Members int              `json:"members"`
+	Failed  string           `json:"failedMember,omitempty"`
+	Reason  string           `json:"reason,omitempty"`
+}
+
+func summarizeTrain(t *state.Train) TrainSummary {
+	return TrainSummary{Name: t.Name(), Phase: t.Status.Phase, Members: len(t.Status.Members), Failed: t.Status.FailedMember, Reason: t.Status.Reason}
+}
+
 func (s *Server) listTrains(w http.ResponseWriter, _ *http.Request) {
 	st := s.cluster.State()
-	type row struct {
-		Name    string           `json:"name"`
-		Phase   state.TrainPhase `json:"phase"`
-		Members int              `json:"members"`
-		Failed  string           `json:"failedMember,omitempty"`
-		Reason  string           `json:"reason,omitempty"`
-	}
 	out := struct {
-		Items []row `json:"items"`
-	}{Items: []row{}}
+		Items []TrainSummary `json:"items"`
+	}{Items: []TrainSummary{}}
 	for _, n := range st.TrainNames() {
-		t := st.Trains[n]
-		out.Items = append(out.Items, row{Name: n, Phase: t.Status.Phase, Members: len(t.Status.Members), Failed: t.Status.FailedMember, Reason: t.Status.Reason})
+		out.Items = append(out.Items, summarizeTrain(st.Trains[n]))
 	}
 	writeJSON(w, http.StatusOK, out)
 }

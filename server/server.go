@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/sluicehq/sluice/controller"
 	"github.com/sluicehq/sluice/raft"
 	"github.com/sluicehq/sluice/state"
+	"github.com/sluicehq/sluice/ui"
 	"github.com/sluicehq/sluice/xds"
 )
 
@@ -132,11 +134,22 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: log, raft: rn, apiLis: apiLis, xdsLis: xdsLis, reg: reg, cancel: cancel}
 	n.xds = xds.NewServer(ctx, rn, xds.Options{Logger: log.With("component", "xds"), Metrics: xds.NewMetrics(reg)})
 	prom := &controller.PromAnalyzer{DefaultURL: cfg.PrometheusURL}
-	n.api = api.New(rn, n.xds, api.Options{Logger: log.With("component", "api"), Now: cfg.Now, Gatherer: reg, Auth: cfg.Auth, Windows: prom})
+	console, err := newConsole(rn, n.xds, cfg.Now, log)
+	if err != nil {
+		cancel()
+		rn.Close()
+		apiLis.Close()
+		xdsLis.Close()
+		return nil, err
+	}
+	n.api = api.New(rn, n.xds, api.Options{Logger: log.With("component", "api"), Now: cfg.Now, Gatherer: reg, Auth: cfg.Auth, Windows: prom,
+		Subscribe: rn.Subscribe, Console: console})
 	if cfg.Auth == nil {
 		log.Warn("API authentication is off: every caller may do everything (use --auth-file in production)")
 	}
-	n.httpSrv = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second}
+	// Requests share the node's context, so long-lived event streams end
+	// when the node stops instead of holding Shutdown up.
+	n.httpSrv = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 
 	n.goRun(func() { n.xds.Run(ctx) })
 	n.goRun(func() {
@@ -153,6 +166,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	analysisResults := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_analysis_results_total", Help: "Release analyses run by this node while leading, by verdict phase.",
 	}, []string{"phase"})
+	// Every verdict is exported from the start, so rate() reads 0, not
+	// "no data", before the first analysis of that kind.
+	for _, p := range []analysis.Phase{analysis.PhaseSuccessful, analysis.PhaseFailed, analysis.PhaseInconclusive, analysis.PhaseError} {
+		analysisResults.WithLabelValues(string(p))
+	}
 	reg.MustRegister(analysisResults, newReleaseCollector(rn, cfg.Now))
 	acks := &controller.ClusterAcks{
 		Self:    cfg.NodeID,
@@ -300,6 +318,21 @@ func (n *Node) inConfiguration() bool {
 func (n *Node) memberRecorded(m state.Member) bool {
 	cur, ok := n.raft.State().Members[m.ID]
 	return ok && *cur == m
+}
+
+// newConsole builds the web console of a node: it reads the node's state
+// and asks other nodes' APIs for their xDS status with the caller's token.
+func newConsole(rn *raft.Node, x *xds.Server, now func() time.Time, log *slog.Logger) (*ui.Console, error) {
+	return ui.New(rn, ui.Options{
+		Logger:   log.With("component", "console"),
+		Now:      now,
+		LocalXDS: x.Status,
+		PeerXDS: func(ctx context.Context, addr, authorization string) (*xds.Status, error) {
+			c := api.NewClient(addr)
+			c.Token, _ = strings.CutPrefix(authorization, "Bearer ")
+			return c.XDSStatus(ctx)
+		},
+	})
 }
 
 // DataDirOrTemp returns dir, or a new temporary directory when dir is "".

@@ -7,35 +7,18 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicehq/sluice/api"
 	"github.com/sluicehq/sluice/config"
-	"github.com/sluicehq/sluice/raft"
 	"github.com/sluicehq/sluice/server"
+	"github.com/sluicehq/sluice/server/servertest"
 )
 
 // startNode runs a real single-node server (Raft on disk, xDS, API) on
 // loopback ports.
-func startNode(t *testing.T) *server.Node {
-	t.Helper()
-	n, err := server.Start(context.Background(), server.Config{
-		NodeID: "t1", DataDir: t.TempDir(), Bootstrap: true,
-		APIAddr: "127.0.0.1:0", XDSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
-		Raft: raft.Config{HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond},
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { n.Close() })
-	c := api.NewClient(n.APIAddr())
-	deadline := time.Now().Add(15 * time.Second)
-	for !c.Ready(context.Background()) {
-		require.True(t, time.Now().Before(deadline), "node never became ready")
-		time.Sleep(20 * time.Millisecond)
-	}
-	return n
-}
+func startNode(t *testing.T) *server.Node { return servertest.Start(t, nil) }
 
 const svc = `apiVersion: sluice.dev/v1alpha1
 kind: Service
