@@ -335,6 +335,11 @@ func (d *decoder) decodeBool(n *yaml.Node, v reflect.Value, path string) {
 func (d *decoder) decodeInt(n *yaml.Node, v reflect.Value, path string) {
 	var i int64
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != tagInt {
+		if bigInteger(n) {
+			bits := v.Type().Bits()
+			d.fail(n, path, "number %s is out of range (%d to %d)", n.Value, int64(-1)<<(bits-1), int64(1)<<(bits-1)-1)
+			return
+		}
 		d.fail(n, path, "expected a whole number, got %s", describe(n))
 		return
 	}
@@ -347,11 +352,15 @@ func (d *decoder) decodeInt(n *yaml.Node, v reflect.Value, path string) {
 }
 
 func (d *decoder) decodeUint(n *yaml.Node, v reflect.Value, path string) {
+	maxVal := uint64(math.MaxUint64) >> (64 - v.Type().Bits())
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != tagInt {
+		if bigInteger(n) {
+			d.fail(n, path, "number %s is out of range (0 to %d)", n.Value, maxVal)
+			return
+		}
 		d.fail(n, path, "expected a non-negative whole number, got %s", describe(n))
 		return
 	}
-	maxVal := uint64(math.MaxUint64) >> (64 - v.Type().Bits())
 	var u uint64
 	if err := n.Decode(&u); err != nil {
 		var i int64
@@ -395,6 +404,15 @@ func (d *decoder) decodeText(n *yaml.Node, v reflect.Value, path string) {
 	if err := u.UnmarshalText([]byte(n.Value)); err != nil {
 		d.fail(n, path, "%v", err)
 	}
+}
+
+// integerDigits matches a whole number written in decimal.
+var integerDigits = regexp.MustCompile(`^[-+]?[0-9]+$`)
+
+// bigInteger reports a whole number too large for YAML's integers, which
+// the YAML library then types as a float.
+func bigInteger(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == tagFloat && integerDigits.MatchString(n.Value)
 }
 
 func isNull(n *yaml.Node) bool {

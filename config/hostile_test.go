@@ -135,3 +135,74 @@ func TestReaderErrorsHavePositions(t *testing.T) {
 		require.Equal(t, tc.want, err.Error(), "%q", tc.in)
 	}
 }
+
+// sloPolicy is a policy whose SLO uses the given total query.
+func sloPolicy(totalQuery, extra string) string {
+	return policy("p", "web") + "  slo:\n    objective: 99.9\n" +
+		"    goodQuery: 'sum(rate(ok{service=\"{{service}}\",version=\"{{version}}\"}[{{window}}]))'\n" +
+		"    totalQuery: '" + totalQuery + "'\n" + extra
+}
+
+// TestQueryTemplatesAreParsedAsPromQL: templates are read by Prometheus'
+// own parser once the placeholders are replaced, and what looks like a
+// misspelt placeholder is refused (both used to be accepted and fail only
+// when Prometheus was asked, mid-release).
+func TestQueryTemplatesAreParsedAsPromQL(t *testing.T) {
+	const good = `sum(rate(all{service="{{service}}",version="{{version}}"}[{{window}}]))`
+	_, err := Parse("p.yaml", []byte(sloPolicy(good, "")))
+	require.NoError(t, err)
+	for _, tc := range []struct{ query, want string }{
+		{`y{service}}`, `p.yaml:10:17: ReleasePolicy "p": spec.slo.totalQuery: "{service}}" looks like a misspelt placeholder`},
+		{`sum(all{version="{version}"})`, `"{version}" looks like a misspelt placeholder`},
+		{`sum(all{version="{{ Version }}"})`, `unknown placeholder "{{ Version }}"`},
+		{`sum(rate(all{version="{{version}}"}[{{window}}])`, `not a valid PromQL query once {{service}}, {{version}} and {{window}} are replaced: 1:`},
+		{`all{version="{{version}}"}[{{window}}]`, `must return an instant vector or a scalar, got a range vector`},
+		{`sum(all{version="{{version}}"}) by`, `not a valid PromQL query`},
+	} {
+		_, err := Parse("p.yaml", []byte(sloPolicy(tc.query, "")))
+		require.ErrorIs(t, err, ErrInvalid, tc.query)
+		require.ErrorContains(t, err, tc.want, tc.query)
+	}
+}
+
+// TestNumbersHaveUpperBounds: every count has a range, so a value such as
+// 2^64 requests is refused at its position instead of being accepted as
+// "never enough data".
+func TestNumbersHaveUpperBounds(t *testing.T) {
+	const good = `sum(rate(all{service="{{service}}",version="{{version}}"}[{{window}}]))`
+	_, err := Parse("p.yaml", []byte(sloPolicy(good, "  analysis:\n    baseline: {minRequests: 18446744073709551616}\n    failureLimit: 100000\n")))
+	require.ErrorIs(t, err, ErrInvalid)
+	require.Equal(t, []string{
+		`p.yaml:12:29: ReleasePolicy "p": spec.analysis.baseline.minRequests: must be at most 1000000000000, got 1.8446744073709552e+19`,
+		`p.yaml:13:19: ReleasePolicy "p": spec.analysis.failureLimit: must be at most 10000, got 100000`,
+	}, errorLines(t, err))
+}
+
+// TestDecodeStrictJSON: request bodies get YAML's strictness: duplicate
+// keys (encoding/json keeps the last), unknown fields, wrong types and
+// several objects are refused with a position.
+func TestDecodeStrictJSON(t *testing.T) {
+	type req struct {
+		Name  string `json:"name"`
+		Step  int    `json:"step,omitempty"`
+		Voter bool   `json:"voter"`
+	}
+	var ok req
+	require.NoError(t, DecodeStrict("body", []byte(`{"name": "a", "step": 2, "voter": true}`), &ok))
+	require.Equal(t, req{Name: "a", Step: 2, Voter: true}, ok)
+	for _, tc := range []struct{ in, want string }{
+		{`{"name": "a", "name": "b"}`, `body:1:15: name: duplicate field (first set at body:1:2)`},
+		{`{"name": "a", "nme": "b"}`, `body:1:15: nme: unknown field "nme" (did you mean "name"?)`},
+		{`{"step": 99999999999999999999}`, `body:1:10: step: number 99999999999999999999 is out of range`},
+		{`{"voter": "yes"}`, `body:1:11: voter: expected true or false, got string "yes"`},
+		{`{"name": "a"} {"name": "b"}`, `body:1: malformed YAML/JSON: did not find expected <document start>`},
+		{"{\"name\": \"a\"}\n---\n{\"name\": \"b\"}", `body: want exactly one JSON object, got several documents`},
+		{``, `body: empty body: want a JSON object`},
+		{"{\"name\": \"\xff\"}", `body:1:11: malformed YAML/JSON: invalid UTF-8`},
+	} {
+		var v req
+		err := DecodeStrict("body", []byte(tc.in), &v)
+		require.ErrorIs(t, err, ErrInvalid, tc.in)
+		require.ErrorContains(t, err, tc.want, tc.in)
+	}
+}

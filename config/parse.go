@@ -295,3 +295,47 @@ func withoutKey(n *yaml.Node, key string) *yaml.Node {
 	}
 	return &c
 }
+
+// DecodeStrict reads one JSON object (or YAML mapping) into v, a pointer,
+// with the decoder Parse uses: unknown fields, duplicate keys, wrong types
+// and numbers out of range for their Go type are errors with line and
+// column, under the same expansion budget. API request bodies use it so
+// that JSON is held to the same rules as YAML (encoding/json keeps the
+// last of duplicate keys). It returns Errors matching ErrInvalid.
+func DecodeStrict(file string, data []byte, v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		panic("config.DecodeStrict: v must be a non-nil pointer")
+	}
+	if fe, bad := checkText(file, data); bad {
+		return Errors{fe}
+	}
+	b := newBudget()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	root, err := nextDocument(dec)
+	switch {
+	case errors.Is(err, io.EOF):
+		return Errors{{Pos: Position{File: file}, Message: "empty body: want a JSON object"}}
+	case err != nil:
+		return Errors{syntaxError(file, err)}
+	}
+	if _, err := nextDocument(dec); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return Errors{syntaxError(file, err)}
+		}
+		return Errors{{Pos: Position{File: file}, Message: "want exactly one JSON object, got several documents"}}
+	}
+	b.addDocument(root)
+	if len(root.Content) == 0 || isNull(root.Content[0]) {
+		return Errors{{Pos: Position{File: file}, Message: "empty body: want a JSON object"}}
+	}
+	d := newDecoder(file, "", "", b)
+	d.decode(root.Content[0], rv.Elem(), "")
+	if b.exhausted {
+		return Errors{b.refusal}
+	}
+	if len(d.errs) > 0 {
+		return limitErrors(d.errs, b.dropped)
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -147,6 +148,13 @@ func validateDocument(d *Document, skip map[string]bool) Errors {
 			r.addf("", "document has no %s body", d.Kind)
 		} else {
 			checkHeader(r, APIVersion, d.Kind, d.Name)
+		}
+	}
+	if bodies == 1 {
+		for _, body := range []any{d.Service, d.ReleasePolicy, d.Release, d.ReleaseTrain} {
+			if v := reflect.ValueOf(body); !v.IsNil() {
+				checkMaxima(r, v, "")
+			}
 		}
 	}
 	return r.result()
