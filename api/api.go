@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -44,6 +45,8 @@ type Cluster interface {
 	RemoveServer(ctx context.Context, id string) error
 	Servers() ([]raft.Server, error)
 	Stats() raft.Stats
+	// ProbePeer checks that a joining node answers on its Raft address.
+	ProbePeer(ctx context.Context, id, addr string) error
 }
 
 // XDS is what the API needs from the xDS server.
@@ -68,6 +71,29 @@ type Options struct {
 	Auth *Auth
 	// Windows is the release-window optimizer (GET /v1/windows/...).
 	Windows WindowSuggester
+	// MetricsOpen serves /metrics without a token; by default it needs a
+	// viewer token when authentication is on (it names releases).
+	MetricsOpen bool
+	// TrustedOrigins are web origins (scheme://host[:port]) besides the
+	// API's own that may send writes from a browser.
+	TrustedOrigins []string
+	// Scheme is how this cluster's nodes reach each other's API: "http"
+	// (default) or "https".
+	Scheme string
+	// Security is shown in /readyz: how this node is protected and every
+	// warning about it (authentication off, no TLS).
+	Security SecurityStatus
+}
+
+// SecurityStatus is the security part of /readyz.
+type SecurityStatus struct {
+	// Auth is "tokens", or why it is off ("off: --dev", "off: --insecure-no-auth").
+	Auth string `json:"auth"`
+	// TLS lists the ports that speak TLS.
+	TLS []string `json:"tls"`
+	// XDSClientCerts is true when proxies must present certificates.
+	XDSClientCerts bool     `json:"xdsClientCerts"`
+	Warnings       []string `json:"warnings,omitempty"`
 }
 
 // Server is the HTTP API of one node.
@@ -77,6 +103,30 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	mux     *http.ServeMux
+	// decodes bounds the request bodies decoded at once, so that the
+	// memory a burst of large applies costs stays bounded too.
+	decodes chan struct{}
+}
+
+// maxConcurrentDecodes is how many applies a node decodes at once.
+const maxConcurrentDecodes = 4
+
+// decoding waits for a decoding slot; call done when finished.
+func (s *Server) decoding(r *http.Request) (done func(), err error) {
+	select {
+	case s.decodes <- struct{}{}:
+		return func() { <-s.decodes }, nil
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
+}
+
+// clipText shortens a name echoed in a message.
+func clipText(v string) string {
+	if len(v) > 64 {
+		return fmt.Sprintf("%q...(%d more bytes)", v[:64], len(v)-64)
+	}
+	return fmt.Sprintf("%q", v)
 }
 
 // New returns the API handler for one node.
@@ -93,7 +143,7 @@ func New(cluster Cluster, x XDS, opts Options) *Server {
 	if opts.Forward == nil {
 		opts.Forward = &http.Client{Timeout: 30 * time.Second}
 	}
-	s := &Server{cluster: cluster, xds: x, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	s := &Server{cluster: cluster, xds: x, opts: opts, log: opts.Logger, mux: http.NewServeMux(), decodes: make(chan struct{}, maxConcurrentDecodes)}
 	s.routes()
 	return s
 }
@@ -160,7 +210,7 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 		code = http.StatusNotFound
 	case errors.Is(err, ErrUnauthenticated):
 		code = http.StatusUnauthorized
-	case errors.Is(err, ErrForbidden):
+	case errors.Is(err, ErrForbidden), errors.Is(err, ErrCrossSite):
 		code = http.StatusForbidden
 	case errors.Is(err, state.ErrConflict), errors.Is(err, state.ErrBadTransition):
 		code = http.StatusConflict
@@ -169,15 +219,30 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, context.DeadlineExceeded):
 		code = http.StatusGatewayTimeout
 	}
-	body := ErrorBody{Error: err.Error()}
+	body := ErrorBody{Error: clipMessage(err.Error())}
 	if fe, ok := config.AsErrors(err); ok {
 		body.Details = fe
-		body.Error = fmt.Sprintf("%d problem(s) found; nothing was applied", len(fe))
+		body.Error = fmt.Sprintf("%d problem(s) found; nothing was applied", fe.Total())
 	}
 	if code >= 500 {
 		s.log.Error("request failed", "err", err)
 	}
 	writeJSON(w, code, body)
+}
+
+// maxErrorMessage bounds the message of an error response: messages may
+// echo names from the request.
+const maxErrorMessage = 2048
+
+func clipMessage(msg string) string {
+	if len(msg) <= maxErrorMessage {
+		return msg
+	}
+	cut := maxErrorMessage
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s...(%d more bytes)", msg[:cut], len(msg)-cut)
 }
 
 var (
@@ -226,7 +291,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, leaderAPI strin
 		s.writeError(w, fmt.Errorf("%w: read body: %w", errBadRequest, err))
 		return
 	}
-	u := "http://" + leaderAPI + r.URL.RequestURI()
+	u := s.scheme() + "://" + leaderAPI + r.URL.RequestURI()
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, u, strings.NewReader(string(body)))
 	if err != nil {
 		s.writeError(w, fmt.Errorf("forward to leader: %w", err))
@@ -247,6 +312,13 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, leaderAPI strin
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
+}
+
+func (s *Server) scheme() string {
+	if s.opts.Scheme == "" {
+		return "http"
+	}
+	return s.opts.Scheme
 }
 
 // propose stamps and applies a command on the leader.
@@ -270,7 +342,8 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	leader, _ := s.cluster.Leader()
 	ready := leader != "" && s.xds.Ready()
-	body := map[string]any{"ready": ready, "leader": leader, "xdsReady": s.xds.Ready(), "stateIndex": s.cluster.State().Index}
+	body := map[string]any{"ready": ready, "leader": leader, "xdsReady": s.xds.Ready(), "stateIndex": s.cluster.State().Index,
+		"security": s.opts.Security}
 	code := http.StatusOK
 	if !ready {
 		code = http.StatusServiceUnavailable

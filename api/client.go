@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,12 +26,38 @@ type Client struct {
 	Token string
 }
 
-// NewClient returns a client for a node at addr ("host:port" or a URL).
-func NewClient(addr string) *Client {
+// NewClient returns a client for a node at addr ("host:port" or a URL),
+// over plain HTTP unless addr says https://.
+func NewClient(addr string) *Client { return NewClientWith(addr, ClientOptions{}) }
+
+// ClientOptions configure a Client.
+type ClientOptions struct {
+	// TLS verifies the server (and may present a client certificate).
+	// With TLS set, an address without a scheme is reached over HTTPS.
+	TLS *tls.Config
+	// Timeout bounds each request (default 60s).
+	Timeout time.Duration
+}
+
+// NewClientWith returns a client for a node at addr with options.
+func NewClientWith(addr string, o ClientOptions) *Client {
 	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
+		scheme := "http://"
+		if o.TLS != nil {
+			scheme = "https://"
+		}
+		addr = scheme + addr
 	}
-	return &Client{base: strings.TrimRight(addr, "/"), http: &http.Client{Timeout: 60 * time.Second}}
+	if o.Timeout == 0 {
+		o.Timeout = 60 * time.Second
+	}
+	hc := &http.Client{Timeout: o.Timeout}
+	if o.TLS != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = o.TLS
+		hc.Transport = tr
+	}
+	return &Client{base: strings.TrimRight(addr, "/"), http: hc}
 }
 
 // Error is an error answered by the server.
@@ -59,6 +86,7 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, co
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	req.Header.Set(ClientHeader, "sluice-go")
 	if c.Actor != "" {
 		req.Header.Set("X-Sluice-Actor", c.Actor)
 	}

@@ -101,6 +101,7 @@ type Node struct {
 	fsm   *fsm
 	store *raftboltdb.BoltStore
 	trans *hraft.NetworkTransport
+	dial  dialer
 
 	obsCh    chan hraft.Observation
 	observer *hraft.Observer
@@ -187,8 +188,9 @@ func Open(cfg Config) (*Node, error) {
 		return fail(fmt.Errorf("open raft snapshot store in %s: %w", cfg.DataDir, err))
 	}
 	var trans *hraft.NetworkTransport
+	dial := dialer(tcpDial)
 	if cfg.TLS != nil {
-		trans, err = newTLSTransport(cfg.RaftAddr, advertise, cfg.TLS, hlog.Named("transport"))
+		trans, dial, err = newTLSTransportDialer(cfg.RaftAddr, advertise, cfg.TLS, hlog.Named("transport"))
 	} else {
 		trans, err = hraft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, transportMaxPool, transportTimeout, hlog.Named("transport"))
 	}
@@ -232,6 +234,7 @@ func Open(cfg Config) (*Node, error) {
 		fsm:   f,
 		store: store,
 		trans: trans,
+		dial:  dial,
 		obsCh: make(chan hraft.Observation, 64),
 		stop:  make(chan struct{}),
 	}

@@ -1,14 +1,18 @@
 package raft
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	hraft "github.com/hashicorp/raft"
+
+	"github.com/sluicehq/sluice/certs"
 )
 
 // TLS makes the Raft transport mutual TLS. hashicorp/raft has no TLS of
@@ -65,22 +69,77 @@ func (s *tlsStreamLayer) Addr() net.Addr {
 
 // newTLSTransport is NewTCPTransport's counterpart over mutual TLS.
 func newTLSTransport(bind string, advertise net.Addr, t *TLS, logger hclog.Logger) (*hraft.NetworkTransport, error) {
+	trans, _, err := newTLSTransportDialer(bind, advertise, t, logger)
+	return trans, err
+}
+
+// dialer opens a connection to a peer as the transport would.
+type dialer func(addr string, timeout time.Duration) (net.Conn, error)
+
+func tcpDial(addr string, timeout time.Duration) (net.Conn, error) {
+	return net.DialTimeout("tcp", addr, timeout)
+}
+
+func newTLSTransportDialer(bind string, advertise net.Addr, t *TLS, logger hclog.Logger) (*hraft.NetworkTransport, dialer, error) {
 	if t.Server == nil || t.Client == nil {
-		return nil, fmt.Errorf("%w: TLS needs both a server and a client config", ErrConfig)
+		return nil, nil, fmt.Errorf("%w: TLS needs both a server and a client config", ErrConfig)
 	}
 	lis, err := tls.Listen("tcp", bind, t.Server)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	layer := &tlsStreamLayer{Listener: lis, advertise: advertise, client: t.Client}
 	addr, ok := layer.Addr().(*net.TCPAddr)
 	switch {
 	case !ok:
 		lis.Close()
-		return nil, errNotTCP
+		return nil, nil, errNotTCP
 	case addr.IP == nil || addr.IP.IsUnspecified():
 		lis.Close()
-		return nil, errNotAdvertisable
+		return nil, nil, errNotAdvertisable
 	}
-	return hraft.NewNetworkTransportWithLogger(layer, transportMaxPool, transportTimeout, logger), nil
+	dial := func(a string, timeout time.Duration) (net.Conn, error) { return layer.Dial(hraft.ServerAddress(a), timeout) }
+	return hraft.NewNetworkTransportWithLogger(layer, transportMaxPool, transportTimeout, logger), dial, nil
+}
+
+// ErrPeerUnreachable is returned by ProbePeer when no Raft transport
+// answers at the address (or, over TLS, its handshake fails).
+var ErrPeerUnreachable = errors.New("no Raft peer answers at that address")
+
+// ErrPeerIdentity is returned by ProbePeer over TLS when the peer's
+// certificate names another node than the one asking to join.
+var ErrPeerIdentity = errors.New("the peer's certificate names another node")
+
+// probeTimeout bounds ProbePeer.
+const probeTimeout = 5 * time.Second
+
+// ProbePeer checks, before a node is added to the configuration, that a
+// Raft transport answers at addr: over TLS that it completes a mutual
+// handshake with a node certificate naming id. Adding a voter nobody
+// answers for would cost the cluster its quorum (a one-node cluster that
+// adds an unreachable voter can no longer commit anything), so the API
+// refuses such a join instead.
+func (n *Node) ProbePeer(ctx context.Context, id, addr string) error {
+	timeout := probeTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	conn, err := n.dial(addr, timeout)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrPeerUnreachable, addr, err)
+	}
+	defer conn.Close()
+	tc, ok := conn.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	peers := tc.ConnectionState().PeerCertificates
+	if len(peers) == 0 {
+		return fmt.Errorf("%w: %s sent no certificate", ErrPeerIdentity, addr)
+	}
+	names := certs.IdentityOf(peers[0]).Named(certs.KindNode)
+	if !slices.Contains(names, id) {
+		return fmt.Errorf("%w: %s presents node identity %v, not %q", ErrPeerIdentity, addr, names, id)
+	}
+	return nil
 }
