@@ -47,6 +47,9 @@ type Cluster interface {
 	Stats() raft.Stats
 	// ProbePeer checks that a joining node answers on its Raft address.
 	ProbePeer(ctx context.Context, id, addr string) error
+	Barrier(ctx context.Context) error
+	Backup(w io.Writer) (raft.BackupHeader, error)
+	RestoreBackup(ctx context.Context, data []byte, force bool) (raft.BackupHeader, error)
 }
 
 // XDS is what the API needs from the xDS server.
@@ -173,12 +176,18 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/xds/status", s.xdsStatus)
 	s.mux.HandleFunc("GET /v1/xds/config", s.xdsConfig)
 	s.mux.HandleFunc("GET /v1/report", s.report)
+	s.mux.HandleFunc("GET /v1/snapshot", s.require(RoleAdmin, s.snapshotSave))
+	s.mux.HandleFunc("POST /v1/snapshot", s.write(s.require(RoleAdmin, s.snapshotRestore)))
 	s.mux.HandleFunc("GET /v1/windows/{service}", s.windowSuggest)
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	limit := int64(MaxBodyBytes)
+	if r.URL.Path == "/v1/snapshot" {
+		limit = MaxBackupBytes
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	s.withIdentity(s.mux).ServeHTTP(w, r)
 }
 
@@ -204,7 +213,7 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 	case errors.As(err, &maxErr):
 		code = http.StatusRequestEntityTooLarge
 		err = fmt.Errorf("request body larger than %d bytes: split the input into several applies", maxErr.Limit)
-	case errors.Is(err, config.ErrSyntax), errors.Is(err, config.ErrInvalid), errors.Is(err, errBadRequest):
+	case errors.Is(err, config.ErrSyntax), errors.Is(err, config.ErrInvalid), errors.Is(err, errBadRequest), errors.Is(err, raft.ErrBadBackup):
 		code = http.StatusBadRequest
 	case errors.Is(err, state.ErrNotFound), errors.Is(err, config.ErrNotFound), errors.Is(err, errUnknownKind):
 		code = http.StatusNotFound
@@ -212,7 +221,7 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 		code = http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden), errors.Is(err, ErrCrossSite):
 		code = http.StatusForbidden
-	case errors.Is(err, state.ErrConflict), errors.Is(err, state.ErrBadTransition):
+	case errors.Is(err, state.ErrConflict), errors.Is(err, state.ErrBadTransition), errors.Is(err, raft.ErrNotEmpty):
 		code = http.StatusConflict
 	case errors.Is(err, ErrNoLeader), errors.Is(err, raft.ErrNotLeader):
 		code = http.StatusServiceUnavailable

@@ -288,3 +288,32 @@ func (c *Client) TrainAction(ctx context.Context, name, action, reason string) (
 func (c *Client) GetJSON(ctx context.Context, path string, out any) error {
 	return c.do(ctx, http.MethodGet, path, nil, "", out)
 }
+
+// Snapshot returns a backup of the cluster's state: taken on the leader
+// after every committed change, or, with local, this node's applied state
+// (works without a leader).
+func (c *Client) Snapshot(ctx context.Context, local bool) ([]byte, error) {
+	path := "/v1/snapshot"
+	if local {
+		path += "?local=true"
+	}
+	var out []byte
+	if err := c.do(ctx, http.MethodGet, path, nil, "", &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Restore replaces the cluster's state with a backup; a cluster that holds
+// objects is replaced only with force.
+func (c *Client) Restore(ctx context.Context, backup []byte, force bool) (*RestoreResponse, error) {
+	path := "/v1/snapshot"
+	if force {
+		path += "?force=true"
+	}
+	var out RestoreResponse
+	if err := c.do(ctx, http.MethodPost, path, bytes.NewReader(backup), "application/octet-stream", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -25,7 +25,7 @@ const ClientHeader = "X-Sluice-Client"
 
 // writeContentTypes are the body types a write may carry without
 // ClientHeader; none is a type a cross-site form or simple fetch may send.
-var writeContentTypes = []string{"application/json", "application/yaml", "application/x-yaml", "text/yaml"}
+var writeContentTypes = []string{"application/json", "application/yaml", "application/x-yaml", "text/yaml", "application/octet-stream"}
 
 func isWrite(method string) bool {
 	switch method {

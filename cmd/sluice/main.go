@@ -113,6 +113,7 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newWindowCmd(c),
 		newReportCmd(c),
 		newTLSCmd(c),
+		newSnapshotCmd(c),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the Sluice version",
