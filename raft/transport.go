@@ -98,7 +98,9 @@ func newTLSTransportDialer(bind string, advertise net.Addr, t *TLS, logger hclog
 		lis.Close()
 		return nil, nil, errNotAdvertisable
 	}
-	dial := func(a string, timeout time.Duration) (net.Conn, error) { return layer.Dial(hraft.ServerAddress(a), timeout) }
+	dial := func(a string, timeout time.Duration) (net.Conn, error) {
+		return layer.Dial(hraft.ServerAddress(a), timeout)
+	}
 	return hraft.NewNetworkTransportWithLogger(layer, transportMaxPool, transportTimeout, logger), dial, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +26,13 @@ import (
 // sluiceBin is the binary built once for the whole package.
 var sluiceBin string
 
+// harnessAuthFile holds harnessToken (admin). Servers run with it unless a
+// test passes its own --auth-file: every end-to-end test runs closed, as
+// production does.
+var harnessAuthFile string
+
+const harnessToken = "e2e-harness-admin-token"
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "sluice-e2e-bin-")
 	if err != nil {
@@ -32,6 +40,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	sluiceBin = filepath.Join(dir, "sluice")
+	harnessAuthFile = filepath.Join(dir, "auth.yaml")
+	if err := os.WriteFile(harnessAuthFile, []byte("tokens:\n  - {token: "+harnessToken+", user: e2e, roles: [admin]}\n"), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	build := exec.Command("go", "build", "-o", sluiceBin, "../cmd/sluice")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -91,6 +104,9 @@ func (b *logBuffer) String() string {
 }
 
 func newProc(t testing.TB, id string, extra ...string) *proc {
+	if !slices.Contains(extra, "--auth-file") && !slices.Contains(extra, "--insecure-no-auth") {
+		extra = append([]string{"--auth-file", harnessAuthFile, "--token", harnessToken}, extra...)
+	}
 	p := &proc{t: t, id: id, dataDir: t.TempDir(), api: freePort(t), xds: freePort(t), raftAddr: freePort(t), args: extra, logs: &logBuffer{}}
 	for i, a := range extra {
 		if a == "--token" && i+1 < len(extra) {
