@@ -6,6 +6,7 @@ package test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -79,6 +80,8 @@ type proc struct {
 	// token authenticates the harness's own requests (admin) when the
 	// cluster runs with --auth-file.
 	token string
+	// clientTLS, when set, is how the harness reaches a node over HTTPS.
+	clientTLS *tls.Config
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -166,7 +169,7 @@ func (p *proc) stop(sig syscall.Signal) {
 }
 
 func (p *proc) client() *api.Client {
-	c := api.NewClient(p.api)
+	c := api.NewClientWith(p.api, api.ClientOptions{TLS: p.clientTLS})
 	c.Actor = "e2e"
 	c.Token = p.token
 	return c
@@ -174,7 +177,7 @@ func (p *proc) client() *api.Client {
 
 // as returns a client that authenticates with token.
 func (p *proc) as(token string) *api.Client {
-	c := api.NewClient(p.api)
+	c := api.NewClientWith(p.api, api.ClientOptions{TLS: p.clientTLS})
 	c.Token = token
 	return c
 }
