@@ -308,6 +308,12 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, leaderAPI strin
 	}
 	req.Header = r.Header.Clone()
 	req.Header.Set(forwardedHeader, s.cluster.ID())
+	// This node has checked where the request came from; to the leader
+	// the request comes from this node, not from the browser's page (whose
+	// Origin would not be the leader's own).
+	req.Header.Del("Origin")
+	req.Header.Del("Sec-Fetch-Site")
+	req.Header.Set(ClientHeader, "forwarded")
 	resp, err := s.opts.Forward.Do(req)
 	if err != nil {
 		s.writeError(w, fmt.Errorf("%w: forwarding to leader at %s failed: %v", ErrNoLeader, leaderAPI, err))
