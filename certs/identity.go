@@ -97,3 +97,11 @@ func RequireNode(c *x509.Certificate) error {
 	}
 	return nil
 }
+
+// URIPrefix is the prefix every identity of kind shares in a trust domain,
+// e.g. "spiffe://sluice.local/sluice/node/": what a proxy's bootstrap
+// matches the xDS server's certificate against (Envoy's
+// match_typed_subject_alt_names with a URI prefix).
+func URIPrefix(trustDomain, kind string) string {
+	return "spiffe://" + trustDomain + "/sluice/" + kind + "/"
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,4 +200,5 @@ func TestIdentity(t *testing.T) {
 	require.NoError(t, RequireNode(leaf("node-n2")))
 	require.ErrorIs(t, RequireNode(leaf("proxy-web")), ErrNotNode)
 	require.Equal(t, "spiffe://sluice.local/sluice/proxy/web", IdentityOf(leaf("proxy-web")).String())
+	require.True(t, strings.HasPrefix(IdentityOf(leaf("node-n1")).URIs[0], URIPrefix(DefaultTrustDomain, KindNode)))
 }
