@@ -148,3 +148,22 @@ func TestClusterOverMutualTLS(t *testing.T) {
 	waitService(t, "b", n2, n3)
 	require.Never(t, func() bool { _, ok := stranger.State().Services["a"]; return ok }, 2*time.Second, 50*time.Millisecond)
 }
+
+// TestProbePeer: a join is only considered for a node that answers on its
+// Raft address, over TLS with a node certificate naming the id it joins as.
+func TestProbePeer(t *testing.T) {
+	p := newPKI(t)
+	open := func(id string) *Node {
+		cfg := testConfig(t, id, t.TempDir(), "127.0.0.1:0", id == "n1")
+		cfg.TLS = tlsFor(t, p.dir, "node-"+id)
+		return openNode(t, cfg)
+	}
+	n1, n2 := open("n1"), open("n2")
+	require.NoError(t, n1.ProbePeer(ctxT(t), "n2", n2.Addr()))
+	require.ErrorIs(t, n1.ProbePeer(ctxT(t), "n3", n2.Addr()), ErrPeerIdentity, "n2's certificate does not name n3")
+	require.ErrorIs(t, n1.ProbePeer(ctxT(t), "n2", "127.0.0.1:1"), ErrPeerUnreachable)
+
+	plain := openNode(t, testConfig(t, "p1", t.TempDir(), "127.0.0.1:0", false))
+	require.ErrorIs(t, n1.ProbePeer(ctxT(t), "p1", plain.Addr()), ErrPeerUnreachable, "a plaintext node fails the handshake")
+	require.NoError(t, plain.ProbePeer(ctxT(t), "p1", plain.Addr()), "on plain TCP a listening transport is enough")
+}
