@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -124,13 +123,8 @@ func (s *Server) decoding(r *http.Request) (done func(), err error) {
 	}
 }
 
-// clipText shortens a name echoed in a message.
-func clipText(v string) string {
-	if len(v) > 64 {
-		return fmt.Sprintf("%q...(%d more bytes)", v[:64], len(v)-64)
-	}
-	return fmt.Sprintf("%q", v)
-}
+// maxEchoed bounds a name from the request echoed in a message.
+const maxEchoed = 64
 
 // New returns the API handler for one node.
 func New(cluster Cluster, x XDS, opts Options) *Server {
@@ -243,16 +237,7 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 // echo names from the request.
 const maxErrorMessage = 2048
 
-func clipMessage(msg string) string {
-	if len(msg) <= maxErrorMessage {
-		return msg
-	}
-	cut := maxErrorMessage
-	for cut > 0 && !utf8.RuneStart(msg[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s...(%d more bytes)", msg[:cut], len(msg)-cut)
-}
+func clipMessage(msg string) string { return config.Clip(msg, maxErrorMessage) }
 
 var (
 	errBadRequest  = errors.New("bad request")

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/sluicehq/sluice/config"
 )
 
 // ErrCrossSite is returned for a write a web page on another origin could
@@ -80,9 +82,4 @@ func (s *Server) trustedOrigin(origin string) bool {
 	return origin != "" && slices.Contains(s.opts.TrustedOrigins, origin)
 }
 
-func clipHeader(v string) string {
-	if len(v) > 100 {
-		return v[:100] + "..."
-	}
-	return v
-}
+func clipHeader(v string) string { return config.Clip(v, maxEchoed) }

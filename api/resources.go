@@ -232,7 +232,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	// that the node is there (over TLS: that its certificate is this
 	// cluster's and names it) before the configuration changes.
 	if err := s.cluster.ProbePeer(r.Context(), req.ID, req.RaftAddr); err != nil {
-		s.writeError(w, fmt.Errorf("%w: refusing to add %s: %w", errBadRequest, clipText(req.ID), err))
+		s.writeError(w, fmt.Errorf("%w: refusing to add %s: %w", errBadRequest, fmt.Sprintf("%q", config.Clip(req.ID, maxEchoed)), err))
 		return
 	}
 	add := s.cluster.AddVoter

@@ -54,15 +54,15 @@ func newFieldError(pos Position, kind Kind, name, field, msg string) FieldError 
 	return FieldError{
 		Pos:     pos,
 		Kind:    kind,
-		Name:    clipText(name, maxEchoedName),
-		Field:   clipText(field, maxEchoedField),
-		Message: clipText(msg, maxMessageLen),
+		Name:    Clip(name, maxEchoedName),
+		Field:   Clip(field, maxEchoedField),
+		Message: Clip(msg, maxMessageLen),
 	}
 }
 
-// clipText shortens s to at most n bytes (on a character boundary), saying
-// how much was cut.
-func clipText(s string, n int) string {
+// Clip shortens s to at most n bytes (on a character boundary), saying how
+// much was cut. Everything that echoes input back in a message uses it.
+func Clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -66,7 +66,7 @@ func checkQueryTemplate(r *reporter, path, tmpl string, allowed ...string) bool 
 	}
 	expr, err := parser.NewParser(parser.Options{}).ParseExpr(expanded)
 	if err != nil {
-		r.addf(path, "not a valid PromQL query once %s are replaced: %s", list, clipText(err.Error(), 200))
+		r.addf(path, "not a valid PromQL query once %s are replaced: %s", list, Clip(err.Error(), 200))
 		return false
 	}
 	switch t := expr.Type(); t {
