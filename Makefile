@@ -4,7 +4,12 @@ GO    ?= go
 BIN   := bin
 PKGS_CORE := ./config/... ./state/... ./raft/... ./xds/... ./api/... ./server/... ./controller/... ./analysis/...
 
-.PHONY: help build test test-short test-e2e lint demo bench bench-fanout bench-rollback screenshots clean
+.PHONY: help build test test-short test-e2e lint fuzz fuzz-short demo bench bench-fanout bench-rollback screenshots clean
+
+# Fuzz targets as package:Target; `make fuzz` runs each for FUZZTIME, one
+# at a time on one worker (the machine may be shared).
+FUZZ_TARGETS := ./config:FuzzParse ./config:FuzzDecodeStrict ./api:FuzzRequestBodies ./xds:FuzzTranslate
+FUZZTIME ?= 10m
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
@@ -20,8 +25,17 @@ lint: ## gofmt and go vet
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-test: lint ## lint, unit tests with -race, and the end-to-end tests (needs prometheus and chromium on PATH)
+test: lint ## lint, unit tests with -race, the end-to-end tests (needs prometheus and chromium on PATH) and a short fuzz pass
 	$(GO) test -race -count=1 -timeout 15m ./...
+	@$(MAKE) --no-print-directory fuzz-short
+
+fuzz: ## run every fuzz target for FUZZTIME (default 10m) each; crashers land in the package's testdata/fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "== $$name ($$pkg, $(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel 1 $$pkg; done
+
+fuzz-short: ## a few seconds of each fuzz target (part of make test)
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
 test-short: ## unit tests only (no server processes, no Prometheus)
 	$(GO) test -short -count=1 ./...

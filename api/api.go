@@ -45,6 +45,11 @@ type Cluster interface {
 	RemoveServer(ctx context.Context, id string) error
 	Servers() ([]raft.Server, error)
 	Stats() raft.Stats
+	// ProbePeer checks that a joining node answers on its Raft address.
+	ProbePeer(ctx context.Context, id, addr string) error
+	Barrier(ctx context.Context) error
+	Backup(w io.Writer) (raft.BackupHeader, error)
+	RestoreBackup(ctx context.Context, data []byte, force bool) (raft.BackupHeader, error)
 }
 
 // XDS is what the API needs from the xDS server.
@@ -74,6 +79,29 @@ type Options struct {
 	Subscribe func() (<-chan struct{}, func())
 	// Console is the web console under /ui/; nil serves none.
 	Console Console
+	// MetricsOpen serves /metrics without a token; by default it needs a
+	// viewer token when authentication is on (it names releases).
+	MetricsOpen bool
+	// TrustedOrigins are web origins (scheme://host[:port]) besides the
+	// API's own that may send writes from a browser.
+	TrustedOrigins []string
+	// Scheme is how this cluster's nodes reach each other's API: "http"
+	// (default) or "https".
+	Scheme string
+	// Security is shown in /readyz: how this node is protected and every
+	// warning about it (authentication off, no TLS).
+	Security SecurityStatus
+}
+
+// SecurityStatus is the security part of /readyz.
+type SecurityStatus struct {
+	// Auth is "tokens", or why it is off ("off: --dev", "off: --insecure-no-auth").
+	Auth string `json:"auth"`
+	// TLS lists the ports that speak TLS.
+	TLS []string `json:"tls"`
+	// XDSClientCerts is true when proxies must present certificates.
+	XDSClientCerts bool     `json:"xdsClientCerts"`
+	Warnings       []string `json:"warnings,omitempty"`
 }
 
 // Server is the HTTP API of one node.
@@ -85,7 +113,26 @@ type Server struct {
 	mux     *http.ServeMux
 	// streams counts open /v1/events streams.
 	streams atomic.Int64
+	// decodes bounds the request bodies decoded at once, so that the
+	// memory a burst of large applies costs stays bounded too.
+	decodes chan struct{}
 }
+
+// maxConcurrentDecodes is how many applies a node decodes at once.
+const maxConcurrentDecodes = 4
+
+// decoding waits for a decoding slot; call done when finished.
+func (s *Server) decoding(r *http.Request) (done func(), err error) {
+	select {
+	case s.decodes <- struct{}{}:
+		return func() { <-s.decodes }, nil
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
+}
+
+// maxEchoed bounds a name from the request echoed in a message.
+const maxEchoed = 64
 
 // New returns the API handler for one node.
 func New(cluster Cluster, x XDS, opts Options) *Server {
@@ -101,7 +148,7 @@ func New(cluster Cluster, x XDS, opts Options) *Server {
 	if opts.Forward == nil {
 		opts.Forward = &http.Client{Timeout: 30 * time.Second}
 	}
-	s := &Server{cluster: cluster, xds: x, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	s := &Server{cluster: cluster, xds: x, opts: opts, log: opts.Logger, mux: http.NewServeMux(), decodes: make(chan struct{}, maxConcurrentDecodes)}
 	s.routes()
 	return s
 }
@@ -131,13 +178,19 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/xds/status", s.xdsStatus)
 	s.mux.HandleFunc("GET /v1/xds/config", s.xdsConfig)
 	s.mux.HandleFunc("GET /v1/report", s.report)
+	s.mux.HandleFunc("GET /v1/snapshot", s.require(RoleAdmin, s.snapshotSave))
+	s.mux.HandleFunc("POST /v1/snapshot", s.write(s.require(RoleAdmin, s.snapshotRestore)))
 	s.mux.HandleFunc("GET /v1/windows/{service}", s.windowSuggest)
 	s.consoleRoutes()
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	limit := int64(MaxBodyBytes)
+	if r.URL.Path == "/v1/snapshot" {
+		limit = MaxBackupBytes
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	s.withIdentity(s.mux).ServeHTTP(w, r)
 }
 
@@ -163,31 +216,37 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 	case errors.As(err, &maxErr):
 		code = http.StatusRequestEntityTooLarge
 		err = fmt.Errorf("request body larger than %d bytes: split the input into several applies", maxErr.Limit)
-	case errors.Is(err, config.ErrSyntax), errors.Is(err, config.ErrInvalid), errors.Is(err, errBadRequest):
+	case errors.Is(err, config.ErrSyntax), errors.Is(err, config.ErrInvalid), errors.Is(err, errBadRequest), errors.Is(err, raft.ErrBadBackup):
 		code = http.StatusBadRequest
 	case errors.Is(err, state.ErrNotFound), errors.Is(err, config.ErrNotFound), errors.Is(err, errUnknownKind):
 		code = http.StatusNotFound
 	case errors.Is(err, ErrUnauthenticated):
 		code = http.StatusUnauthorized
-	case errors.Is(err, ErrForbidden):
+	case errors.Is(err, ErrForbidden), errors.Is(err, ErrCrossSite):
 		code = http.StatusForbidden
-	case errors.Is(err, state.ErrConflict), errors.Is(err, state.ErrBadTransition):
+	case errors.Is(err, state.ErrConflict), errors.Is(err, state.ErrBadTransition), errors.Is(err, raft.ErrNotEmpty):
 		code = http.StatusConflict
 	case errors.Is(err, ErrNoLeader), errors.Is(err, raft.ErrNotLeader):
 		code = http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		code = http.StatusGatewayTimeout
 	}
-	body := ErrorBody{Error: err.Error()}
+	body := ErrorBody{Error: clipMessage(err.Error())}
 	if fe, ok := config.AsErrors(err); ok {
 		body.Details = fe
-		body.Error = fmt.Sprintf("%d problem(s) found; nothing was applied", len(fe))
+		body.Error = fmt.Sprintf("%d problem(s) found; nothing was applied", fe.Total())
 	}
 	if code >= 500 {
 		s.log.Error("request failed", "err", err)
 	}
 	writeJSON(w, code, body)
 }
+
+// maxErrorMessage bounds the message of an error response: messages may
+// echo names from the request.
+const maxErrorMessage = 2048
+
+func clipMessage(msg string) string { return config.Clip(msg, maxErrorMessage) }
 
 var (
 	errBadRequest  = errors.New("bad request")
@@ -235,7 +294,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, leaderAPI strin
 		s.writeError(w, fmt.Errorf("%w: read body: %w", errBadRequest, err))
 		return
 	}
-	u := "http://" + leaderAPI + r.URL.RequestURI()
+	u := s.scheme() + "://" + leaderAPI + r.URL.RequestURI()
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, u, strings.NewReader(string(body)))
 	if err != nil {
 		s.writeError(w, fmt.Errorf("forward to leader: %w", err))
@@ -243,6 +302,12 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, leaderAPI strin
 	}
 	req.Header = r.Header.Clone()
 	req.Header.Set(forwardedHeader, s.cluster.ID())
+	// This node has checked where the request came from; to the leader
+	// the request comes from this node, not from the browser's page (whose
+	// Origin would not be the leader's own).
+	req.Header.Del("Origin")
+	req.Header.Del("Sec-Fetch-Site")
+	req.Header.Set(ClientHeader, "forwarded")
 	resp, err := s.opts.Forward.Do(req)
 	if err != nil {
 		s.writeError(w, fmt.Errorf("%w: forwarding to leader at %s failed: %v", ErrNoLeader, leaderAPI, err))
@@ -256,6 +321,13 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, leaderAPI strin
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
+}
+
+func (s *Server) scheme() string {
+	if s.opts.Scheme == "" {
+		return "http"
+	}
+	return s.opts.Scheme
 }
 
 // propose stamps and applies a command on the leader.
@@ -279,7 +351,8 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	leader, _ := s.cluster.Leader()
 	ready := leader != "" && s.xds.Ready()
-	body := map[string]any{"ready": ready, "leader": leader, "xdsReady": s.xds.Ready(), "stateIndex": s.cluster.State().Index}
+	body := map[string]any{"ready": ready, "leader": leader, "xdsReady": s.xds.Ready(), "stateIndex": s.cluster.State().Index,
+		"security": s.opts.Security}
 	code := http.StatusOK
 	if !ready {
 		code = http.StatusServiceUnavailable

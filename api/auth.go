@@ -46,9 +46,29 @@ type Identity struct {
 	Roles []Role
 }
 
-// Has reports whether the identity holds a role (admin holds all).
+// Has reports whether the identity holds a role. Admin holds all, and
+// every role includes viewer.
 func (id Identity) Has(r Role) bool {
+	if r == RoleViewer && len(id.Roles) > 0 {
+		return true
+	}
 	return slices.Contains(id.Roles, r) || slices.Contains(id.Roles, RoleAdmin)
+}
+
+// Lookup returns the identity a token stands for.
+func (a *Auth) Lookup(token string) (Identity, bool) {
+	h := sha256.Sum256([]byte(token))
+	found := -1
+	for i := range a.entries {
+		if subtle.ConstantTimeCompare(h[:], a.hashes[i][:]) == 1 {
+			found = i
+		}
+	}
+	if found < 0 {
+		return Identity{}, false
+	}
+	e := a.entries[found]
+	return Identity{User: e.User, Roles: e.Roles}, true
 }
 
 // TokenEntry maps one bearer token to a user and roles.
@@ -59,8 +79,9 @@ type TokenEntry struct {
 }
 
 // Auth maps tokens to identities. A nil *Auth disables authentication
-// (development): every caller has every role and names itself with the
-// X-Sluice-Actor header.
+// (`--dev`, `--insecure-no-auth`): every caller has every role, and the
+// X-Sluice-Actor header it sends is recorded only as an unverified name
+// ("unverified:<name>"), never as an identity.
 type Auth struct {
 	entries []TokenEntry
 	hashes  [][32]byte
@@ -133,28 +154,36 @@ func (a *Auth) identify(r *http.Request) (Identity, error) {
 	if !ok || tok == "" {
 		return Identity{}, ErrUnauthenticated
 	}
-	h := sha256.Sum256([]byte(tok))
-	for i, e := range a.entries {
-		if subtle.ConstantTimeCompare(h[:], a.hashes[i][:]) == 1 {
-			return Identity{User: e.User, Roles: e.Roles}, nil
-		}
+	if id, ok := a.Lookup(tok); ok {
+		return id, nil
 	}
 	return Identity{}, ErrUnauthenticated
 }
 
 type identityKey struct{}
 
-// withIdentity authenticates every /v1 request and keeps the identity in
-// the request context.
+// withIdentity authenticates every /v1 request (and /metrics unless it is
+// open), refuses cross-site writes, requires the viewer role for reads and
+// keeps the identity in the request context. Roles of writes are checked
+// by each handler (require).
 func (s *Server) withIdentity(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/v1/") {
+		guarded := strings.HasPrefix(r.URL.Path, "/v1/") || (r.URL.Path == "/metrics" && !s.opts.MetricsOpen)
+		if !guarded {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if err := s.checkCrossSite(r); err != nil {
+			s.writeError(w, err)
 			return
 		}
 		id, err := s.opts.Auth.identify(r)
 		if err != nil {
 			s.writeError(w, err)
+			return
+		}
+		if !isWrite(r.Method) && !id.Has(RoleViewer) {
+			s.writeError(w, fmt.Errorf("%w: reading %s needs the viewer role (%s has none)", ErrForbidden, r.URL.Path, id.User))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
@@ -177,9 +206,23 @@ func (s *Server) require(role Role, h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// maxActorLen bounds the unverified name a caller may give itself.
+const maxActorLen = 64
+
+// headerActor is the name an unauthenticated caller gives itself, marked
+// as unverified so that no record mistakes it for an identity.
 func headerActor(r *http.Request) string {
-	if a := strings.TrimSpace(r.Header.Get("X-Sluice-Actor")); a != "" {
-		return a
+	a := strings.TrimSpace(r.Header.Get("X-Sluice-Actor"))
+	if a == "" {
+		return "anonymous"
 	}
-	return "anonymous"
+	if len(a) > maxActorLen {
+		a = a[:maxActorLen]
+	}
+	return "unverified:" + strings.Map(func(c rune) rune {
+		if c < 0x20 || c == 0x7f {
+			return '_'
+		}
+		return c
+	}, a)
 }

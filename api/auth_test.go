@@ -56,10 +56,11 @@ func TestIdentify(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, id.Has(RoleApprover), "admin holds every role")
 
-	// Without an auth map the API is open and the header names the caller.
+	// Without an auth map the API is open; the header's name is recorded
+	// as unverified, never as an identity.
 	var none *Auth
 	id, err = none.identify(req)
 	require.NoError(t, err)
-	require.Equal(t, "mallory", id.User)
+	require.Equal(t, "unverified:mallory", id.User)
 	require.True(t, id.Has(RoleApprover))
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,12 +26,38 @@ type Client struct {
 	Token string
 }
 
-// NewClient returns a client for a node at addr ("host:port" or a URL).
-func NewClient(addr string) *Client {
+// NewClient returns a client for a node at addr ("host:port" or a URL),
+// over plain HTTP unless addr says https://.
+func NewClient(addr string) *Client { return NewClientWith(addr, ClientOptions{}) }
+
+// ClientOptions configure a Client.
+type ClientOptions struct {
+	// TLS verifies the server (and may present a client certificate).
+	// With TLS set, an address without a scheme is reached over HTTPS.
+	TLS *tls.Config
+	// Timeout bounds each request (default 60s).
+	Timeout time.Duration
+}
+
+// NewClientWith returns a client for a node at addr with options.
+func NewClientWith(addr string, o ClientOptions) *Client {
 	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
+		scheme := "http://"
+		if o.TLS != nil {
+			scheme = "https://"
+		}
+		addr = scheme + addr
 	}
-	return &Client{base: strings.TrimRight(addr, "/"), http: &http.Client{Timeout: 60 * time.Second}}
+	if o.Timeout == 0 {
+		o.Timeout = 60 * time.Second
+	}
+	hc := &http.Client{Timeout: o.Timeout}
+	if o.TLS != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = o.TLS
+		hc.Transport = tr
+	}
+	return &Client{base: strings.TrimRight(addr, "/"), http: hc}
 }
 
 // Error is an error answered by the server.
@@ -59,6 +86,7 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, co
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	req.Header.Set(ClientHeader, "sluice-go")
 	if c.Actor != "" {
 		req.Header.Set("X-Sluice-Actor", c.Actor)
 	}
@@ -259,4 +287,33 @@ func (c *Client) TrainAction(ctx context.Context, name, action, reason string) (
 // GetJSON reads any API path into out.
 func (c *Client) GetJSON(ctx context.Context, path string, out any) error {
 	return c.do(ctx, http.MethodGet, path, nil, "", out)
+}
+
+// Snapshot returns a backup of the cluster's state: taken on the leader
+// after every committed change, or, with local, this node's applied state
+// (works without a leader).
+func (c *Client) Snapshot(ctx context.Context, local bool) ([]byte, error) {
+	path := "/v1/snapshot"
+	if local {
+		path += "?local=true"
+	}
+	var out []byte
+	if err := c.do(ctx, http.MethodGet, path, nil, "", &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Restore replaces the cluster's state with a backup; a cluster that holds
+// objects is replaced only with force.
+func (c *Client) Restore(ctx context.Context, backup []byte, force bool) (*RestoreResponse, error) {
+	path := "/v1/snapshot"
+	if force {
+		path += "?force=true"
+	}
+	var out RestoreResponse
+	if err := c.do(ctx, http.MethodPost, path, bytes.NewReader(backup), "application/octet-stream", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

@@ -73,6 +73,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.streams.Add(-1)
+	// The server's read timeout bounds how long a request may take to
+	// arrive; a stream's request has arrived and must outlive it.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	changes, cancel := s.opts.Subscribe()
 	defer cancel()
 

@@ -131,6 +131,12 @@ func (s *Server) getRelease(w http.ResponseWriter, r *http.Request) {
 // createRelease starts a release from a compact request (the CLI's
 // `release start`): it is a Release document applied like any other.
 func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
+	done, err := s.decoding(r)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	defer done()
 	var rel config.Release
 	if err := decodeJSON(r, &rel); err != nil {
 		s.writeError(w, err)

@@ -37,6 +37,12 @@ type ApplyResponse struct {
 }
 
 func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
+	done, err := s.decoding(r)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	defer done()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		s.writeError(w, fmt.Errorf("%w: read body: %w", errBadRequest, err))
@@ -201,13 +207,15 @@ type JoinRequest struct {
 	Voter bool `json:"voter"`
 }
 
+// decodeJSON reads a request body with the config decoder's rules
+// (duplicate and unknown keys, types and ranges, with positions), so JSON
+// requests are held to what YAML documents are.
 func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", errBadRequest, err)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return fmt.Errorf("%w: read body: %w", errBadRequest, err)
 	}
-	return nil
+	return config.DecodeStrict("<request>", body, v)
 }
 
 func (s *Server) join(w http.ResponseWriter, r *http.Request) {
@@ -218,6 +226,13 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.ID == "" || req.RaftAddr == "" {
 		s.writeError(w, fmt.Errorf("%w: join needs id and raftAddr", errBadRequest))
+		return
+	}
+	// A voter nobody answers for would cost the cluster its quorum: check
+	// that the node is there (over TLS: that its certificate is this
+	// cluster's and names it) before the configuration changes.
+	if err := s.cluster.ProbePeer(r.Context(), req.ID, req.RaftAddr); err != nil {
+		s.writeError(w, fmt.Errorf("%w: refusing to add %s: %w", errBadRequest, fmt.Sprintf("%q", config.Clip(req.ID, maxEchoed)), err))
 		return
 	}
 	add := s.cluster.AddVoter

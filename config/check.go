@@ -47,8 +47,7 @@ func Check(docs []Document, cat Catalog) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	sortErrors(errs)
-	return errs
+	return limitErrors(errs, 0)
 }
 
 // svcEntry is a service as it will be after the request: from the request

@@ -59,8 +59,8 @@ type ExposureSpec struct {
 	MaxTrafficShare float64 `json:"maxTrafficShare,omitempty"`
 	// MaxTenants and MaxRegions bound how many tenants and regions a step
 	// may expose; a plain percentage step exposes all of them.
-	MaxTenants int `json:"maxTenants,omitempty"`
-	MaxRegions int `json:"maxRegions,omitempty"`
+	MaxTenants int `json:"maxTenants,omitempty" max:"1000000"`
+	MaxRegions int `json:"maxRegions,omitempty" max:"1000000"`
 	// TrafficQuery returns request rates by a label: {{service}},
 	// {{label}} (TenantLabel or RegionLabel) and {{window}} are replaced.
 	TrafficQuery string `json:"trafficQuery,omitempty"`

@@ -72,12 +72,7 @@ func checkCohorts(r *reporter, spec *ReleasePolicySpec) {
 				r.addf(l.path, "invalid Prometheus label name %q", l.v)
 			}
 		}
-		if q := e.TrafficQuery; q != "" {
-			for _, m := range placeholderRef.FindAllString(q, -1) {
-				if m != PlaceholderService && m != PlaceholderLabel && m != PlaceholderWindow {
-					r.addf("spec.exposure.trafficQuery", "unknown placeholder %s: use %s, %s and %s", m, PlaceholderService, PlaceholderLabel, PlaceholderWindow)
-				}
-			}
+		if q := e.TrafficQuery; q != "" && checkQueryTemplate(r, "spec.exposure.trafficQuery", q, PlaceholderService, PlaceholderLabel, PlaceholderWindow) {
 			if !strings.Contains(q, PlaceholderLabel) {
 				r.addf("spec.exposure.trafficQuery", "must group by %s (the tenant or region label), e.g. \"sum by (%s) (rate(requests_total{service=\\\"%s\\\"}[%s]))\"",
 					PlaceholderLabel, PlaceholderLabel, PlaceholderService, PlaceholderWindow)

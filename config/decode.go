@@ -11,11 +11,6 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 )
 
-// maxAliasValues bounds how many values one document may decode through
-// YAML aliases, so that a few bytes of anchors and aliases cannot expand
-// into an enormous configuration.
-const maxAliasValues = 10000
-
 // YAML tags the decoder distinguishes (yaml.Node.ShortTag values).
 const (
 	tagNull  = "!!null"
@@ -48,18 +43,21 @@ type decoder struct {
 	// rule checks do not report the same field a second time.
 	failed map[string]bool
 
-	aliasStack  []*yaml.Node
-	aliasValues int
-	aliasLimit  bool
+	// budget bounds the values decoded and problems kept; it is shared
+	// by every document of one input.
+	budget     *budget
+	aliasStack []*yaml.Node
+	types      map[reflect.Type]typeFields
 }
 
-func newDecoder(file string, kind Kind, name string) *decoder {
+func newDecoder(file string, kind Kind, name string, b *budget) *decoder {
 	return &decoder{
 		file:   file,
 		kind:   kind,
 		name:   name,
 		fields: map[string]Position{},
 		failed: map[string]bool{},
+		budget: b,
 	}
 }
 
@@ -69,13 +67,16 @@ func (d *decoder) pos(n *yaml.Node) Position {
 
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
 	d.failed[path] = true
-	d.errs = append(d.errs, FieldError{
-		Pos:     d.pos(n),
-		Kind:    d.kind,
-		Name:    d.name,
-		Field:   path,
-		Message: fmt.Sprintf(format, args...),
-	})
+	if !d.budget.keepError() {
+		return
+	}
+	d.errs = append(d.errs, newFieldError(d.pos(n), d.kind, d.name, path, fmt.Sprintf(format, args...)))
+}
+
+// refuse stops decoding the whole input for its budget.
+func (d *decoder) refuse(n *yaml.Node, path, msg string) {
+	d.failed[path] = true
+	d.budget.refuse(newFieldError(d.pos(n), d.kind, d.name, path, msg))
 }
 
 // decode fills v, which must be settable, from n.
@@ -84,15 +85,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.decodeAlias(n, v, path)
 		return
 	}
-	if len(d.aliasStack) > 0 {
-		d.aliasValues++
-		if d.aliasValues > maxAliasValues {
-			if !d.aliasLimit {
-				d.aliasLimit = true
-				d.fail(n, path, "aliases expand to more than %d values; write the values out instead", maxAliasValues)
-			}
-			return
-		}
+	if d.budget.exhausted {
+		return
+	}
+	if !d.budget.take() {
+		d.refuse(n, path, fmt.Sprintf("the input decodes to more than %d values; split it into several applies", d.budget.limit()))
+		return
 	}
 	if isNull(n) {
 		return // an explicit null leaves the zero value, like an absent field
@@ -140,6 +138,13 @@ func (d *decoder) decodeAlias(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 	}
+	if d.budget.exhausted {
+		return
+	}
+	if err := d.budget.admitAlias(target); err != nil {
+		d.refuse(n, path, err.Error())
+		return
+	}
 	d.aliasStack = append(d.aliasStack, target)
 	d.decode(target, v, path)
 	d.aliasStack = d.aliasStack[:len(d.aliasStack)-1]
@@ -149,6 +154,30 @@ func (d *decoder) decodeAlias(n *yaml.Node, v reflect.Value, path string) {
 type field struct {
 	name  string
 	index int
+}
+
+// structFields returns the fields of t and their names, computed once per
+// type and decoder.
+func (d *decoder) structFields(t reflect.Type) ([]field, []string) {
+	if c, ok := d.types[t]; ok {
+		return c.fields, c.names
+	}
+	fs := structFields(t)
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = f.name
+	}
+	if d.types == nil {
+		d.types = map[reflect.Type]typeFields{}
+	}
+	d.types[t] = typeFields{fs, names}
+	return fs, names
+}
+
+// typeFields caches structFields.
+type typeFields struct {
+	fields []field
+	names  []string
 }
 
 // structFields lists the fields of t by json name, in declaration order.
@@ -172,11 +201,7 @@ func structFields(t reflect.Type) []field {
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
-	fs := structFields(v.Type())
-	names := make([]string, len(fs))
-	for i, f := range fs {
-		names[i] = f.name
-	}
+	fs, names := d.structFields(v.Type())
 	if n.Kind != yaml.MappingNode {
 		d.fail(n, path, "expected a mapping with fields %s, got %s", strings.Join(names, ", "), describe(n))
 		return
@@ -310,6 +335,11 @@ func (d *decoder) decodeBool(n *yaml.Node, v reflect.Value, path string) {
 func (d *decoder) decodeInt(n *yaml.Node, v reflect.Value, path string) {
 	var i int64
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != tagInt {
+		if bigInteger(n) {
+			bits := v.Type().Bits()
+			d.fail(n, path, "number %s is out of range (%d to %d)", n.Value, int64(-1)<<(bits-1), int64(1)<<(bits-1)-1)
+			return
+		}
 		d.fail(n, path, "expected a whole number, got %s", describe(n))
 		return
 	}
@@ -322,11 +352,15 @@ func (d *decoder) decodeInt(n *yaml.Node, v reflect.Value, path string) {
 }
 
 func (d *decoder) decodeUint(n *yaml.Node, v reflect.Value, path string) {
+	maxVal := uint64(math.MaxUint64) >> (64 - v.Type().Bits())
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != tagInt {
+		if bigInteger(n) {
+			d.fail(n, path, "number %s is out of range (0 to %d)", n.Value, maxVal)
+			return
+		}
 		d.fail(n, path, "expected a non-negative whole number, got %s", describe(n))
 		return
 	}
-	maxVal := uint64(math.MaxUint64) >> (64 - v.Type().Bits())
 	var u uint64
 	if err := n.Decode(&u); err != nil {
 		var i int64
@@ -370,6 +404,15 @@ func (d *decoder) decodeText(n *yaml.Node, v reflect.Value, path string) {
 	if err := u.UnmarshalText([]byte(n.Value)); err != nil {
 		d.fail(n, path, "%v", err)
 	}
+}
+
+// integerDigits matches a whole number written in decimal.
+var integerDigits = regexp.MustCompile(`^[-+]?[0-9]+$`)
+
+// bigInteger reports a whole number too large for YAML's integers, which
+// the YAML library then types as a float.
+func bigInteger(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == tagFloat && integerDigits.MatchString(n.Value)
 }
 
 func isNull(n *yaml.Node) bool {

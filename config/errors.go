@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrInvalid is matched (errors.Is) by every problem Parse, Check and
@@ -35,6 +36,41 @@ type FieldError struct {
 	// Syntax marks input that is not well-formed YAML or JSON (as opposed
 	// to well-formed input that breaks a rule).
 	Syntax bool `json:"syntax,omitempty"`
+	// Omitted, on the last entry of a long list, counts the further
+	// problems that are not listed (see MaxReportedErrors).
+	Omitted int `json:"omitted,omitempty"`
+}
+
+// Limits on what one problem echoes back from the input.
+const (
+	maxEchoedName  = 64
+	maxEchoedField = 256
+	maxMessageLen  = 512
+)
+
+// newFieldError builds a problem, clipping everything that echoes the
+// input so that a hostile name cannot make the answer as large as itself.
+func newFieldError(pos Position, kind Kind, name, field, msg string) FieldError {
+	return FieldError{
+		Pos:     pos,
+		Kind:    kind,
+		Name:    Clip(name, maxEchoedName),
+		Field:   Clip(field, maxEchoedField),
+		Message: Clip(msg, maxMessageLen),
+	}
+}
+
+// Clip shortens s to at most n bytes (on a character boundary), saying how
+// much was cut. Everything that echoes input back in a message uses it.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s...(%d more bytes)", s[:cut], len(s)-cut)
 }
 
 // Error renders "file:line:col: Service "web": spec.port: must be 1-65535".
@@ -56,6 +92,9 @@ func (e FieldError) Error() string {
 	if e.Field != "" {
 		b.WriteString(e.Field)
 		b.WriteString(": ")
+	}
+	if e.Omitted > 0 {
+		fmt.Fprintf(&b, "%d ", e.Omitted)
 	}
 	b.WriteString(e.Message)
 	return b.String()
@@ -114,6 +153,51 @@ func sortErrors(es Errors) {
 			cmp.Compare(a.Pos.Column, b.Pos.Column),
 		)
 	})
+}
+
+// limitErrors sorts problems by position and keeps the first
+// MaxReportedErrors; the rest, and any counted in Omitted entries, are
+// summed up in one last entry. dropped counts problems never stored.
+func limitErrors(es Errors, dropped int) Errors {
+	kept := es[:0:0]
+	omitted := dropped
+	for _, e := range es {
+		if e.Omitted > 0 && e.Message == omittedMessage {
+			omitted += e.Omitted
+			continue
+		}
+		kept = append(kept, e)
+	}
+	sortErrors(kept)
+	if len(kept) > MaxReportedErrors {
+		omitted += len(kept) - MaxReportedErrors
+		kept = kept[:MaxReportedErrors]
+	}
+	if omitted > 0 {
+		var file string
+		if len(kept) > 0 {
+			file = kept[0].Pos.File
+		}
+		kept = append(kept, FieldError{Pos: Position{File: file}, Message: omittedMessage, Omitted: omitted})
+	}
+	return kept
+}
+
+// omittedMessage is the message of the entry that sums up unlisted
+// problems; the count is in Omitted.
+const omittedMessage = "more problems not listed; fix these first"
+
+// Total is the number of problems, listed or not.
+func (es Errors) Total() int {
+	n := 0
+	for _, e := range es {
+		if e.Omitted > 0 && e.Message == omittedMessage {
+			n += e.Omitted
+			continue
+		}
+		n++
+	}
+	return n
 }
 
 // AsErrors extracts the field errors from err, if it carries any.

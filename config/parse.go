@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -26,12 +27,16 @@ import (
 // field path (e.g. spec.versions[1].endpoints[0].address). The returned
 // error matches ErrInvalid, and ErrSyntax when the input is not well-formed.
 func Parse(file string, data []byte) ([]Document, error) {
+	if fe, bad := checkText(file, data); bad {
+		return nil, Errors{fe}
+	}
 	var (
 		docs []Document
 		errs Errors
+		b    = newBudget()
 	)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	for {
+	for !b.exhausted {
 		root, err := nextDocument(dec)
 		if errors.Is(err, io.EOF) {
 			break
@@ -40,13 +45,20 @@ func Parse(file string, data []byte) ([]Document, error) {
 			errs = append(errs, syntaxError(file, err))
 			break
 		}
+		b.addDocument(root)
 		for _, n := range documentRoots(root) {
-			doc, derrs := parseDocument(file, n)
+			doc, derrs := parseDocument(file, n, b)
 			errs = append(errs, derrs...)
 			if derrs == nil {
 				docs = append(docs, doc)
 			}
+			if b.exhausted {
+				break
+			}
 		}
+	}
+	if b.exhausted {
+		return nil, Errors{b.refusal}
 	}
 	if len(errs) == 0 && len(docs) == 0 {
 		errs = append(errs, FieldError{
@@ -55,11 +67,41 @@ func Parse(file string, data []byte) ([]Document, error) {
 		})
 	}
 	if len(errs) > 0 {
-		sortErrors(errs)
-		return nil, errs
+		return nil, limitErrors(errs, b.dropped)
 	}
 	return docs, nil
 }
+
+// checkText finds the first character YAML and JSON refuse, invalid UTF-8
+// and control characters, so that the problem is reported at its line and
+// column (the YAML reader reports these without a position).
+func checkText(file string, data []byte) (FieldError, bool) {
+	line, col := 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		var msg string
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			msg = fmt.Sprintf("invalid UTF-8 (byte 0x%02x): documents must be UTF-8 text", data[i])
+		case r == '\n':
+			line, col = line+1, 1
+			i += size
+			continue
+		case r == '\t' || r == '\r' || r == 0x85 || r == 0xFEFF:
+		case r < 0x20 || r == 0x7F || (r >= 0x80 && r < 0xA0) || r == 0xFFFE || r == 0xFFFF:
+			msg = fmt.Sprintf("control character %U is not allowed in documents", r)
+		}
+		if msg != "" {
+			return FieldError{Pos: Position{File: file, Line: line, Column: col}, Message: "malformed YAML/JSON: " + msg, Syntax: true}, true
+		}
+		col++
+		i += size
+	}
+	return FieldError{}, false
+}
+
+// errUnreadable is a panic of the YAML library turned into an error.
+var errUnreadable = errors.New("yaml: unreadable input")
 
 // nextDocument reads one document node. A panic inside the YAML library on
 // hostile input is reported as a syntax error rather than taking the caller
@@ -67,7 +109,7 @@ func Parse(file string, data []byte) ([]Document, error) {
 func nextDocument(dec *yaml.Decoder) (n *yaml.Node, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			n, err = nil, fmt.Errorf("yaml: unreadable input (%v)", p)
+			n, err = nil, fmt.Errorf("%w (%v)", errUnreadable, p)
 		}
 	}()
 	var doc yaml.Node
@@ -106,6 +148,10 @@ func syntaxError(file string, err error) FieldError {
 			break
 		}
 	}
+	if pos.Line == 0 && !errors.Is(err, errUnreadable) {
+		// yaml.v3 leaves the line out of scanner errors on the first line.
+		pos.Line = 1
+	}
 	return FieldError{Pos: pos, Message: "malformed YAML/JSON: " + msg, Syntax: true}
 }
 
@@ -142,8 +188,12 @@ type header struct {
 
 // parseDocument decodes one document and checks it on its own. It returns
 // nil errors only for a good document.
-func parseDocument(file string, n *yaml.Node) (Document, Errors) {
-	pos := Position{File: file, Line: n.Line, Column: n.Column}
+func parseDocument(file string, root *yaml.Node, b *budget) (Document, Errors) {
+	pos := Position{File: file, Line: root.Line, Column: root.Column}
+	// A document may itself be an alias: it is looked at through the alias
+	// but decoded from root, so that the budget is checked before the
+	// alias is followed.
+	n := root
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
@@ -159,34 +209,40 @@ func parseDocument(file string, n *yaml.Node) (Document, Errors) {
 	if !isKnownKind(kind) {
 		labelKind = ""
 	}
-	dec := newDecoder(file, labelKind, name)
+	dec := newDecoder(file, labelKind, name, b)
 	doc := Document{Kind: kind, Name: name, Pos: pos, Fields: dec.fields}
 	switch kind {
 	case KindService:
 		s := &Service{}
-		dec.decode(n, reflect.ValueOf(s).Elem(), "")
+		dec.decode(root, reflect.ValueOf(s).Elem(), "")
 		doc.Service, doc.Name = s, s.Metadata.Name
 	case KindReleasePolicy:
 		p := &ReleasePolicy{}
-		dec.decode(n, reflect.ValueOf(p).Elem(), "")
+		dec.decode(root, reflect.ValueOf(p).Elem(), "")
 		doc.ReleasePolicy, doc.Name = p, p.Metadata.Name
 	case KindRelease:
 		rel := &Release{}
-		dec.decode(n, reflect.ValueOf(rel).Elem(), "")
+		dec.decode(root, reflect.ValueOf(rel).Elem(), "")
 		doc.Release, doc.Name = rel, rel.Metadata.Name
 	case KindReleaseTrain:
 		tr := &ReleaseTrain{}
-		dec.decode(n, reflect.ValueOf(tr).Elem(), "")
+		dec.decode(root, reflect.ValueOf(tr).Elem(), "")
 		doc.ReleaseTrain, doc.Name = tr, tr.Metadata.Name
 	default:
 		// Without a known kind the spec cannot be read; report the header.
+		if root.Kind == yaml.AliasNode {
+			if err := b.admitAlias(n); err != nil {
+				b.refuse(newFieldError(pos, "", name, "", err.Error()))
+				return doc, nil
+			}
+		}
 		var h header
 		dec.decode(withoutKey(n, "spec"), reflect.ValueOf(&h).Elem(), "")
 		r := &reporter{doc: &doc, skip: dec.failed}
 		checkHeader(r, h.APIVersion, h.Kind, h.Metadata.Name)
-		return doc, append(dec.errs, r.errs...)
+		return doc, append(dec.errs, r.result()...)
 	}
-	if dec.aliasLimit {
+	if b.exhausted {
 		// The values are incomplete: checking them would only add noise.
 		return doc, dec.errs
 	}
@@ -238,4 +294,48 @@ func withoutKey(n *yaml.Node, key string) *yaml.Node {
 		c.Content = append(c.Content, n.Content[i], n.Content[i+1])
 	}
 	return &c
+}
+
+// DecodeStrict reads one JSON object (or YAML mapping) into v, a pointer,
+// with the decoder Parse uses: unknown fields, duplicate keys, wrong types
+// and numbers out of range for their Go type are errors with line and
+// column, under the same expansion budget. API request bodies use it so
+// that JSON is held to the same rules as YAML (encoding/json keeps the
+// last of duplicate keys). It returns Errors matching ErrInvalid.
+func DecodeStrict(file string, data []byte, v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		panic("config.DecodeStrict: v must be a non-nil pointer")
+	}
+	if fe, bad := checkText(file, data); bad {
+		return Errors{fe}
+	}
+	b := newBudget()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	root, err := nextDocument(dec)
+	switch {
+	case errors.Is(err, io.EOF):
+		return Errors{{Pos: Position{File: file}, Message: "empty body: want a JSON object"}}
+	case err != nil:
+		return Errors{syntaxError(file, err)}
+	}
+	if _, err := nextDocument(dec); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return Errors{syntaxError(file, err)}
+		}
+		return Errors{{Pos: Position{File: file}, Message: "want exactly one JSON object, got several documents"}}
+	}
+	b.addDocument(root)
+	if len(root.Content) == 0 || isNull(root.Content[0]) {
+		return Errors{{Pos: Position{File: file}, Message: "empty body: want a JSON object"}}
+	}
+	d := newDecoder(file, "", "", b)
+	d.decode(root.Content[0], rv.Elem(), "")
+	if b.exhausted {
+		return Errors{b.refusal}
+	}
+	if len(d.errs) > 0 {
+		return limitErrors(d.errs, b.dropped)
+	}
+	return nil
 }

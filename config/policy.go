@@ -52,7 +52,7 @@ type BurnRule struct {
 	LongWindow  Duration `json:"longWindow"`
 	ShortWindow Duration `json:"shortWindow"`
 	// BurnRate is the multiple of the sustainable error rate, e.g. 14.4.
-	BurnRate float64 `json:"burnRate"`
+	BurnRate float64 `json:"burnRate" max:"1000000"`
 }
 
 // BaselineSpec compares the canary with the stable version over the same
@@ -64,16 +64,16 @@ type BaselineSpec struct {
 	// Window is the range both versions are measured over.
 	Window Duration `json:"window,omitempty"`
 	// MinRequests each version needs in Window before they are compared.
-	MinRequests float64 `json:"minRequests,omitempty"`
+	MinRequests float64 `json:"minRequests,omitempty" max:"1000000000000"`
 	// MaxRatio: the canary fails when its error ratio exceeds stable's
 	// times MaxRatio (plus MinDelta) and the difference is significant.
-	MaxRatio float64 `json:"maxRatio,omitempty"`
+	MaxRatio float64 `json:"maxRatio,omitempty" max:"1000000"`
 	// MinDelta is an absolute error-ratio margin, so a stable version at
 	// 0 errors does not make a single canary error a failure.
 	MinDelta float64 `json:"minDelta,omitempty"`
 	// ZScore is the one-sided significance a two-proportion z-test must
 	// reach, e.g. 3.
-	ZScore float64 `json:"zScore,omitempty"`
+	ZScore float64 `json:"zScore,omitempty" max:"1000"`
 }
 
 // AnalysisSpec says how often and how strictly releases are judged.
@@ -85,13 +85,13 @@ type AnalysisSpec struct {
 	// Baseline configures the canary-versus-stable comparison.
 	Baseline *BaselineSpec `json:"baseline,omitempty"`
 	// FailureLimit is how many Failed analyses roll the release back.
-	FailureLimit int `json:"failureLimit,omitempty"`
+	FailureLimit int `json:"failureLimit,omitempty" max:"10000"`
 	// InconclusiveLimit is how many consecutive Inconclusive analyses (no
 	// data, too few requests) roll the release back; until then it holds.
-	InconclusiveLimit int `json:"inconclusiveLimit,omitempty"`
+	InconclusiveLimit int `json:"inconclusiveLimit,omitempty" max:"10000"`
 	// ErrorLimit is how many consecutive Error analyses (Prometheus
 	// unreachable, bad query) roll the release back; until then it holds.
-	ErrorLimit int `json:"errorLimit,omitempty"`
+	ErrorLimit int `json:"errorLimit,omitempty" max:"10000"`
 	// QueryTimeout bounds each Prometheus query.
 	QueryTimeout Duration `json:"queryTimeout,omitempty"`
 }

@@ -109,28 +109,8 @@ func checkTemplate(r *reporter, path, tmpl string) {
 	if strings.TrimSpace(tmpl) == "" {
 		return
 	}
-	hasVersion := false
-	for rest := tmpl; ; {
-		i := strings.Index(rest, "{{")
-		if i < 0 {
-			break
-		}
-		j := strings.Index(rest[i:], "}}")
-		if j < 0 {
-			r.addf(path, "unterminated placeholder %q: use %s", clip(rest[i:]), placeholderList)
-			break
-		}
-		ph := rest[i : i+j+2]
-		switch ph {
-		case PlaceholderVersion:
-			hasVersion = true
-		case PlaceholderService, PlaceholderWindow:
-		default:
-			r.addf(path, "unknown placeholder %q: use %s", ph, placeholderList)
-		}
-		rest = rest[i+j+2:]
-	}
-	if !hasVersion {
+	checkQueryTemplate(r, path, tmpl, PlaceholderService, PlaceholderVersion, PlaceholderWindow)
+	if !strings.Contains(tmpl, PlaceholderVersion) {
 		r.addf(path, "must use %s: without it the canary and the stable version would be judged by the same numbers", PlaceholderVersion)
 	}
 }

@@ -31,14 +31,14 @@ type ReleaseSpec struct {
 // ChangeDescriptor describes the change a release ships. Every field is
 // optional; what is missing is reported, not guessed.
 type ChangeDescriptor struct {
-	LinesAdded       *int     `json:"linesAdded,omitempty"`
-	LinesDeleted     *int     `json:"linesDeleted,omitempty"`
-	Files            *int     `json:"files,omitempty"`
-	Directories      *int     `json:"directories,omitempty"`
-	Subsystems       *int     `json:"subsystems,omitempty"`
+	LinesAdded       *int     `json:"linesAdded,omitempty" max:"1000000000"`
+	LinesDeleted     *int     `json:"linesDeleted,omitempty" max:"1000000000"`
+	Files            *int     `json:"files,omitempty" max:"1000000000"`
+	Directories      *int     `json:"directories,omitempty" max:"1000000000"`
+	Subsystems       *int     `json:"subsystems,omitempty" max:"1000000000"`
 	ServicesTouched  []string `json:"servicesTouched,omitempty"`
-	Entropy          *float64 `json:"entropy,omitempty"`
-	AuthorExperience *int     `json:"authorExperience,omitempty"`
+	Entropy          *float64 `json:"entropy,omitempty" max:"1000"`
+	AuthorExperience *int     `json:"authorExperience,omitempty" max:"1000000000"`
 	Author           string   `json:"author,omitempty"`
 	Fix              *bool    `json:"fix,omitempty"`
 	Commit           string   `json:"commit,omitempty"`

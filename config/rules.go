@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -31,6 +32,8 @@ type reporter struct {
 	errs Errors
 	// skip holds paths whose values already failed to decode.
 	skip map[string]bool
+	// dropped counts problems beyond maxStoredErrors, not kept.
+	dropped int
 }
 
 func (r *reporter) addf(path, format string, args ...any) {
@@ -43,13 +46,20 @@ func (r *reporter) addf(path, format string, args ...any) {
 	if !isKnownKind(kind) {
 		kind = "" // do not label the message with a kind that is itself wrong
 	}
-	r.errs = append(r.errs, FieldError{
-		Pos:     r.doc.FieldPos(path),
-		Kind:    kind,
-		Name:    r.doc.Name,
-		Field:   path,
-		Message: fmt.Sprintf(format, args...),
-	})
+	if len(r.errs) >= maxStoredErrors {
+		r.dropped++
+		return
+	}
+	r.errs = append(r.errs, newFieldError(r.doc.FieldPos(path), kind, r.doc.Name, path, fmt.Sprintf(format, args...)))
+}
+
+// result returns the problems found, the last entry counting those not
+// kept.
+func (r *reporter) result() Errors {
+	if r.dropped > 0 {
+		r.errs = append(r.errs, FieldError{Message: omittedMessage, Omitted: r.dropped})
+	}
+	return r.errs
 }
 
 // knownKinds renders Kinds for messages: "Service, ReleasePolicy".
@@ -140,7 +150,14 @@ func validateDocument(d *Document, skip map[string]bool) Errors {
 			checkHeader(r, APIVersion, d.Kind, d.Name)
 		}
 	}
-	return r.errs
+	if bodies == 1 {
+		for _, body := range []any{d.Service, d.ReleasePolicy, d.Release, d.ReleaseTrain} {
+			if v := reflect.ValueOf(body); !v.IsNil() {
+				checkMaxima(r, v, "")
+			}
+		}
+	}
+	return r.result()
 }
 
 // checkBody makes sure Document.Kind and Document.Name agree with the body,

@@ -96,11 +96,7 @@ func checkHealthCheck(r *reporter, path string, hc *HealthCheck) {
 		}
 	}
 	if q := hc.Query; q != "" {
-		for _, m := range placeholderRef.FindAllString(q, -1) {
-			if m != PlaceholderService && m != PlaceholderVersion {
-				r.addf(path+".query", "unknown placeholder %s: use %s and %s", m, PlaceholderService, PlaceholderVersion)
-			}
-		}
+		checkQueryTemplate(r, path+".query", q, PlaceholderService, PlaceholderVersion)
 	}
 	if hc.Retries < 0 || hc.Retries > 100 {
 		r.addf(path+".retries", "must be 0-100, got %d", hc.Retries)

@@ -186,20 +186,8 @@ func checkOnCall(r *reporter, path string, oc *OnCallSpec, loc *time.Location) {
 // checkServiceTemplate checks a query that may use {{service}} and no
 // other placeholder. An empty template means the default.
 func checkServiceTemplate(r *reporter, path, tmpl string) {
-	for rest := tmpl; ; {
-		i := strings.Index(rest, "{{")
-		if i < 0 {
-			return
-		}
-		j := strings.Index(rest[i:], "}}")
-		if j < 0 {
-			r.addf(path, "unterminated placeholder %q: only %s may be used", clip(rest[i:]), PlaceholderService)
-			return
-		}
-		if ph := rest[i : i+j+2]; ph != PlaceholderService {
-			r.addf(path, "unknown placeholder %q: only %s may be used", ph, PlaceholderService)
-		}
-		rest = rest[i+j+2:]
+	if strings.TrimSpace(tmpl) != "" {
+		checkQueryTemplate(r, path, tmpl, PlaceholderService)
 	}
 }
 

@@ -108,10 +108,9 @@ func TestScheduleRules(t *testing.T) {
 		},
 			want: []string{`spec.schedule.onCall.ics: iCalendar line 2: timed event has neither DTEND nor DURATION, so it would last no time`}},
 		{name: "traffic query placeholders", mutate: func(s *ScheduleSpec) { s.TrafficQuery = `sum(rate(x{v="{{version}}",s="{{service}` },
-			want: []string{
-				`spec.schedule.trafficQuery: unknown placeholder "{{version}}": only {{service}} may be used`,
-				`spec.schedule.trafficQuery: unterminated placeholder "{{service}": only {{service}} may be used`,
-			}},
+			want: []string{`spec.schedule.trafficQuery: unknown placeholder "{{version}}": use {{service}}`}},
+		{name: "traffic query unterminated placeholder", mutate: func(s *ScheduleSpec) { s.TrafficQuery = `sum(rate(x{s="{{service}` },
+			want: []string{`spec.schedule.trafficQuery: unterminated placeholder "{{service}": use {{service}}`}},
 		{name: "lookback out of range", mutate: func(s *ScheduleSpec) { s.TrafficLookback = dur("24h") },
 			want: []string{`spec.schedule.trafficLookback: must be from 168h0m0s to 1344h0m0s (one to eight weeks), got 24h0m0s`}},
 		{name: "lookback not whole hours", mutate: func(s *ScheduleSpec) { s.TrafficLookback = dur("200h30m") },

@@ -69,6 +69,10 @@ type Config struct {
 	// AdvertiseAddr is the host:port peers use to reach this node, when it
 	// differs from RaftAddr (e.g. RaftAddr "0.0.0.0:7000"). Optional.
 	AdvertiseAddr string
+	// TLS, when set, makes the transport mutual TLS (see TLS). Without it
+	// the transport is plain TCP: anyone who reaches the port can speak
+	// Raft.
+	TLS *TLS
 	// Bootstrap makes a new single-voter cluster of this node if the data
 	// directory holds no Raft state yet. It is ignored on restart.
 	Bootstrap bool
@@ -97,6 +101,7 @@ type Node struct {
 	fsm   *fsm
 	store *raftboltdb.BoltStore
 	trans *hraft.NetworkTransport
+	dial  dialer
 
 	obsCh    chan hraft.Observation
 	observer *hraft.Observer
@@ -182,7 +187,13 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return fail(fmt.Errorf("open raft snapshot store in %s: %w", cfg.DataDir, err))
 	}
-	trans, err := hraft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, transportMaxPool, transportTimeout, hlog.Named("transport"))
+	var trans *hraft.NetworkTransport
+	dial := dialer(tcpDial)
+	if cfg.TLS != nil {
+		trans, dial, err = newTLSTransportDialer(cfg.RaftAddr, advertise, cfg.TLS, hlog.Named("transport"))
+	} else {
+		trans, err = hraft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, transportMaxPool, transportTimeout, hlog.Named("transport"))
+	}
 	if err != nil {
 		return fail(fmt.Errorf("start raft transport on %s: %w", cfg.RaftAddr, err))
 	}
@@ -223,6 +234,7 @@ func Open(cfg Config) (*Node, error) {
 		fsm:   f,
 		store: store,
 		trans: trans,
+		dial:  dial,
 		obsCh: make(chan hraft.Observation, 64),
 		stop:  make(chan struct{}),
 	}

@@ -18,13 +18,10 @@ import (
 	"github.com/sluicehq/sluice/server/servertest"
 )
 
-const viewerToken = "viewer-token-0123456789"
-
 func startAuthNode(t *testing.T) *server.Node {
 	t.Helper()
-	auth, err := api.NewAuth([]api.TokenEntry{{Token: viewerToken, User: "vera", Roles: []api.Role{api.RoleViewer}}})
-	require.NoError(t, err)
-	return servertest.Start(t, func(c *server.Config) { c.Auth = auth })
+	auth := testAuth(t)
+	return servertest.Start(t, func(c *server.Config) { c.Auth, c.JoinToken = auth, adminToken })
 }
 
 func getWith(t *testing.T, url, token string) (int, string) {
@@ -59,7 +56,7 @@ func TestConsoleNeedsATokenForData(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	var who api.WhoAmI
 	require.NoError(t, json.Unmarshal([]byte(body), &who))
-	require.Equal(t, api.WhoAmI{User: "vera", Roles: []api.Role{api.RoleViewer}, Auth: true}, who)
+	require.Equal(t, api.WhoAmI{User: "watcher", Roles: []api.Role{api.RoleViewer}, Auth: true}, who)
 	code, body = getWith(t, base+"/v1/console/cluster/", viewerToken)
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, `data-node="t1"`)

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/sluicehq/sluice/analysis"
 	"github.com/sluicehq/sluice/api"
+	"github.com/sluicehq/sluice/certs"
 	"github.com/sluicehq/sluice/controller"
 	"github.com/sluicehq/sluice/raft"
 	"github.com/sluicehq/sluice/state"
@@ -63,11 +65,95 @@ type Config struct {
 	// ControllerTick is how often the leader looks at releases (default
 	// 200ms).
 	ControllerTick time.Duration
-	// Auth maps API tokens to users and roles; nil disables
-	// authentication. Every node must have the same map.
+	// Auth maps API tokens to users and roles. Every node must have the
+	// same map. A node without it refuses to start unless Dev or
+	// InsecureNoAuth says otherwise.
 	Auth *api.Auth
-	// JoinToken authenticates this node's join request (admin role).
+	// JoinToken is this node's own token for its calls to other members:
+	// the join request (admin role) and the leader's ACK collection
+	// (viewer). Required with Auth.
 	JoinToken string
+	// Dev runs open (no authentication) and refuses any address that is
+	// not loopback.
+	Dev bool
+	// InsecureNoAuth runs the API without authentication outside Dev: it
+	// is logged at every start and shown in /readyz.
+	InsecureNoAuth bool
+	// MetricsOpen serves /metrics without a token.
+	MetricsOpen bool
+	// TrustedOrigins may send writes from a browser besides the API's own
+	// origin.
+	TrustedOrigins []string
+	// TLS is this node's certificate and the cluster's CA. With it the API
+	// speaks HTTPS, Raft mutual TLS (peers need a node certificate) and
+	// xDS TLS.
+	TLS *certs.Store
+	// XDSClientCerts, with TLS, makes proxies present a certificate signed
+	// by this store's CA bundle (it holds the node's own key pair too); nil
+	// means TLS only. XDSAuthorizer binds their identities to proxy groups
+	// (default xds.ClusterIdentity).
+	XDSClientCerts *certs.Store
+	XDSAuthorizer  xds.Authorizer
+}
+
+// ErrInsecure is returned by Start for a configuration that would run a
+// node open where it should not be.
+var ErrInsecure = errors.New("refusing an insecure configuration")
+
+// checkSecurity refuses configurations that would leave a node open by
+// accident, and returns the security status /readyz shows.
+func checkSecurity(cfg *Config) (api.SecurityStatus, error) {
+	st := api.SecurityStatus{Auth: "tokens"}
+	switch {
+	case cfg.Dev:
+		for _, a := range []string{cfg.APIAddr, cfg.XDSAddr, cfg.RaftAddr} {
+			if !isLoopback(a) {
+				return st, fmt.Errorf("%w: --dev listens on loopback only, got %s (run without --dev, with --auth-file, to serve other hosts)", ErrInsecure, a)
+			}
+		}
+		if cfg.Auth == nil {
+			st.Auth = "off: --dev (loopback only)"
+		}
+	case cfg.Auth == nil && !cfg.InsecureNoAuth:
+		return st, fmt.Errorf("%w: no authentication configured: start with --auth-file FILE (tokens and roles), "+
+			"or --insecure-no-auth to let anyone who reaches the API do everything", ErrInsecure)
+	case cfg.Auth == nil:
+		st.Auth = "off: --insecure-no-auth"
+		st.Warnings = append(st.Warnings, "authentication is off (--insecure-no-auth): anyone who reaches the API may apply, release, roll back and delete")
+	}
+	if cfg.Auth != nil {
+		id, ok := cfg.Auth.Lookup(cfg.JoinToken)
+		switch {
+		case !ok:
+			return st, fmt.Errorf("%w: with --auth-file this node needs its own token (--token or SLUICE_TOKEN) from that file, "+
+				"for joining and for reading the other members' xDS status", ErrInsecure)
+		case cfg.Join != "" && !id.Has(api.RoleAdmin):
+			return st, fmt.Errorf("%w: --join needs a token with the admin role (%s has %v)", ErrInsecure, id.User, id.Roles)
+		}
+	}
+	if cfg.XDSClientCerts != nil && cfg.TLS == nil {
+		return st, fmt.Errorf("%w: proxy client certificates need the node's TLS certificate (--tls-cert, --tls-key, --tls-ca)", ErrInsecure)
+	}
+	if cfg.TLS != nil {
+		st.TLS = []string{"api", "raft", "xds"}
+		st.XDSClientCerts = cfg.XDSClientCerts != nil
+	} else if !cfg.Dev {
+		st.Warnings = append(st.Warnings, "TLS is off: tokens, Raft traffic and proxy configuration cross the network in the clear, and anyone who reaches the Raft port can write to the log")
+	}
+	return st, nil
+}
+
+// isLoopback reports whether a listen address is a loopback host.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Node is a running Sluice server.
@@ -81,6 +167,7 @@ type Node struct {
 	apiLis  net.Listener
 	xdsLis  net.Listener
 	reg     *prometheus.Registry
+	peers   *transportSecurity
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -107,6 +194,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.RaftAddr = DefaultRaftAddr
 	}
 	log := cfg.Logger.With("node", cfg.NodeID)
+	sec, err := checkSecurity(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range sec.Warnings {
+		log.Error("INSECURE: "+w, "auth", sec.Auth)
+	}
 
 	apiLis, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
@@ -119,11 +213,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	rc := cfg.Raft
 	rc.NodeID, rc.DataDir, rc.RaftAddr, rc.Bootstrap, rc.Logger = cfg.NodeID, cfg.DataDir, cfg.RaftAddr, cfg.Bootstrap, cfg.Logger
+	t := newTransportSecurity(cfg)
+	rc.TLS = t.raft
 	rn, err := raft.Open(rc)
 	if err != nil {
 		apiLis.Close()
 		xdsLis.Close()
 		return nil, fmt.Errorf("open raft: %w", err)
+	}
+	if t.api != nil {
+		apiLis = tls.NewListener(apiLis, t.api)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -131,8 +230,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	reg.MustRegister(newRaftCollector(rn))
 
 	ctx, cancel := context.WithCancel(ctx)
-	n := &Node{cfg: cfg, log: log, raft: rn, apiLis: apiLis, xdsLis: xdsLis, reg: reg, cancel: cancel}
-	n.xds = xds.NewServer(ctx, rn, xds.Options{Logger: log.With("component", "xds"), Metrics: xds.NewMetrics(reg)})
+	n := &Node{cfg: cfg, log: log, raft: rn, apiLis: apiLis, xdsLis: xdsLis, reg: reg, cancel: cancel, peers: t}
+	n.xds = xds.NewServer(ctx, rn, xds.Options{Logger: log.With("component", "xds"), Metrics: xds.NewMetrics(reg),
+		Creds: t.xdsCreds, Authorizer: t.xdsAuthz})
 	prom := &controller.PromAnalyzer{DefaultURL: cfg.PrometheusURL}
 	console, err := newConsole(rn, n.xds, cfg.Now, log)
 	if err != nil {
@@ -143,13 +243,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.api = api.New(rn, n.xds, api.Options{Logger: log.With("component", "api"), Now: cfg.Now, Gatherer: reg, Auth: cfg.Auth, Windows: prom,
+		Forward: t.httpClient(30 * time.Second), Scheme: t.scheme, MetricsOpen: cfg.MetricsOpen, TrustedOrigins: cfg.TrustedOrigins, Security: sec,
 		Subscribe: rn.Subscribe, Console: console})
-	if cfg.Auth == nil {
-		log.Warn("API authentication is off: every caller may do everything (use --auth-file in production)")
-	}
 	// Requests share the node's context, so long-lived event streams end
-	// when the node stops instead of holding Shutdown up.
-	n.httpSrv = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	// when the node stops instead of holding Shutdown up (the stream
+	// handler lifts the read timeout for itself).
+	n.httpSrv = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext: func(net.Listener) context.Context { return ctx }}
 
 	n.goRun(func() { n.xds.Run(ctx) })
 	n.goRun(func() {
@@ -177,7 +278,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		Local:   n.xds.Status,
 		Members: func() map[string]*state.Member { return rn.State().Members },
 		Fetch: func(ctx context.Context, addr string) (*xds.Status, error) {
-			return api.NewClient(addr).XDSStatus(ctx)
+			return n.peerClient(addr).XDSStatus(ctx)
 		},
 	}
 	ctrl := controller.New(rn, controller.Deps{Acks: acks, Analyzer: prom, Exposure: prom,
@@ -280,9 +381,7 @@ func (n *Node) ensureMember(ctx context.Context) {
 // joinLoop asks an existing member to add this node until it is part of
 // a configuration or ctx ends.
 func (n *Node) joinLoop(ctx context.Context) {
-	client := api.NewClient(n.cfg.Join)
-	client.Actor = "system:" + n.cfg.NodeID
-	client.Token = n.cfg.JoinToken
+	client := n.peerClient(n.cfg.Join)
 	m := n.member()
 	req := api.JoinRequest{ID: m.ID, RaftAddr: m.RaftAddr, APIAddr: m.APIAddr, XDSAddr: m.XDSAddr, Voter: !n.cfg.NonVoter}
 	for attempt := 0; ctx.Err() == nil; attempt++ {

@@ -6,11 +6,13 @@ package test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +27,13 @@ import (
 // sluiceBin is the binary built once for the whole package.
 var sluiceBin string
 
+// harnessAuthFile holds harnessToken (admin). Servers run with it unless a
+// test passes its own --auth-file: every end-to-end test runs closed, as
+// production does.
+var harnessAuthFile string
+
+const harnessToken = "e2e-harness-admin-token"
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "sluice-e2e-bin-")
 	if err != nil {
@@ -32,6 +41,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	sluiceBin = filepath.Join(dir, "sluice")
+	harnessAuthFile = filepath.Join(dir, "auth.yaml")
+	if err := os.WriteFile(harnessAuthFile, []byte("tokens:\n  - {token: "+harnessToken+", user: e2e, roles: [admin]}\n"), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	build := exec.Command("go", "build", "-o", sluiceBin, "../cmd/sluice")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -66,6 +80,8 @@ type proc struct {
 	// token authenticates the harness's own requests (admin) when the
 	// cluster runs with --auth-file.
 	token string
+	// clientTLS, when set, is how the harness reaches a node over HTTPS.
+	clientTLS *tls.Config
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -91,6 +107,9 @@ func (b *logBuffer) String() string {
 }
 
 func newProc(t testing.TB, id string, extra ...string) *proc {
+	if !slices.Contains(extra, "--auth-file") && !slices.Contains(extra, "--insecure-no-auth") {
+		extra = append([]string{"--auth-file", harnessAuthFile, "--token", harnessToken}, extra...)
+	}
 	p := &proc{t: t, id: id, dataDir: t.TempDir(), api: freePort(t), xds: freePort(t), raftAddr: freePort(t), args: extra, logs: &logBuffer{}}
 	for i, a := range extra {
 		if a == "--token" && i+1 < len(extra) {
@@ -150,7 +169,7 @@ func (p *proc) stop(sig syscall.Signal) {
 }
 
 func (p *proc) client() *api.Client {
-	c := api.NewClient(p.api)
+	c := api.NewClientWith(p.api, api.ClientOptions{TLS: p.clientTLS})
 	c.Actor = "e2e"
 	c.Token = p.token
 	return c
@@ -158,7 +177,7 @@ func (p *proc) client() *api.Client {
 
 // as returns a client that authenticates with token.
 func (p *proc) as(token string) *api.Client {
-	c := api.NewClient(p.api)
+	c := api.NewClientWith(p.api, api.ClientOptions{TLS: p.clientTLS})
 	c.Token = token
 	return c
 }

@@ -17,11 +17,18 @@ import (
 	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/sluicehq/sluice/state"
 )
+
+// maxRecvMsgSize bounds one discovery request from a proxy (a request
+// names resources; 1 MiB is far above any real one).
+const maxRecvMsgSize = 1 << 20
 
 // Source is what the xDS server needs from the replicated state.
 type Source interface {
@@ -39,6 +46,13 @@ type Options struct {
 	Metrics  *Metrics // may be nil
 	// Now is the clock used for stream bookkeeping (default time.Now).
 	Now func() time.Time
+	// Creds secure the port (TLS, or mutual TLS when they require client
+	// certificates); nil serves plaintext.
+	Creds credentials.TransportCredentials
+	// Authorizer, with mutual TLS, binds client identities to the proxy
+	// groups they may receive (StreamInterceptor); nil lets every client
+	// receive any group.
+	Authorizer Authorizer
 }
 
 // Status is the xDS side of a node: what it serves and what proxies did
@@ -121,11 +135,23 @@ func (s *Server) Register(g *grpc.Server) {
 
 // Serve accepts xDS streams on lis until ctx ends.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
-	g := grpc.NewServer(
-		grpc.MaxConcurrentStreams(1<<20),
+	opts := []grpc.ServerOption{
+		grpc.MaxConcurrentStreams(1 << 20),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 5 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-	)
+		// Discovery requests are small; bound what one message may cost.
+		grpc.MaxRecvMsgSize(maxRecvMsgSize),
+	}
+	if s.opts.Creds != nil {
+		opts = append(opts, grpc.Creds(s.opts.Creds))
+	}
+	if s.opts.Authorizer != nil {
+		opts = append(opts, grpc.StreamInterceptor(StreamInterceptor(s.opts.Authorizer)),
+			grpc.UnaryInterceptor(func(context.Context, any, *grpc.UnaryServerInfo, grpc.UnaryHandler) (any, error) {
+				return nil, status.Error(codes.PermissionDenied, "xds: only streams are served")
+			}))
+	}
+	g := grpc.NewServer(opts...)
 	s.Register(g)
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(lis) }()

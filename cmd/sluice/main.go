@@ -3,6 +3,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -45,13 +47,26 @@ func main() {
 type cli struct {
 	server string
 	token  string
+	caFile string
 	in     io.Reader
 	out    io.Writer
 	errOut io.Writer
 }
 
 func (c *cli) client() *api.Client {
-	cl := api.NewClient(c.server)
+	var tlsConf *tls.Config
+	if c.caFile != "" {
+		pem, err := os.ReadFile(c.caFile)
+		pool := x509.NewCertPool()
+		if err != nil || !pool.AppendCertsFromPEM(pem) {
+			// Fail closed: an unreadable CA file must not fall back to
+			// plaintext or to the system roots.
+			pool = x509.NewCertPool()
+			fmt.Fprintf(c.errOut, "warning: --ca-file %s holds no readable PEM certificate; no server will be trusted\n", c.caFile)
+		}
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+	}
+	cl := api.NewClientWith(c.server, api.ClientOptions{TLS: tlsConf})
 	cl.Actor = actorName()
 	cl.Token = c.token
 	return cl
@@ -84,6 +99,7 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		defAddr = "127.0.0.1:7070"
 	}
 	root.PersistentFlags().StringVar(&c.server, "server", defAddr, "API address of any Sluice node (env SLUICE_ADDR)")
+	root.PersistentFlags().StringVar(&c.caFile, "ca-file", os.Getenv("SLUICE_CA_FILE"), "CA bundle (PEM) that verifies the server's HTTPS certificate (env SLUICE_CA_FILE); addresses without a scheme then use https")
 	root.PersistentFlags().StringVar(&c.token, "token", os.Getenv("SLUICE_TOKEN"), "API token (env SLUICE_TOKEN); for server: the token its --join request uses")
 	root.AddCommand(
 		newServerCmd(c),
@@ -96,6 +112,8 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newRiskCmd(c),
 		newWindowCmd(c),
 		newReportCmd(c),
+		newTLSCmd(c),
+		newSnapshotCmd(c),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the Sluice version",

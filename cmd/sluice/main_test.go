@@ -19,7 +19,7 @@ import (
 func startServer(t *testing.T) string {
 	t.Helper()
 	n, err := server.Start(context.Background(), server.Config{
-		NodeID: "cli", DataDir: t.TempDir(), Bootstrap: true,
+		NodeID: "cli", DataDir: t.TempDir(), Bootstrap: true, Dev: true,
 		APIAddr: "127.0.0.1:0", XDSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
 		Raft: raft.Config{HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond},
 	})

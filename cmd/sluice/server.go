@@ -9,7 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/api"
+	"github.com/sluicehq/sluice/certs"
 	"github.com/sluicehq/sluice/server"
+	"github.com/sluicehq/sluice/xds"
 )
 
 func newServerCmd(c *cli) *cobra.Command {
@@ -19,6 +21,9 @@ func newServerCmd(c *cli) *cobra.Command {
 		logLevel  string
 		logFormat string
 		authFile  string
+		tlsFiles  certs.Files
+		xdsCA     string
+		xdsRules  string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -44,6 +49,10 @@ cluster with a temporary data directory on the default local ports.`,
 				}
 			}
 			cfg.JoinToken = c.token
+			cfg.Dev = dev
+			if err := loadServerTLS(&cfg, tlsFiles, xdsCA, xdsRules); err != nil {
+				return err
+			}
 			cleanup := func() {}
 			if dev {
 				cfg.Bootstrap = true
@@ -74,7 +83,11 @@ cluster with a temporary data directory on the default local ports.`,
 				return err
 			}
 			if dev {
-				fmt.Fprintf(c.errOut, "sluice dev server: api http://%s  xds %s  data %s\n", node.APIAddr(), node.XDSAddr(), cfg.DataDir)
+				scheme := "http"
+				if cfg.TLS != nil {
+					scheme = "https"
+				}
+				fmt.Fprintf(c.errOut, "sluice dev server: api %s://%s  xds %s  data %s\n", scheme, node.APIAddr(), node.XDSAddr(), cfg.DataDir)
 			}
 			<-cmd.Context().Done()
 			return node.Close()
@@ -95,7 +108,15 @@ cluster with a temporary data directory on the default local ports.`,
 	f.DurationVar(&cfg.Raft.LeaderLeaseTimeout, "raft-leader-lease-timeout", 0, "Raft leader lease timeout (default 500ms; must not exceed the heartbeat timeout)")
 	f.StringVar(&cfg.PrometheusURL, "prometheus-url", "", "Prometheus for release analysis when a policy names none (e.g. http://127.0.0.1:9090)")
 	f.DurationVar(&cfg.ControllerTick, "controller-tick", 0, "how often the leader looks at releases (default 200ms)")
-	f.StringVar(&authFile, "auth-file", "", "YAML file of API tokens with users and roles (viewer, deployer, approver, admin); without it the API is open")
+	f.StringVar(&authFile, "auth-file", "", "YAML file of API tokens with users and roles (viewer, deployer, approver, admin); required outside --dev unless --insecure-no-auth")
+	f.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", false, "run the API without authentication outside --dev: anyone who reaches it may do everything (logged, shown in /readyz)")
+	f.BoolVar(&cfg.MetricsOpen, "metrics-open", false, "serve /metrics without a token (by default it needs a viewer token when authentication is on)")
+	f.StringSliceVar(&cfg.TrustedOrigins, "trusted-origin", nil, "a web origin (https://host[:port]) besides the API's own that may send writes from a browser; repeatable")
+	f.StringVar(&tlsFiles.Cert, "tls-cert", "", "this node's certificate (PEM): HTTPS on the API, mutual TLS on Raft, TLS on xDS; reloaded when the file changes")
+	f.StringVar(&tlsFiles.Key, "tls-key", "", "the key of --tls-cert (PEM)")
+	f.StringVar(&tlsFiles.CA, "tls-ca", "", "the cluster's CA bundle (PEM): Raft peers and other members must hold certificates it signed")
+	f.StringVar(&xdsCA, "xds-client-ca", "", "require proxies to present a certificate signed by this CA bundle (PEM; may be --tls-ca) and bind their identity to proxy groups")
+	f.StringVar(&xdsRules, "xds-identity-rules", "", "YAML rules binding proxy certificate identities to proxy groups (default: a URI SAN .../sluice/proxy/<cluster> receives that cluster)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd
@@ -114,4 +135,36 @@ func newLogger(w interface{ Write([]byte) (int, error) }, level, format string) 
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// loadServerTLS reads the node's certificate and the proxy CA and rules.
+func loadServerTLS(cfg *server.Config, files certs.Files, xdsCA, rulesFile string) error {
+	if files == (certs.Files{}) {
+		if xdsCA != "" || rulesFile != "" {
+			return fmt.Errorf("--xds-client-ca and --xds-identity-rules need --tls-cert, --tls-key and --tls-ca")
+		}
+		return nil
+	}
+	opts := certs.Options{Logger: cfg.Logger.With("component", "tls")}
+	store, err := certs.Load(files, opts)
+	if err != nil {
+		return err
+	}
+	cfg.TLS = store
+	if xdsCA != "" {
+		if cfg.XDSClientCerts, err = certs.Load(certs.Files{Cert: files.Cert, Key: files.Key, CA: xdsCA}, opts); err != nil {
+			return err
+		}
+	}
+	if rulesFile != "" {
+		if xdsCA == "" {
+			return fmt.Errorf("--xds-identity-rules needs --xds-client-ca: identities come from proxy certificates")
+		}
+		rules, err := xds.LoadGroupRules(rulesFile)
+		if err != nil {
+			return err
+		}
+		cfg.XDSAuthorizer = rules
+	}
+	return nil
 }

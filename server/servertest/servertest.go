@@ -21,7 +21,7 @@ import (
 func Start(t testing.TB, configure func(*server.Config)) *server.Node {
 	t.Helper()
 	cfg := server.Config{
-		NodeID: "t1", DataDir: t.TempDir(), Bootstrap: true,
+		NodeID: "t1", DataDir: t.TempDir(), Bootstrap: true, Dev: true,
 		APIAddr: "127.0.0.1:0", XDSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
 		Raft: raft.Config{HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond},
 	}

@@ -248,7 +248,7 @@ func runSluice(ctx context.Context, cfg FanoutConfig) (res PathResult, states [2
 	}
 	defer os.RemoveAll(dir)
 	node, err := server.Start(ctx, server.Config{
-		NodeID: "bench-1", DataDir: dir, Bootstrap: true,
+		NodeID: "bench-1", DataDir: dir, Bootstrap: true, Dev: true,
 		APIAddr: "127.0.0.1:0", XDSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
 	})
 	if err != nil {
