@@ -278,13 +278,49 @@ func (s *Server) write(h http.HandlerFunc) http.HandlerFunc {
 			s.writeError(w, fmt.Errorf("%w (forwarded by %s, but this node is not the leader)", ErrNoLeader, r.Header.Get(forwardedHeader)))
 			return
 		}
-		leaderID, _ := s.cluster.Leader()
-		m, ok := s.cluster.State().Members[leaderID]
-		if leaderID == "" || !ok || m.APIAddr == "" {
-			s.writeError(w, ErrNoLeader)
-			return
+		leaderAPI, self, err := s.awaitLeader(r.Context())
+		switch {
+		case err != nil:
+			s.writeError(w, err)
+		case self:
+			h(w, r)
+		default:
+			s.forward(w, r, leaderAPI)
 		}
-		s.forward(w, r, m.APIAddr)
+	}
+}
+
+// leaderWait bounds how long a write waits for an election to end. A
+// leader that steps down (a slow disk, a busy host) is replaced within a
+// few election timeouts; a write that arrives meanwhile waits for the new
+// one rather than failing at once. Nothing has been proposed while it
+// waits, so waiting is always safe.
+const leaderWait = 5 * time.Second
+
+// awaitLeader says where a write goes: to this node (self) or to the
+// leader's API address. With no leader known it waits, up to leaderWait or
+// the request's end, and then fails with ErrNoLeader.
+func (s *Server) awaitLeader(ctx context.Context) (leaderAPI string, self bool, err error) {
+	deadline := time.NewTimer(leaderWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if s.cluster.IsLeader() {
+			return "", true, nil
+		}
+		if id, _ := s.cluster.Leader(); id != "" {
+			if m, ok := s.cluster.State().Members[id]; ok && m.APIAddr != "" {
+				return m.APIAddr, false, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", false, ErrNoLeader
+		case <-deadline.C:
+			return "", false, ErrNoLeader
+		case <-tick.C:
+		}
 	}
 }
 
