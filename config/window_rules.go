@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluicehq/sluice/analysis/window/calendar"
+	"github.com/sluicehq/sluice/calendar"
 )
 
 // checkSchedule applies the rules of spec.schedule. It is pure: time zones
