@@ -47,8 +47,3 @@ func (d Date) At(clock time.Duration, loc *time.Location) time.Time {
 
 // String renders YYYY-MM-DD.
 func (d Date) String() string { return fmt.Sprintf("%04d-%02d-%02d", d.Year, int(d.Month), d.Day) }
-
-// daysIn returns the number of days in the month.
-func daysIn(year int, month time.Month) int {
-	return time.Date(year, month+1, 0, 12, 0, 0, 0, time.UTC).Day()
-}

@@ -1,13 +1,19 @@
 // Package calendar holds the pure building blocks of release schedules:
 // weekly windows ("Mon-Thu 09:00-16:00"), iCalendar (.ics) events with
-// their recurrence rules, time parsing in a named time zone, and sets of
+// their recurrences, time parsing in a named time zone, and sets of
 // half-open time intervals.
 //
-// It depends on the standard library only, so that the config package can
-// validate schedules with exactly the code that later evaluates them. It
-// does no I/O: an .ics calendar is parsed from its text, and time zones
-// come from the system's tz database or, where that is missing, from the
-// copy embedded in the binary (time/tzdata).
+// It is a leaf: config validates schedules with exactly the code that
+// analysis/window later evaluates them with, and neither depends on the
+// other. iCalendar text is decoded by go-ical and recurrences are expanded
+// by rrule-go; this package adds what they lack for text that arrives in
+// a replicated policy: positions (every problem is reported with its
+// line), limits (size, events, nesting, expansion work), a line check that
+// keeps go-ical from panicking on malformed input, time zones as real
+// exports name them, and overrides of single occurrences. It does no I/O:
+// a calendar is parsed from its text, and time zones come from the
+// system's tz database or, where that is missing, from the copy embedded
+// in the binary (time/tzdata).
 package calendar
 
 import (

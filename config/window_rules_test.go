@@ -75,11 +75,17 @@ func TestScheduleRules(t *testing.T) {
 			s.Blackouts = []BlackoutSpec{{From: "2026-06-01", To: "2026-06-02", Reason: "x"}}
 		}, want: []string{`spec.schedule.timezone: invalid time zone "Nowhere"`}},
 		{name: "unparseable ics with line numbers", mutate: func(s *ScheduleSpec) {
-			s.Calendar.ICS = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:2026-12-25\nEND:VEVENT\nBEGIN:VEVENT\nSUMMARY:no start\nEND:VEVENT\n"
+			s.Calendar.ICS = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:2026-12-25\nEND:VEVENT\nBEGIN:VEVENT\nSUMMARY:no start\nEND:VEVENT\nEND:VCALENDAR\n"
 		}, want: []string{
-			`spec.schedule.calendar.ics: iCalendar line 1: BEGIN:VCALENDAR has no matching END:VCALENDAR`,
 			`spec.schedule.calendar.ics: iCalendar line 3: DTSTART: "2026-12-25" is not a date YYYYMMDD`,
 			`spec.schedule.calendar.ics: iCalendar line 5: event has no DTSTART`,
+		}},
+		{name: "unbalanced ics", mutate: func(s *ScheduleSpec) {
+			s.Calendar.ICS = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nEND:VCALENDAR\n"
+		}, want: []string{
+			`spec.schedule.calendar.ics: iCalendar line 1: BEGIN:VCALENDAR has no matching END:VCALENDAR`,
+			`spec.schedule.calendar.ics: iCalendar line 2: BEGIN:VEVENT has no matching END:VEVENT`,
+			`spec.schedule.calendar.ics: iCalendar line 3: END:VCALENDAR does not match BEGIN:VEVENT at line 2`,
 		}},
 		{name: "empty calendar", mutate: func(s *ScheduleSpec) { s.Calendar.ICS = "  " },
 			want: []string{`spec.schedule.calendar.ics: required: the iCalendar text (BEGIN:VCALENDAR ... END:VCALENDAR); remove calendar to have none`}},
@@ -106,7 +112,7 @@ func TestScheduleRules(t *testing.T) {
 		{name: "bad on-call ics", mutate: func(s *ScheduleSpec) {
 			s.OnCall.ICS = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART:20260601T000000Z\nSUMMARY:x\nEND:VEVENT\nEND:VCALENDAR"
 		},
-			want: []string{`spec.schedule.onCall.ics: iCalendar line 2: timed event has neither DTEND nor DURATION, so it would last no time`}},
+			want: []string{`spec.schedule.onCall.ics: iCalendar line 3: timed event has neither DTEND nor DURATION, so it would last no time`}},
 		{name: "traffic query placeholders", mutate: func(s *ScheduleSpec) { s.TrafficQuery = `sum(rate(x{v="{{version}}",s="{{service}` },
 			want: []string{
 				`spec.schedule.trafficQuery: unknown placeholder "{{version}}": only {{service}} may be used`,
@@ -166,7 +172,7 @@ func TestScheduleErrorsPointAtTheField(t *testing.T) {
 	require.Len(t, lines, 3, "%q", lines)
 	require.Contains(t, lines[0], `policy.yaml:11:9: ReleasePolicy "p": spec.schedule.windows[1]: invalid window "Mon-Thu 9-16"`)
 	require.Contains(t, lines[1], `policy.yaml:13:34: ReleasePolicy "p": spec.schedule.blackouts[0].to: must be after from (2026-12-20), got 2026-12-19`)
-	require.Contains(t, lines[2], `policy.yaml:15:12: ReleasePolicy "p": spec.schedule.calendar.ics: iCalendar line 4: RRULE FREQ=SECONDLY is not supported`)
+	require.Contains(t, lines[2], `policy.yaml:15:12: ReleasePolicy "p": spec.schedule.calendar.ics: iCalendar line 4: RRULE: FREQ=SECONDLY is not supported`)
 
 	// An unknown field gets the usual hint.
 	_, err = Parse("policy.yaml", []byte(policy("p", "web")+"  schedule:\n    timezone: UTC\n    window: [\"Mon 09:00-10:00\"]\n"))
