@@ -69,6 +69,9 @@ func checkSchedule(r *reporter, s *ScheduleSpec) {
 			r.addf(sp+".slot", "must be a whole number of minutes that divides a day evenly (e.g. 15m, 30m, 1h), got %s", slot)
 		}
 	}
+	if mw := s.MaxWait.D(); mw < 0 || mw > MaxMaxWait {
+		r.addf(sp+".maxWait", "must be from 0 (the default: the 7-day horizon) to %s, got %s", MaxMaxWait, mw)
+	}
 }
 
 // checkWeeklyList checks a list of weekly windows such as

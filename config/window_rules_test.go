@@ -47,6 +47,11 @@ func TestScheduleRules(t *testing.T) {
 	}{
 		{name: "every field set and valid", mutate: func(*ScheduleSpec) {}},
 		{name: "timezone only", mutate: func(s *ScheduleSpec) { *s = ScheduleSpec{Timezone: "UTC"} }},
+		{name: "maxWait in range", mutate: func(s *ScheduleSpec) { s.MaxWait = Duration(72 * time.Hour) }},
+		{name: "maxWait too long", mutate: func(s *ScheduleSpec) { s.MaxWait = Duration(40 * 24 * time.Hour) },
+			want: []string{`spec.schedule.maxWait: must be from 0 (the default: the 7-day horizon) to 744h0m0s, got 960h0m0s`}},
+		{name: "maxWait negative", mutate: func(s *ScheduleSpec) { s.MaxWait = Duration(-time.Hour) },
+			want: []string{`spec.schedule.maxWait: must be from 0 (the default: the 7-day horizon) to 744h0m0s, got -1h0m0s`}},
 		{name: "timezone missing", mutate: func(s *ScheduleSpec) { s.Timezone = "" },
 			want: []string{`spec.schedule.timezone: a time zone name is required, e.g. "Europe/Berlin" or "UTC"`}},
 		{name: "bad timezone", mutate: func(s *ScheduleSpec) { s.Timezone = "Europe/Berln" },
