@@ -61,7 +61,7 @@ func (kayentaJudge) failed(canary, stable *series, t int) bool {
 // greater than b, by the normal approximation with a tie correction.
 func mannWhitneyGreater(a, b []float64) float64 {
 	type obs struct {
-		v    float64
+		v   float64
 		inA bool
 	}
 	all := make([]obs, 0, len(a)+len(b))
