@@ -1,6 +1,7 @@
 package canarysim
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -71,15 +72,7 @@ func mannWhitneyGreater(a, b []float64) float64 {
 	for _, v := range b {
 		all = append(all, obs{v, false})
 	}
-	slices.SortFunc(all, func(x, y obs) int {
-		switch {
-		case x.v < y.v:
-			return -1
-		case x.v > y.v:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(all, func(x, y obs) int { return cmp.Compare(x.v, y.v) })
 	n1, n2 := float64(len(a)), float64(len(b))
 	n := n1 + n2
 	rankSum, ties := 0.0, 0.0
