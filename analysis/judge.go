@@ -68,8 +68,20 @@ const (
 	ObservedErrorRatio Observed = "errorRatio"
 	// ObservedRequests: requests in the window.
 	ObservedRequests Observed = "requests"
-	// ObservedZScore: the canary-versus-stable two-proportion z statistic.
+	// ObservedZScore: the canary-versus-stable two-proportion z statistic
+	// that earlier versions recorded; the comparison now records
+	// ObservedEvidence.
 	ObservedZScore Observed = "zScore"
+	// ObservedErrors: failed requests in the window (error ratio times
+	// requests).
+	ObservedErrors Observed = "errors"
+	// ObservedEvidence: the log of the comparison's sequential evidence
+	// against "the canary is no worse than maxRatio times stable" (see
+	// sequential.go); it fails at its threshold, log(1/α).
+	ObservedEvidence Observed = "evidence"
+	// ObservedPValue: how likely a burn rule's errors would be at the
+	// error ratio it allows; it fires only below its threshold, α.
+	ObservedPValue Observed = "pValue"
 )
 
 // Observation is one number a check looked at, with where it came from.
@@ -152,7 +164,9 @@ func Judge(m Measurements, spec config.ReleasePolicySpec) Verdict {
 		v.Phase, v.Reason = PhaseError, fmt.Sprintf("the SLO objective must be between 0 and 100 exclusive, got %v", slo.Objective)
 		return v
 	}
-	j := &judge{spec: &spec, sub: m.Subject, budget: 1 - slo.Objective/100, items: map[key]Measurement{}}
+	j := &judge{spec: &spec, sub: m.Subject, budget: 1 - slo.Objective/100, items: map[key]Measurement{},
+		compare:  comparisonWindow(spec.Analysis.Baseline.Window.D(), m.Subject, m.Time),
+		evidence: math.Log(1 / alphaFor(spec.Analysis.Baseline.ZScore))}
 	for _, it := range m.Items {
 		j.items[key{role: it.Role, quantity: it.Quantity, window: it.Window.D()}] = it
 	}
@@ -212,6 +226,10 @@ type judge struct {
 	sub    Subject
 	budget float64
 	items  map[key]Measurement
+	// compare is the window of the comparison and the minimum sample;
+	// evidence the log-evidence at which a sequential test fails.
+	compare  time.Duration
+	evidence float64
 }
 
 // derived is a number computed from one or more measurements.
@@ -369,10 +387,7 @@ func (j *judge) burnRule(rule config.BurnRule) Check {
 	prefix := "burn rule " + rule.Name
 	switch {
 	case long.Value != nil && short.Value != nil && !long.Passed && !short.Passed:
-		c.Result = ResultFailed
-		c.Reason = fmt.Sprintf("%s fired: %s burn %.1f > %s and %s burn %.1f > %s", prefix,
-			PromDuration(rule.LongWindow.D()), *long.Value, fmtNum(rule.BurnRate),
-			PromDuration(rule.ShortWindow.D()), *short.Value, fmtNum(rule.BurnRate))
+		j.burnEvidence(&c, rule)
 	default:
 		if res, reason, ok := missing(prefix, c.Observations); ok {
 			c.Result, c.Reason = res, reason
@@ -383,6 +398,60 @@ func (j *judge) burnRule(rule config.BurnRule) Check {
 			*long.Value, PromDuration(rule.LongWindow.D()), *short.Value, PromDuration(rule.ShortWindow.D()), fmtNum(rule.BurnRate))
 	}
 	return c
+}
+
+// burnEvidence decides a burn rule whose windows both burn above its
+// rate: it fires only when the long window's errors would be unlikely (p
+// below α, the comparison's level) at the error ratio the rule allows, so
+// that one error in a handful of requests is not a verdict; until then it
+// is Inconclusive, which holds the release.
+func (j *judge) burnEvidence(c *Check, rule config.BurnRule) {
+	long, short := c.Observations[0], c.Observations[1]
+	w := rule.LongWindow.D()
+	n := j.observe(ObservedRequests, RoleCanary, w, j.requests(RoleCanary, w))
+	c.Observations = append(c.Observations, n)
+	if res, reason, ok := missing("burn rule "+rule.Name, []Observation{n}); ok {
+		c.Result, c.Reason = res, reason
+		return
+	}
+	alpha := alphaFor(j.spec.Analysis.Baseline.ZScore)
+	errors := *long.Value * j.budget * *n.Value
+	p := binomialTail(errors, *n.Value, rule.BurnRate*j.budget)
+	c.Observations = append(c.Observations, Observation{Observed: ObservedPValue, Role: RoleCanary, Version: j.sub.Canary,
+		Window: config.Duration(w), Outcome: OutcomeValue, Value: ptr(p), Threshold: ptr(alpha), Passed: p >= alpha, Queries: []string{}})
+	counts := fmt.Sprintf("%s errors in %s requests over %s, p %s at the allowed %s, fires below %s", fmtNum(math.Round(errors)),
+		fmtNum(*n.Value), PromDuration(w), fmtP(p), fmtPct(rule.BurnRate*j.budget), fmtP(alpha))
+	if p >= alpha {
+		c.Result = ResultInconclusive
+		c.Reason = fmt.Sprintf("burn rule %s: burn %.1f (%s), %.1f (%s) above %s, but too few requests to tell: %s", rule.Name,
+			*long.Value, PromDuration(w), *short.Value, PromDuration(rule.ShortWindow.D()), fmtNum(rule.BurnRate), counts)
+		return
+	}
+	c.Result = ResultFailed
+	c.Reason = fmt.Sprintf("burn rule %s fired: %s burn %.1f > %s and %s burn %.1f > %s (%s)", rule.Name,
+		PromDuration(w), *long.Value, fmtNum(rule.BurnRate),
+		PromDuration(rule.ShortWindow.D()), *short.Value, fmtNum(rule.BurnRate), counts)
+}
+
+// fmtP renders a probability: "0.13%", "<0.0001%".
+func fmtP(p float64) string {
+	if p < 1e-6 {
+		return "<0.0001%"
+	}
+	return strconv.FormatFloat(p*100, 'g', 2, 64) + "%"
+}
+
+// evidenceObservation records a sequential test's log evidence against
+// its threshold.
+func (j *judge) evidenceObservation(w time.Duration, ev float64) Observation {
+	o := Observation{Observed: ObservedEvidence, Role: RoleCanary, Version: j.sub.Canary, Window: config.Duration(w),
+		Outcome: OutcomeValue, Threshold: ptr(j.evidence), Passed: ev < j.evidence, Queries: []string{}}
+	if !math.IsInf(ev, 0) {
+		o.Value = ptr(ev)
+	} else {
+		o.Value = ptr(math.Copysign(math.MaxFloat64, ev))
+	}
+	return o
 }
 
 func (j *judge) latency() Check {
@@ -415,7 +484,7 @@ func (j *judge) latency() Check {
 
 func (j *judge) baseline() Check {
 	b := j.spec.Analysis.Baseline
-	w := b.Window.D()
+	w := j.compare
 	c := Check{Kind: CheckBaseline, Name: string(CheckBaseline), Observations: []Observation{}}
 	if !baselineEnabled(j.spec, j.sub) {
 		c.Result, c.Reason = ResultSkipped, "baseline skipped: no stable version to compare with"
@@ -449,17 +518,20 @@ func (j *judge) baseline() Check {
 		return c
 	}
 	limit := *sr.Value*b.MaxRatio + b.MinDelta
-	z := zScore(*cr.Value, *cn.Value, *sr.Value, *sn.Value)
 	c.Observations[0] = withThreshold(cr, limit, true)
-	zo := Observation{Observed: ObservedZScore, Role: RoleCanary, Version: j.sub.Canary, Window: config.Duration(w),
-		Outcome: OutcomeValue, Value: ptr(z), Threshold: ptr(b.ZScore), Passed: z < b.ZScore,
-		Queries: append(append([]string{}, cr.Queries...), sr.Queries...)}
-	c.Observations = append(c.Observations, zo)
-	worse := !c.Observations[0].Passed
-	desc := fmt.Sprintf("canary error ratio %s vs stable %s over %s (limit %s x stable + %s = %s, z %.1f, significant at %s; %s vs %s requests)",
-		fmtPct(*cr.Value), fmtPct(*sr.Value), span, fmtNum(b.MaxRatio), fmtPct(b.MinDelta), fmtPct(limit),
-		z, fmtNum(b.ZScore), fmtNum(*cn.Value), fmtNum(*sn.Value))
-	if worse && !zo.Passed {
+	ce, se := *cr.Value**cn.Value, *sr.Value**sn.Value
+	ev := logEvidence(ce, ce+se, nullShare(b.MaxRatio, *cn.Value, *sn.Value))
+	errs := func(r Role, v float64, o Observation) Observation {
+		e := Observation{Observed: ObservedErrors, Role: r, Version: j.version(r), Window: config.Duration(w),
+			Outcome: OutcomeValue, Value: ptr(v), Queries: o.Queries}
+		return e
+	}
+	c.Observations = append(c.Observations, errs(RoleCanary, ce, cr), errs(RoleStable, se, sr), j.evidenceObservation(w, ev))
+	desc := fmt.Sprintf("canary %s errors in %s requests (%s) vs stable %s in %s (%s) over %s; "+
+		"limit %s x stable + %s = %s; sequential test of canary <= %s x stable: log evidence %.1f, fails at %.1f (alpha %s)",
+		fmtNum(math.Round(ce)), fmtNum(*cn.Value), fmtPct(*cr.Value), fmtNum(math.Round(se)), fmtNum(*sn.Value), fmtPct(*sr.Value), span,
+		fmtNum(b.MaxRatio), fmtPct(b.MinDelta), fmtPct(limit), fmtNum(b.MaxRatio), ev, j.evidence, fmtPct(alphaFor(b.ZScore)))
+	if !c.Observations[0].Passed && ev >= j.evidence {
 		c.Result, c.Reason = ResultFailed, "baseline: canary significantly worse than stable: "+desc
 		return c
 	}
@@ -467,28 +539,9 @@ func (j *judge) baseline() Check {
 	return c
 }
 
-// zScore is the one-sided pooled two-proportion z statistic of the canary
-// error ratio p1 over n1 requests against the stable ratio p2 over n2.
-// It is 0 when the pooled variance is 0 (no errors at all, or only errors).
-func zScore(p1, n1, p2, n2 float64) float64 {
-	if n1 <= 0 || n2 <= 0 {
-		return 0
-	}
-	p := (p1*n1 + p2*n2) / (n1 + n2)
-	se := math.Sqrt(p * (1 - p) * (1/n1 + 1/n2))
-	if !(se > 0) {
-		return 0
-	}
-	z := (p1 - p2) / se
-	if math.IsNaN(z) || math.IsInf(z, 0) {
-		return 0
-	}
-	return z
-}
-
 func (j *judge) minRequests() Check {
 	b := j.spec.Analysis.Baseline
-	w := b.Window.D()
+	w := j.compare
 	o := withThreshold(j.observe(ObservedRequests, RoleCanary, w, j.requests(RoleCanary, w)), b.MinRequests, false)
 	c := Check{Kind: CheckMinRequests, Name: string(CheckMinRequests), Observations: []Observation{o}}
 	if res, reason, ok := missing("minimum sample", c.Observations); ok {

@@ -34,7 +34,8 @@ func TestJudge(t *testing.T) {
 			reason: "all checks passed: fast: burn 0.0 (1m), 0.0 (10s), fires above 14.4 in both; " +
 				"slow: burn 0.0 (5m), 0.0 (30s), fires above 6 in both; " +
 				"latency 50.0ms (1m), 48.0ms (10s), fails above 300ms in both; " +
-				"baseline: canary error ratio 0.00% vs stable 0.10% over 1m (limit 2 x stable + 1.00% = 1.20%, z -0.8, significant at 3; 600 vs 6000 requests); " +
+				"baseline: canary 0 errors in 600 requests (0.00%) vs stable 6 in 6000 (0.10%) over 1m; limit 2 x stable + 1.00% = 1.20%; " +
+				"sequential test of canary <= 2 x stable: log evidence -1.9, fails at 6.6 (alpha 0.13%); " +
 				"canary served 600 requests in 1m (needs 50)",
 		},
 		{
@@ -93,21 +94,27 @@ func TestJudge(t *testing.T) {
 			spec:   noBaseline,
 			prom:   func(f *fakeProm) { f.errorRatio("1m", 0.2); f.errorRatio("10s", 0.2) },
 			want:   PhaseFailed,
-			reason: "burn rule fast fired: 1m burn 200.0 > 14.4 and 10s burn 200.0 > 14.4",
+			reason: "burn rule fast fired: 1m burn 200.0 > 14.4 and 10s burn 200.0 > 14.4 (120 errors in 600 requests over 1m, p <0.0001% at the allowed 1.44%, fires below 0.13%)",
 		},
 		{
 			name: "fast fires with the baseline on: both are named",
 			prom: func(f *fakeProm) { f.errorRatio("1m", 0.2); f.errorRatio("10s", 0.2) },
 			want: PhaseFailed,
-			reason: "burn rule fast fired: 1m burn 200.0 > 14.4 and 10s burn 200.0 > 14.4; " +
-				"baseline: canary significantly worse than stable: canary error ratio 20.00% vs stable 0.10% over 1m " +
-				"(limit 2 x stable + 1.00% = 1.20%, z 34.0, significant at 3; 600 vs 6000 requests)",
+			reason: "burn rule fast fired: 1m burn 200.0 > 14.4 and 10s burn 200.0 > 14.4 (120 errors in 600 requests over 1m, p <0.0001% at the allowed 1.44%, fires below 0.13%); " +
+				"baseline: canary significantly worse than stable: canary 120 errors in 600 requests (20.00%) vs stable 6 in 6000 (0.10%) over 1m; " +
+				"limit 2 x stable + 1.00% = 1.20%; sequential test of canary <= 2 x stable: log evidence 189.1, fails at 6.6 (alpha 0.13%)",
 		},
 		{
-			name:   "slow fires: 1% errors in 5m and 30s = burn 10 > 6, fast quiet -> Failed",
-			prom:   func(f *fakeProm) { f.errorRatio("5m", 0.01); f.errorRatio("30s", 0.01) },
+			name:   "slow fires: 2% errors in 5m and 30s = burn 20 > 6, fast quiet -> Failed",
+			prom:   func(f *fakeProm) { f.errorRatio("5m", 0.02); f.errorRatio("30s", 0.02) },
 			want:   PhaseFailed,
-			reason: "burn rule slow fired: 5m burn 10.0 > 6 and 30s burn 10.0 > 6",
+			reason: "burn rule slow fired: 5m burn 20.0 > 6 and 30s burn 20.0 > 6 (60 errors in 3000 requests over 5m, p <0.0001% at the allowed 0.60%, fires below 0.13%)",
+		},
+		{
+			name:   "slow above its rate without evidence: 30 errors in 3000 requests where 18 are allowed -> Inconclusive",
+			prom:   func(f *fakeProm) { f.errorRatio("5m", 0.01); f.errorRatio("30s", 0.01) },
+			want:   PhaseInconclusive,
+			reason: "burn rule slow: burn 10.0 (5m), 10.0 (30s) above 6, but too few requests to tell: 30 errors in 3000 requests over 5m, p 0.58% at the allowed 0.60%, fires below 0.13%",
 		},
 		{
 			name: "only the long window over: 20% in 1m, 10s clean -> not fired, Successful",
@@ -126,7 +133,7 @@ func TestJudge(t *testing.T) {
 			spec:   noBaseline,
 			prom:   func(f *fakeProm) { f.counts("v2", "1m", 2, 5); f.counts("v2", "10s", 2, 5) },
 			want:   PhaseFailed,
-			reason: "burn rule fast fired: 1m burn 600.0 > 14.4 and 10s burn 600.0 > 14.4",
+			reason: "burn rule fast fired: 1m burn 600.0 > 14.4 and 10s burn 600.0 > 14.4 (3 errors in 5 requests over 1m, p 0.0029% at the allowed 1.44%, fires below 0.13%)",
 		},
 		{
 			name: "latency 400ms in 1m and 350ms in 10s > 300ms -> Failed",
@@ -153,8 +160,8 @@ func TestJudge(t *testing.T) {
 			// The fast rule's long window (1m) burns at 50, its short one is clean.
 			prom: func(f *fakeProm) { f.errorRatio("1m", 0.05) },
 			want: PhaseFailed,
-			reason: "baseline: canary significantly worse than stable: canary error ratio 5.00% vs stable 0.10% over 1m " +
-				"(limit 2 x stable + 1.00% = 1.20%, z 15.5, significant at 3; 600 vs 6000 requests)",
+			reason: "baseline: canary significantly worse than stable: canary 30 errors in 600 requests (5.00%) vs stable 6 in 6000 (0.10%) over 1m; " +
+				"limit 2 x stable + 1.00% = 1.20%; sequential test of canary <= 2 x stable: log evidence 36.9, fails at 6.6 (alpha 0.13%)",
 		},
 		{
 			name: "baseline insignificant: canary 4 of 100 vs stable 1% of 10000 -> z 2.96 < 3, Successful",
@@ -184,7 +191,7 @@ func TestJudge(t *testing.T) {
 				f.set(q(tTotal, "v2", "5m"), fail("bad_data: parse error"))
 			},
 			want:   PhaseFailed,
-			reason: "burn rule fast fired: 1m burn 200.0 > 14.4 and 10s burn 200.0 > 14.4",
+			reason: "burn rule fast fired: 1m burn 200.0 > 14.4 and 10s burn 200.0 > 14.4 (120 errors in 600 requests over 1m, p <0.0001% at the allowed 1.44%, fires below 0.13%)",
 		},
 		{
 			name:   "a failed query, nothing fired -> Error",
@@ -249,7 +256,7 @@ func TestJudge(t *testing.T) {
 				f.set(q(tRatio, "v2", "10s"), num(0.2))
 			},
 			want:   PhaseFailed,
-			reason: "burn rule fast fired: 1m burn 200.0 > 14.4 and 10s burn 200.0 > 14.4",
+			reason: "burn rule fast fired: 1m burn 200.0 > 14.4 and 10s burn 200.0 > 14.4 (120 errors in 600 requests over 1m, p <0.0001% at the allowed 1.44%, fires below 0.13%)",
 		},
 		{
 			name:       "error ratio style: too few requests -> Inconclusive",
@@ -303,7 +310,13 @@ func TestJudgeFailedNamesEverything(t *testing.T) {
 	fast := checkNamed(v, "fast")
 	require.Equal(t, ResultFailed, fast.Result)
 	require.Equal(t, CheckBurnRule, fast.Kind)
-	require.Len(t, fast.Observations, 2)
+	require.Len(t, fast.Observations, 4, "two burn rates, the long window's requests and the p-value")
+	require.Equal(t, ObservedRequests, fast.Observations[2].Observed)
+	require.InDelta(t, 600, *fast.Observations[2].Value, 1e-9)
+	pv := fast.Observations[3]
+	require.Equal(t, ObservedPValue, pv.Observed)
+	require.Less(t, *pv.Value, *pv.Threshold)
+	require.InDelta(t, 0.00135, *pv.Threshold, 1e-5, "alpha for zScore 3")
 	for i, w := range []string{"1m", "10s"} {
 		o := fast.Observations[i]
 		require.Equal(t, ObservedBurnRate, o.Observed)
@@ -321,10 +334,14 @@ func TestJudgeFailedNamesEverything(t *testing.T) {
 
 	base := checkNamed(v, "baseline")
 	require.Equal(t, ResultFailed, base.Result)
-	require.Len(t, base.Observations, 5)
-	z := base.Observations[4]
-	require.Equal(t, ObservedZScore, z.Observed)
-	require.Greater(t, *z.Value, 3.0)
+	require.Len(t, base.Observations, 7)
+	require.Equal(t, ObservedErrors, base.Observations[4].Observed)
+	require.InDelta(t, 120, *base.Observations[4].Value, 1e-6, "20% of 600")
+	require.InDelta(t, 6, *base.Observations[5].Value, 1e-6, "0.1% of 6000")
+	ev := base.Observations[6]
+	require.Equal(t, ObservedEvidence, ev.Observed)
+	require.Greater(t, *ev.Value, *ev.Threshold)
+	require.InDelta(t, math.Log(1/0.00135), *ev.Threshold, 1e-3)
 	require.InDelta(t, 0.012, *base.Observations[0].Threshold, 1e-9, "2 x 0.1% + 1%")
 }
 
@@ -352,8 +369,9 @@ func TestJudgeBaselineChecks(t *testing.T) {
 		base := checkNamed(judgeWith(f, spec), "baseline")
 		require.Equal(t, ResultPassed, base.Result)
 		require.False(t, base.Observations[0].Passed, "4% is over 2 x 1% + 1%")
-		require.InDelta(t, 2.96, *base.Observations[4].Value, 0.01)
-		require.True(t, base.Observations[4].Passed, "but z < 3")
+		ev := base.Observations[6]
+		require.Equal(t, ObservedEvidence, ev.Observed)
+		require.True(t, ev.Passed, "but 4 errors against 100 do not yet show 4%% is over twice 1%%: log evidence %.2f", *ev.Value)
 	})
 	t.Run("below the minimum sample is skipped", func(t *testing.T) {
 		f := healthy()
@@ -388,17 +406,6 @@ func TestJudgeBaselineChecks(t *testing.T) {
 			require.NotEqual(t, CheckBaseline, c.Kind)
 		}
 	})
-}
-
-func TestZScore(t *testing.T) {
-	// 4% of 100 against 1% of 10000: pooled p = 104/10100.
-	p := 104.0 / 10100
-	want := (0.04 - 0.01) / math.Sqrt(p*(1-p)*(1.0/100+1.0/10000))
-	require.InDelta(t, want, zScore(0.04, 100, 0.01, 10000), 1e-12)
-	require.Equal(t, 0.0, zScore(0, 100, 0, 100), "no errors at all")
-	require.Equal(t, 0.0, zScore(1, 100, 1, 100), "only errors")
-	require.Equal(t, 0.0, zScore(0.5, 0, 0.1, 100), "no canary requests")
-	require.Less(t, zScore(0.001, 1000, 0.01, 1000), 0.0, "a better canary scores negative")
 }
 
 // TestVerdictJSON: the verdict serialises deterministically and reads back
@@ -489,7 +496,8 @@ func TestWorkedExample(t *testing.T) {
 	require.Equal(t, PhaseSuccessful, a.Phase)
 	require.Equal(t, "all checks passed: fast: burn 0.8 (1m), 0.0 (10s), fires above 14.4 in both; "+
 		"slow: burn 0.5 (5m), 0.0 (30s), fires above 6 in both; "+
-		"baseline: canary error ratio 0.08% vs stable 0.10% over 1m (limit 2 x stable + 1.00% = 1.20%, z -0.2, significant at 3; 1200 vs 22800 requests); "+
+		"baseline: canary 1 errors in 1200 requests (0.08%) vs stable 23 in 22800 (0.10%) over 1m; limit 2 x stable + 1.00% = 1.20%; "+
+		"sequential test of canary <= 2 x stable: log evidence -2.9, fails at 6.6 (alpha 0.13%); "+
 		"canary served 1200 requests in 1m (needs 50)", a.Reason)
 	c, action, _ := Decide(Counters{}, a, spec)
 	require.Equal(t, ActionAdvance, action)
@@ -499,9 +507,12 @@ func TestWorkedExample(t *testing.T) {
 		"10s": {6, 200}, "30s": {18, 600}, "1m": {18, 1200}, "5m": {20, 4000},
 	}), spec)
 	require.Equal(t, PhaseFailed, b.Phase)
-	require.Equal(t, "burn rule fast fired: 1m burn 15.0 > 14.4 and 10s burn 30.0 > 14.4; "+
-		"baseline: canary significantly worse than stable: canary error ratio 1.50% vs stable 0.10% over 1m "+
-		"(limit 2 x stable + 1.00% = 1.20%, z 11.4, significant at 3; 1200 vs 22800 requests)", b.Reason)
+	// 18 errors in 1,200 requests is just over what the fast rule allows
+	// (1.44%, 17.3): no evidence for it; but 18 against stable's 23 in
+	// 22,800 is evidence against the canary.
+	require.Equal(t, "baseline: canary significantly worse than stable: canary 18 errors in 1200 requests (1.50%) vs stable 23 in 22800 (0.10%) over 1m; "+
+		"limit 2 x stable + 1.00% = 1.20%; sequential test of canary <= 2 x stable: log evidence 15.0, fails at 6.6 (alpha 0.13%)", b.Reason)
+	require.Equal(t, ResultInconclusive, checkNamed(b, "fast").Result)
 	require.Equal(t, ResultPassed, checkNamed(b, "slow").Result, "5m burns at 5.0 < 6")
 	_, action, reason := Decide(c, b, spec)
 	require.Equal(t, ActionRollBack, action)

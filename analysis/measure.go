@@ -24,6 +24,12 @@ type Subject struct {
 	Service string `json:"service"`
 	Canary  string `json:"canary"`
 	Stable  string `json:"stable,omitempty"`
+	// Since is when the canary's current share of traffic began (the
+	// step's routes acknowledged everywhere). When set, canary and stable
+	// are compared over everything since then, which makes the comparison
+	// a sequential test with a bounded error rate however often it runs
+	// (see sequential.go); when zero, over analysis.baseline.window.
+	Since time.Time `json:"since,omitzero"`
 }
 
 // Role says which side of a release a measurement is about.
@@ -134,7 +140,7 @@ type planned struct {
 // recorded with OutcomeNoData or OutcomeError and judged by Judge.
 func Measure(ctx context.Context, q Querier, spec config.ReleasePolicySpec, subject Subject, now time.Time) Measurements {
 	spec = config.PolicyDefaults(&spec)
-	plan := planFor(&spec, subject)
+	plan := planFor(&spec, subject, now)
 	out := Measurements{Subject: subject, Time: now, Items: make([]Measurement, len(plan))}
 
 	// Run each distinct query once.
@@ -233,7 +239,7 @@ func singleValue(v model.Value) (float64, string, error) {
 
 // planFor lists the measurements spec (with defaults) needs for subject,
 // in the order of Measurements.Items.
-func planFor(spec *config.ReleasePolicySpec, sub Subject) []planned {
+func planFor(spec *config.ReleasePolicySpec, sub Subject, now time.Time) []planned {
 	slo := spec.SLO
 	if slo == nil || sub.Canary == "" {
 		return nil
@@ -263,7 +269,8 @@ func planFor(spec *config.ReleasePolicySpec, sub Subject) []planned {
 	for _, r := range a.BurnRules {
 		windows = append(windows, r.LongWindow.D(), r.ShortWindow.D())
 	}
-	windows = append(windows, a.Baseline.Window.D())
+	compare := comparisonWindow(a.Baseline.Window.D(), sub, now)
+	windows = append(windows, compare)
 	slices.Sort(windows)
 	windows = slices.Compact(windows)
 	for _, w := range windows {
@@ -275,7 +282,7 @@ func planFor(spec *config.ReleasePolicySpec, sub Subject) []planned {
 		}
 	}
 	if baselineEnabled(spec, sub) {
-		addRatio(RoleStable, sub.Stable, a.Baseline.Window.D())
+		addRatio(RoleStable, sub.Stable, compare)
 	}
 	slices.SortStableFunc(plan, func(x, y planned) int { return compareKeys(x.key, y.key) })
 	return plan

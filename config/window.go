@@ -43,6 +43,12 @@ type ScheduleSpec struct {
 	TrafficLookback Duration `json:"trafficLookback,omitempty"`
 	// Slot is the spacing of candidate start times.
 	Slot Duration `json:"slot,omitempty"`
+	// MaxWait is the delay-versus-traffic trade-off: how long past its
+	// earliest allowed start a release of risk 1 may wait for the quietest
+	// start. A release of risk r waits at most r × maxWait, and within
+	// that takes the start with the least expected traffic. Default (0):
+	// the optimizer's horizon, seven days.
+	MaxWait Duration `json:"maxWait,omitempty"`
 }
 
 // BlackoutSpec is a period no release may overlap. From and To are RFC
@@ -114,6 +120,9 @@ const (
 	// MinSlot and MaxSlot bound spec.schedule.slot.
 	MinSlot = 5 * time.Minute
 	MaxSlot = 4 * time.Hour
+	// MaxMaxWait bounds maxWait: the longest horizon the optimizer looks
+	// ahead.
+	MaxMaxWait = 31 * 24 * time.Hour
 	// MinTrafficLookback and MaxTrafficLookback bound trafficLookback: at
 	// least one week (one sample of every hour of the week), at most
 	// eight.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluicehq/sluice/analysis/window/calendar"
+	"github.com/sluicehq/sluice/calendar"
 )
 
 // checkSchedule applies the rules of spec.schedule. It is pure: time zones
@@ -68,6 +68,9 @@ func checkSchedule(r *reporter, s *ScheduleSpec) {
 		case slot%time.Minute != 0 || (24*time.Hour)%slot != 0:
 			r.addf(sp+".slot", "must be a whole number of minutes that divides a day evenly (e.g. 15m, 30m, 1h), got %s", slot)
 		}
+	}
+	if mw := s.MaxWait.D(); mw < 0 || mw > MaxMaxWait {
+		r.addf(sp+".maxWait", "must be from 0 (the default: the 7-day horizon) to %s, got %s", MaxMaxWait, mw)
 	}
 }
 

@@ -47,6 +47,11 @@ func TestScheduleRules(t *testing.T) {
 	}{
 		{name: "every field set and valid", mutate: func(*ScheduleSpec) {}},
 		{name: "timezone only", mutate: func(s *ScheduleSpec) { *s = ScheduleSpec{Timezone: "UTC"} }},
+		{name: "maxWait in range", mutate: func(s *ScheduleSpec) { s.MaxWait = Duration(72 * time.Hour) }},
+		{name: "maxWait too long", mutate: func(s *ScheduleSpec) { s.MaxWait = Duration(40 * 24 * time.Hour) },
+			want: []string{`spec.schedule.maxWait: must be from 0 (the default: the 7-day horizon) to 744h0m0s, got 960h0m0s`}},
+		{name: "maxWait negative", mutate: func(s *ScheduleSpec) { s.MaxWait = Duration(-time.Hour) },
+			want: []string{`spec.schedule.maxWait: must be from 0 (the default: the 7-day horizon) to 744h0m0s, got -1h0m0s`}},
 		{name: "timezone missing", mutate: func(s *ScheduleSpec) { s.Timezone = "" },
 			want: []string{`spec.schedule.timezone: a time zone name is required, e.g. "Europe/Berlin" or "UTC"`}},
 		{name: "bad timezone", mutate: func(s *ScheduleSpec) { s.Timezone = "Europe/Berln" },
@@ -75,11 +80,17 @@ func TestScheduleRules(t *testing.T) {
 			s.Blackouts = []BlackoutSpec{{From: "2026-06-01", To: "2026-06-02", Reason: "x"}}
 		}, want: []string{`spec.schedule.timezone: invalid time zone "Nowhere"`}},
 		{name: "unparseable ics with line numbers", mutate: func(s *ScheduleSpec) {
-			s.Calendar.ICS = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:2026-12-25\nEND:VEVENT\nBEGIN:VEVENT\nSUMMARY:no start\nEND:VEVENT\n"
+			s.Calendar.ICS = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:2026-12-25\nEND:VEVENT\nBEGIN:VEVENT\nSUMMARY:no start\nEND:VEVENT\nEND:VCALENDAR\n"
 		}, want: []string{
-			`spec.schedule.calendar.ics: iCalendar line 1: BEGIN:VCALENDAR has no matching END:VCALENDAR`,
 			`spec.schedule.calendar.ics: iCalendar line 3: DTSTART: "2026-12-25" is not a date YYYYMMDD`,
 			`spec.schedule.calendar.ics: iCalendar line 5: event has no DTSTART`,
+		}},
+		{name: "unbalanced ics", mutate: func(s *ScheduleSpec) {
+			s.Calendar.ICS = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nEND:VCALENDAR\n"
+		}, want: []string{
+			`spec.schedule.calendar.ics: iCalendar line 1: BEGIN:VCALENDAR has no matching END:VCALENDAR`,
+			`spec.schedule.calendar.ics: iCalendar line 2: BEGIN:VEVENT has no matching END:VEVENT`,
+			`spec.schedule.calendar.ics: iCalendar line 3: END:VCALENDAR does not match BEGIN:VEVENT at line 2`,
 		}},
 		{name: "empty calendar", mutate: func(s *ScheduleSpec) { s.Calendar.ICS = "  " },
 			want: []string{`spec.schedule.calendar.ics: required: the iCalendar text (BEGIN:VCALENDAR ... END:VCALENDAR); remove calendar to have none`}},
@@ -106,7 +117,7 @@ func TestScheduleRules(t *testing.T) {
 		{name: "bad on-call ics", mutate: func(s *ScheduleSpec) {
 			s.OnCall.ICS = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART:20260601T000000Z\nSUMMARY:x\nEND:VEVENT\nEND:VCALENDAR"
 		},
-			want: []string{`spec.schedule.onCall.ics: iCalendar line 2: timed event has neither DTEND nor DURATION, so it would last no time`}},
+			want: []string{`spec.schedule.onCall.ics: iCalendar line 3: timed event has neither DTEND nor DURATION, so it would last no time`}},
 		{name: "traffic query placeholders", mutate: func(s *ScheduleSpec) { s.TrafficQuery = `sum(rate(x{v="{{version}}",s="{{service}` },
 			want: []string{`spec.schedule.trafficQuery: unknown placeholder "{{version}}": use {{service}}`}},
 		{name: "traffic query unterminated placeholder", mutate: func(s *ScheduleSpec) { s.TrafficQuery = `sum(rate(x{s="{{service}` },
@@ -165,7 +176,7 @@ func TestScheduleErrorsPointAtTheField(t *testing.T) {
 	require.Len(t, lines, 3, "%q", lines)
 	require.Contains(t, lines[0], `policy.yaml:11:9: ReleasePolicy "p": spec.schedule.windows[1]: invalid window "Mon-Thu 9-16"`)
 	require.Contains(t, lines[1], `policy.yaml:13:34: ReleasePolicy "p": spec.schedule.blackouts[0].to: must be after from (2026-12-20), got 2026-12-19`)
-	require.Contains(t, lines[2], `policy.yaml:15:12: ReleasePolicy "p": spec.schedule.calendar.ics: iCalendar line 4: RRULE FREQ=SECONDLY is not supported`)
+	require.Contains(t, lines[2], `policy.yaml:15:12: ReleasePolicy "p": spec.schedule.calendar.ics: iCalendar line 4: RRULE: FREQ=SECONDLY is not supported`)
 
 	// An unknown field gets the usual hint.
 	_, err = Parse("policy.yaml", []byte(policy("p", "web")+"  schedule:\n    timezone: UTC\n    window: [\"Mon 09:00-10:00\"]\n"))

@@ -41,7 +41,9 @@ func (a *PromAnalyzer) querier(url string, timeout time.Duration) (analysis.Quer
 // Error verdict: the release holds, it never advances on it.
 func (a *PromAnalyzer) Analyze(ctx context.Context, r *state.Release, now time.Time) analysis.Verdict {
 	spec := r.Status.PolicySpec
-	subject := analysis.Subject{Service: r.Service(), Canary: r.Spec.Spec.To, Stable: r.Status.From}
+	// Since: canary and stable are compared over everything since the
+	// step's routes were acknowledged, the sequential test's start.
+	subject := analysis.Subject{Service: r.Service(), Canary: r.Spec.Spec.To, Stable: r.Status.From, Since: r.Status.AckedAt}
 	url := a.DefaultURL
 	if spec.Prometheus != nil && spec.Prometheus.URL != "" {
 		url = spec.Prometheus.URL

@@ -7,7 +7,7 @@ import (
 
 	"github.com/sluicehq/sluice/analysis/risk"
 	"github.com/sluicehq/sluice/analysis/window"
-	"github.com/sluicehq/sluice/analysis/window/calendar"
+	"github.com/sluicehq/sluice/calendar"
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/state"
 )

@@ -244,7 +244,10 @@ func TestProgressiveReleases(t *testing.T) {
 		r := e.waitRelease(leader, "faulty-v2", 60*time.Second, "rolled back", func(r *state.Release) bool { return r.Status.Phase.Terminal() })
 		require.Equal(t, state.PhaseRolledBack, r.Status.Phase, "reason: %s", r.Status.Reason)
 		require.Equal(t, 0, r.Status.Step, "rolled back in the first step, never advanced")
-		require.Contains(t, r.Status.Reason, "burn rule fast fired")
+		// 20% errors: the burn rule or, with counts since the step's ACK,
+		// the sequential comparison with stable, whichever has the
+		// evidence first.
+		require.Regexp(t, "burn rule fast fired|canary significantly worse than stable", r.Status.Reason)
 		last := r.Status.Decisions[len(r.Status.Decisions)-1]
 		require.Equal(t, state.ActRollback, last.Action)
 		require.True(t, strings.HasPrefix(last.Actor, "controller:"))

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sluicehq/sluice/analysis/window/calendar"
+	"github.com/sluicehq/sluice/calendar"
 	"github.com/sluicehq/sluice/config"
 )
 

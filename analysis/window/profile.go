@@ -77,6 +77,36 @@ type Profile struct {
 	// Note says why a profile is empty or thin ("the query returned no
 	// data"), for the reasons of a suggestion.
 	Note string `json:"note,omitempty"`
+	// StaleSince is set when the metric has had no trustworthy sample
+	// from that time right up to when the profile was built, for at least
+	// StaleAfter: the service may be down or its metric renamed, so the
+	// profile no longer says when it is quiet (see Suggest).
+	StaleSince time.Time `json:"staleSince,omitzero"`
+}
+
+// StaleAfter is how long a traffic metric may be absent right up to now
+// before its profile is stale: longer than a scrape or two going missing,
+// shorter than any wait for a quiet hour.
+const StaleAfter = 3 * time.Hour
+
+// Stale reports whether the metric has been absent right up to when the
+// profile was built.
+func (p *Profile) Stale() bool { return !p.StaleSince.IsZero() }
+
+// staleSince returns the end of the last trustworthy sample when it is at
+// least StaleAfter before now, else the zero time. Without any
+// trustworthy sample it returns from.
+func staleSince(samples []Sample, from, now time.Time) time.Time {
+	last := from
+	for _, s := range samples {
+		if !s.Missing && s.Start.Add(time.Hour).After(last) {
+			last = s.Start.Add(time.Hour)
+		}
+	}
+	if now.Sub(last) >= StaleAfter {
+		return last
+	}
+	return time.Time{}
 }
 
 // Empty reports whether the profile has no data at all.
@@ -224,7 +254,9 @@ func LoadProfile(ctx context.Context, src TrafficSource, now time.Time, lookback
 	p := BuildProfile(samples, loc)
 	if p.Empty() {
 		p.Note = fmt.Sprintf("no traffic data in the last %s (%d hours asked, none usable)", lookback, len(samples))
+		return p, nil
 	}
+	p.StaleSince = staleSince(samples, now.Add(-lookback), now)
 	return p, nil
 }
 

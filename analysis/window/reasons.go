@@ -50,8 +50,9 @@ func reasons(sug *Suggestion, in *Input, c, earliest *Candidate, minShare float6
 			percent(earliest.TrafficShare), percent(earliest.TrafficShare-c.TrafficShare)))
 	}
 	w := sug.Weights
-	out = append(out, fmt.Sprintf("score %.3f (lower is better) at risk %.2f: traffic weighs %.2f, past failure %.2f, waiting %.2f",
-		c.Score, sug.Risk, w.Traffic, w.Failure, w.Wait))
+	out = append(out, fmt.Sprintf("score %.3f (lower is better) at risk %.2f: may wait up to %s past the earliest allowed start for quieter traffic; "+
+		"twice the traffic of the quietest start within that costs %.2f, past failure weighs %.2f, waiting the whole budget %.2f",
+		c.Score, sug.Risk, roundDuration(w.WaitBudget), w.Traffic, w.Failure, w.Wait))
 	return out
 }
 

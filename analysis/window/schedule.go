@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluicehq/sluice/analysis/window/calendar"
+	"github.com/sluicehq/sluice/calendar"
 	"github.com/sluicehq/sluice/config"
 )
 

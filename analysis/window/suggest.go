@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sluicehq/sluice/analysis/window/calendar"
+	"github.com/sluicehq/sluice/calendar"
 	"github.com/sluicehq/sluice/config"
 )
 
@@ -68,23 +68,42 @@ type Input struct {
 	// Alternatives is how many alternatives to return
 	// (DefaultAlternatives; negative for none).
 	Alternatives int
+	// MaxWait is how long a release of risk 1 may wait past its earliest
+	// allowed start for quieter traffic (default: the schedule's maxWait,
+	// else the horizon).
+	MaxWait time.Duration
 }
 
 // Weights of the score terms (see WeightsFor).
 type Weights struct {
+	// Traffic is the cost of twice the traffic of the quietest start the
+	// release may wait for.
 	Traffic float64 `json:"traffic"`
+	// Failure weighs the hour's past failure share (0.5 is average).
 	Failure float64 `json:"failure"`
-	Wait    float64 `json:"wait"`
+	// Wait is the cost of waiting the whole WaitBudget past the earliest
+	// allowed start: it breaks near-ties in favour of the earlier start.
+	Wait float64 `json:"wait"`
+	// WaitBudget is how long past the earliest allowed start the release
+	// may wait for quieter traffic: risk times the schedule's maxWait.
+	WaitBudget time.Duration `json:"waitBudget"`
 }
 
-// WeightsFor returns the score weights for a release of the given risk:
-// a risky release weighs expected traffic (its blast radius) and the past
-// failure rate of the hour more and waiting less; a safe one mostly goes
-// as soon as it is allowed.
+// waitTieBreak is Weights.Wait: waiting the whole budget is worth about
+// 7% of traffic (2^0.1), so between two starts of nearly the same traffic
+// the earlier wins.
+const waitTieBreak = 0.1
+
+// WeightsFor returns the score weights for a release of the given risk
+// when it may wait up to maxWait: the riskier the release, the longer it
+// waits for the quietest start (its blast radius), and the more the past
+// failure rate of the hour counts; a release of risk 0 starts at the
+// earliest allowed start.
 //
-//	traffic = 0.2 + 0.8 risk    failure = 0.1 + 0.4 risk    wait = 0.05 + 0.3 (1 - risk)
-func WeightsFor(risk float64) Weights {
-	return Weights{Traffic: 0.2 + 0.8*risk, Failure: 0.1 + 0.4*risk, Wait: 0.05 + 0.3*(1-risk)}
+//	traffic = 1 per doubling    failure = 0.1 + 0.4 risk    wait = 0.1    waitBudget = risk × maxWait
+func WeightsFor(risk float64, maxWait time.Duration) Weights {
+	return Weights{Traffic: 1, Failure: 0.1 + 0.4*risk, Wait: waitTieBreak,
+		WaitBudget: time.Duration(risk * float64(maxWait)).Round(time.Minute)}
 }
 
 // Candidate is one allowed start time with its score.
@@ -168,6 +187,10 @@ type Suggestion struct {
 	// Notes are facts that apply to every candidate: fallbacks used,
 	// constraints not checked.
 	Notes []string `json:"notes,omitempty"`
+	// TrafficStale says the traffic metric has been absent right up to
+	// now (see Profile.StaleSince): its profile was not trusted and every
+	// hour counted as equally busy.
+	TrafficStale bool `json:"trafficStale,omitempty"`
 
 	sched *Schedule
 }
@@ -194,12 +217,11 @@ type scored struct {
 // removed. It is pure and deterministic: the same input and now give the
 // same suggestion.
 //
-// Each start that passes every hard constraint gets
+// # Each start that passes every hard constraint gets
 //
-//	score = w.Traffic * trafficShare + w.Failure * failureShare + w.Wait * wait/horizon
-//
-// with w = WeightsFor(risk); lower is better and ties go to the earlier
-// start. docs/windows.md explains each term.
+// with the score of score() and w = WeightsFor(risk, maxWait); lower is
+// better and ties go to the earlier start. docs/windows.md explains each
+// term and the delay-versus-traffic trade-off.
 func Suggest(in Input, now time.Time) (Suggestion, error) {
 	if math.IsNaN(in.Risk) || in.Risk < 0 || in.Risk > 1 {
 		return Suggestion{}, fmt.Errorf("%w: risk must be between 0 and 1, got %v", ErrInput, in.Risk)
@@ -232,10 +254,26 @@ func Suggest(in Input, now time.Time) (Suggestion, error) {
 		return Suggestion{}, fmt.Errorf("%w: the traffic profile is in %s but the schedule in %s", ErrInput, in.Traffic.Timezone, loc)
 	}
 
+	stale := in.Traffic.Stale()
+	if stale {
+		// The hours the profile calls quiet may be the outage that is
+		// still going on: rank as if traffic were unknown, and say so.
+		in.Traffic = Profile{Timezone: in.Traffic.Timezone, Note: fmt.Sprintf(
+			"the traffic metric has had no data since %s (%s up to now), so its profile is not trusted",
+			in.Traffic.StaleSince.In(loc).Format(timeLayout), roundDuration(now.Sub(in.Traffic.StaleSince)))}
+	}
 	sug := Suggestion{
 		Now: now, Timezone: loc.String(), Duration: in.Duration, Slot: slot, Horizon: horizon,
-		Risk: in.Risk, Weights: WeightsFor(in.Risk), sched: sched,
+		Risk: in.Risk, TrafficStale: stale, sched: sched,
 	}
+	maxWait := in.MaxWait
+	if maxWait == 0 && in.Schedule != nil {
+		maxWait = in.Schedule.MaxWait.D()
+	}
+	if maxWait = min(cmpOr(maxWait, horizon), horizon); maxWait < 0 {
+		return Suggestion{}, fmt.Errorf("%w: maxWait must not be negative, got %s", ErrInput, maxWait)
+	}
+	sug.Weights = WeightsFor(in.Risk, maxWait)
 	first := ceilToSlot(now, slot, loc)
 	end := now.Add(horizon)
 	ex, err := sched.expand(first, end.Add(in.Duration))
@@ -270,10 +308,9 @@ func Suggest(in Input, now time.Time) (Suggestion, error) {
 		h := HourOfWeek(t, loc)
 		c.SuccessRate, c.FailureShare = succ.rate(h), succ.failureShare(h)
 		c.PastReleases, c.PastSuccesses = succ.how[h].n, succ.how[h].ok
-		w := sug.Weights
-		c.Score = w.Traffic*c.TrafficShare + w.Failure*c.FailureShare + w.Wait*float64(c.Wait)/float64(horizon)
 		feasible = append(feasible, c)
 	}
+	score(feasible, sug.Weights, peak)
 	sug.Feasible = len(feasible)
 	sug.Rejected.ByReason = sortedReasons(reasonCounts)
 	sug.Notes = notes(&in, ex, succ)
@@ -300,6 +337,44 @@ func Suggest(in Input, now time.Time) (Suggestion, error) {
 	}
 	return sug, nil
 }
+
+// score sets the score of each feasible candidate (in start order):
+//
+//	score = w.Traffic * log2((traffic + e) / (quietest + e)) + w.Failure * failureShare + w.Wait * waited / budget
+//
+// where waited is the time past the earliest feasible start, quietest the
+// lowest expected traffic of the starts within the wait budget, and e 1%
+// of the weekly peak (so that hours of no traffic compare finitely). A
+// start past the budget is ranked after every start within it, earliest
+// first: it is only an alternative.
+func score(feasible []scored, w Weights, peak float64) {
+	if len(feasible) == 0 {
+		return
+	}
+	earliest := feasible[0].Start
+	within := func(c *scored) bool { return c.Start.Sub(earliest) <= w.WaitBudget }
+	eps := math.Max(0.01*peak, 1e-9)
+	quietest := math.Inf(1)
+	for i := range feasible {
+		if within(&feasible[i]) {
+			quietest = math.Min(quietest, feasible[i].Traffic)
+		}
+	}
+	for i := range feasible {
+		c := &feasible[i]
+		waited := c.Start.Sub(earliest)
+		c.Score = w.Traffic*math.Log2((c.Traffic+eps)/(quietest+eps)) + w.Failure*c.FailureShare
+		switch {
+		case !within(c):
+			c.Score += beyondBudget + waited.Hours()
+		case w.WaitBudget > 0:
+			c.Score += w.Wait * float64(waited) / float64(w.WaitBudget)
+		}
+	}
+}
+
+// beyondBudget ranks starts past the wait budget after all others.
+const beyondBudget = 1000
 
 // compareScored orders by score, then by start: ties go to the earlier.
 func compareScored(a, b scored) int {

@@ -269,10 +269,10 @@ func TestRiskShiftsTheChoice(t *testing.T) {
 	}
 	require.True(t, pick(0).Equal(time.Date(2026, 6, 8, 9, 0, 0, 0, loc)), "a safe release goes first thing")
 	require.True(t, pick(1).Equal(time.Date(2026, 6, 11, 14, 0, 0, 0, loc)), "a risky release waits for the quiet hour")
-	w0, w1 := WeightsFor(0), WeightsFor(1)
-	require.Greater(t, w1.Traffic, w0.Traffic)
+	w0, w1 := WeightsFor(0, DefaultHorizon), WeightsFor(1, DefaultHorizon)
+	require.Zero(t, w0.WaitBudget)
+	require.Equal(t, DefaultHorizon, w1.WaitBudget)
 	require.Greater(t, w1.Failure, w0.Failure)
-	require.Less(t, w1.Wait, w0.Wait)
 }
 
 func TestPastFailuresSteerRiskyReleases(t *testing.T) {

@@ -24,6 +24,7 @@ type evalConfig struct {
 	Duration    time.Duration
 	Slot        time.Duration
 	Horizon     time.Duration
+	MaxWait     time.Duration
 	Risks       []float64
 	// Shadow is the known outage and the recovery after it: its hours are
 	// left out of the truth, and the outage check watches its hours of
@@ -68,7 +69,11 @@ type result struct {
 	Infeasible int       // decisions where the method chose a start the constraints forbid
 	// Fooled counts picks whose window the profile expected to see less
 	// than half its real traffic: a gap or an outage read as a quiet hour.
-	Fooled      int
+	Fooled int
+	// Stale counts decisions the optimizer made on a stale profile (the
+	// metric absent right up to the decision): it trusts no traffic
+	// then, so they are not scored as traffic choices.
+	Stale       int
 	UsesProfile bool
 }
 
@@ -151,6 +156,10 @@ func run(ctx context.Context, src window.TrafficSource, cfg evalConfig) (*report
 		}
 		for i, m := range methods {
 			res := &rep.Results[i]
+			if res.UsesProfile && d.profile.Stale() {
+				res.Stale++
+				continue
+			}
 			start, expected, ok := m.pick(d)
 			if !ok {
 				res.Unscorable++
@@ -219,7 +228,7 @@ func newDecision(ctx context.Context, src window.TrafficSource, cfg *evalConfig,
 func (d *decision) suggest(p window.Profile, risk float64) (time.Time, float64, bool) {
 	sug, err := window.Suggest(window.Input{
 		Schedule: d.spec, Duration: d.cfg.Duration, Traffic: p, Risk: risk,
-		Slot: d.cfg.Slot, Horizon: d.cfg.Horizon, Alternatives: -1,
+		Slot: d.cfg.Slot, Horizon: d.cfg.Horizon, MaxWait: d.cfg.MaxWait, Alternatives: -1,
 	}, d.at)
 	if err != nil {
 		return time.Time{}, 0, false

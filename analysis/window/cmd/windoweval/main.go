@@ -44,7 +44,9 @@ func mainErr(args []string, out io.Writer) error {
 	duration := fs.Duration("duration", 2*time.Hour, "expected duration of the release")
 	slot := fs.Duration("slot", 30*time.Minute, "spacing of candidate starts")
 	horizon := fs.Duration("horizon", window.DefaultHorizon, "how far ahead starts are considered")
-	risks := fs.String("risks", "0.2,0.5,0.9", "release risks to evaluate the optimizer at")
+	risks := fs.String("risks", "0.2,0.5,0.9", "release risks to evaluate the optimizer at (per week: 0.7,0.9,1.0)")
+	maxWait := fs.Duration("max-wait", 0, "schedule maxWait: how long a risk-1 release may wait for quieter traffic (0: the horizon)")
+	weekly := fs.Bool("weekly", false, "print one row per full week after the lookback, for any hour, Mon-Thu 09-16 and Mon-Fri 07-22")
 	shadowFrom := fs.String("outage-from", "1995-08-01T14:00:00-04:00", "start of the known outage (Hurricane Erin)")
 	shadowTo := fs.String("outage-to", "1995-08-03T11:00:00-04:00", "end of the outage and its recovery")
 	example := fs.String("example", "1995-08-07T00:00:00-04:00", "first decision time the outage example may show")
@@ -53,6 +55,10 @@ func mainErr(args []string, out io.Writer) error {
 	}
 	cfg := evalConfig{
 		Timezone: *tz, Every: *every, Lookback: *lookback, Duration: *duration, Slot: *slot, Horizon: *horizon,
+		MaxWait: *maxWait,
+	}
+	if *weekly && !flagSet(fs, "risks") {
+		*risks = "0.7,0.9,1.0"
 	}
 	for w := range strings.SplitSeq(*windows, ";") {
 		if w = strings.TrimSpace(w); w != "" {
@@ -89,6 +95,14 @@ func mainErr(args []string, out io.Writer) error {
 		return fmt.Errorf("%s has no rows", *csvPath)
 	}
 	dataEnd := samples[len(samples)-1].Start
+	if *weekly {
+		rows, err := runWeekly(context.Background(), src, cfg, samples[0].Start, dataEnd)
+		if err != nil {
+			return err
+		}
+		printWeekly(out, rows, &cfg, *csvPath)
+		return nil
+	}
 	if latest := dataEnd.Add(-cfg.Horizon - cfg.Duration - time.Hour); cfg.Last.After(latest) {
 		cfg.Last = latest.Truncate(cfg.Every)
 	}
@@ -98,6 +112,13 @@ func mainErr(args []string, out io.Writer) error {
 	}
 	printReport(out, rep, &cfg, *csvPath)
 	return nil
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func printReport(w io.Writer, rep *report, cfg *evalConfig, path string) {
