@@ -131,8 +131,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	n := &Node{cfg: cfg, log: log, raft: rn, apiLis: apiLis, xdsLis: xdsLis, reg: reg, cancel: cancel}
 	n.xds = xds.NewServer(ctx, rn, xds.Options{Logger: log.With("component", "xds"), Metrics: xds.NewMetrics(reg)})
-	prom := &controller.PromAnalyzer{DefaultURL: cfg.PrometheusURL}
-	n.api = api.New(rn, n.xds, api.Options{Logger: log.With("component", "api"), Now: cfg.Now, Gatherer: reg, Auth: cfg.Auth, Windows: prom})
+	prom := &controller.Prometheus{DefaultURL: cfg.PrometheusURL}
+	windows := &controller.WindowAdvisor{Prom: prom}
+	n.api = api.New(rn, n.xds, api.Options{Logger: log.With("component", "api"), Now: cfg.Now, Gatherer: reg, Auth: cfg.Auth, Windows: windows})
 	if cfg.Auth == nil {
 		log.Warn("API authentication is off: every caller may do everything (use --auth-file in production)")
 	}
@@ -162,8 +163,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return api.NewClient(addr).XDSStatus(ctx)
 		},
 	}
-	ctrl := controller.New(rn, controller.Deps{Acks: acks, Analyzer: prom, Exposure: prom,
-		Health: &controller.ProbeChecker{Prom: prom, HTTP: &http.Client{Timeout: 10 * time.Second}, Now: cfg.Now}, Windows: prom}, controller.Options{
+	ctrl := controller.New(rn, controller.Deps{Acks: acks, Analyzer: &controller.SLOAnalyzer{Prom: prom}, Exposure: &controller.TrafficEstimator{Prom: prom},
+		Health: &controller.ProbeChecker{Prom: prom, HTTP: &http.Client{Timeout: 10 * time.Second}, Now: cfg.Now}, Windows: windows}, controller.Options{
 		Tick:      cfg.ControllerTick,
 		Now:       cfg.Now,
 		Logger:    log.With("component", "controller"),

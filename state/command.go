@@ -8,11 +8,11 @@ import (
 	"github.com/sluicehq/sluice/config"
 )
 
-// Type names a command.
+// Type names a command. Values are part of the Raft log format: never
+// change or reuse one, only add (raft/DESIGN.md, "Versioning the log").
 type Type string
 
-// Command types. Values are part of the Raft log format: never change one,
-// only add.
+// Command types.
 const (
 	// CmdApply creates or replaces documents, all or nothing.
 	CmdApply Type = "apply"
@@ -22,6 +22,43 @@ const (
 	CmdSetMember Type = "member.set"
 	// CmdRemoveMember forgets a node.
 	CmdRemoveMember Type = "member.remove"
+	// CmdUndo sends a service's traffic back to the version before its
+	// last promotion at once (UndoService).
+	CmdUndo Type = "service.undo"
+)
+
+// Release event types: one per ReleaseEvent (release_events.go).
+const (
+	CmdReleaseStart           Type = "release.start"
+	CmdReleaseAck             Type = "release.ack"
+	CmdReleaseAnalysis        Type = "release.analysis"
+	CmdReleaseHold            Type = "release.hold"
+	CmdReleaseAdvance         Type = "release.advance"
+	CmdReleasePromote         Type = "release.promote"
+	CmdReleaseRollback        Type = "release.rollback"
+	CmdReleaseAbort           Type = "release.abort"
+	CmdReleasePause           Type = "release.pause"
+	CmdReleaseResume          Type = "release.resume"
+	CmdReleaseApproveStep     Type = "release.approve-step"
+	CmdReleaseOverrideGate    Type = "release.override-gate"
+	CmdReleaseApproveStartNow Type = "release.approve-start-now"
+	CmdReleaseAwait           Type = "release.await"
+	CmdReleaseSchedule        Type = "release.schedule"
+	CmdReleaseError           Type = "release.error"
+)
+
+// Train event types: one per TrainEvent (train_events.go).
+const (
+	CmdTrainHealth   Type = "train.health"
+	CmdTrainClear    Type = "train.clear"
+	CmdTrainFail     Type = "train.fail"
+	CmdTrainRollback Type = "train.rollback"
+	CmdTrainAbort    Type = "train.abort"
+	CmdTrainUnwind   Type = "train.unwind"
+	CmdTrainFinish   Type = "train.finish"
+	CmdTrainPause    Type = "train.pause"
+	CmdTrainResume   Type = "train.resume"
+	CmdTrainError    Type = "train.error"
 )
 
 // Command is the single envelope for every change to replicated state. The
@@ -37,8 +74,13 @@ type Command struct {
 type ApplyPayload struct {
 	Documents []config.Document `json:"documents"`
 	// Assessments are the leader's risk assessments of the releases the
-	// documents create (train members included), by release name.
+	// documents create (train members and declared versions included), by
+	// release name.
 	Assessments map[string]*Assessment `json:"assessments,omitempty"`
+	// Force lets static weights move the traffic of a Service covered by
+	// a policy at once; the API allows it to admins only, and it is
+	// recorded on the service with the actor.
+	Force bool `json:"force,omitempty"`
 }
 
 // DeletePayload is the payload of CmdDelete.
@@ -57,6 +99,16 @@ type ApplyResult struct {
 	Created   []string `json:"created,omitempty"`
 	Updated   []string `json:"updated,omitempty"`
 	Unchanged []string `json:"unchanged,omitempty"`
+	// Started names the releases that changed declared versions started.
+	Started []string `json:"started,omitempty"`
+	// Forced names the services whose static weights were forced.
+	Forced []string `json:"forced,omitempty"`
+}
+
+// Event is a payload that changes a release, a train or a service: the
+// controller's decisions and people's actions. Type is its command type.
+type Event interface {
+	Type() Type
 }
 
 // NewCommand builds a command with a JSON payload.
@@ -66,6 +118,11 @@ func NewCommand(t Type, now time.Time, actor string, payload any) (Command, erro
 		return Command{}, fmt.Errorf("encode %s payload: %w", t, err)
 	}
 	return Command{Type: t, Time: now.UTC(), Actor: actor, Payload: raw}, nil
+}
+
+// EventCommand builds the command that carries an event.
+func EventCommand(e Event, now time.Time, actor string) (Command, error) {
+	return NewCommand(e.Type(), now, actor, e)
 }
 
 // Encode serialises a command for the Raft log.
@@ -91,4 +148,140 @@ func decodePayload(c Command, v any) error {
 		return fmt.Errorf("%w: %s: %v", ErrBadPayload, c.Type, err)
 	}
 	return nil
+}
+
+// change is a decoded command: it applies itself to a transaction.
+type change interface {
+	apply(t *tx) (any, error)
+}
+
+// decodeAs decodes a command's payload into a T that applies itself.
+func decodeAs[T any, P interface {
+	*T
+	change
+}](c Command) (change, error) {
+	var v T
+	if err := decodePayload(c, &v); err != nil {
+		return nil, err
+	}
+	return P(&v), nil
+}
+
+// decodeRelease decodes a release event.
+func decodeRelease[T any, P interface {
+	*T
+	ReleaseEvent
+}](c Command) (change, error) {
+	var v T
+	if err := decodePayload(c, &v); err != nil {
+		return nil, err
+	}
+	return releaseChange{P(&v)}, nil
+}
+
+// decodeTrain decodes a train event.
+func decodeTrain[T any, P interface {
+	*T
+	TrainEvent
+}](c Command) (change, error) {
+	var v T
+	if err := decodePayload(c, &v); err != nil {
+		return nil, err
+	}
+	return trainChange{P(&v)}, nil
+}
+
+// decode turns a command into the typed change it carries. It only
+// decodes: what each change does is its own apply.
+func decode(c Command) (change, error) {
+	switch c.Type {
+	case CmdApply:
+		return decodeAs[ApplyPayload](c)
+	case CmdDelete:
+		return decodeAs[DeletePayload](c)
+	case CmdSetMember:
+		return decodeAs[Member](c)
+	case CmdRemoveMember:
+		return decodeAs[RemoveMemberPayload](c)
+	case CmdRiskModel:
+		return funcChange{f: applyRiskModel, c: c}, nil
+	case CmdUndo:
+		return decodeAs[UndoService](c)
+	case CmdReleaseStart:
+		return decodeRelease[StartRelease](c)
+	case CmdReleaseAck:
+		return decodeRelease[AckStep](c)
+	case CmdReleaseAnalysis:
+		return decodeRelease[RecordAnalysis](c)
+	case CmdReleaseHold:
+		return decodeRelease[HoldRelease](c)
+	case CmdReleaseAdvance:
+		return decodeRelease[AdvanceStep](c)
+	case CmdReleasePromote:
+		return decodeRelease[Promote](c)
+	case CmdReleaseRollback:
+		return decodeRelease[Rollback](c)
+	case CmdReleaseAbort:
+		return decodeRelease[Abort](c)
+	case CmdReleasePause:
+		return decodeRelease[Pause](c)
+	case CmdReleaseResume:
+		return decodeRelease[Resume](c)
+	case CmdReleaseApproveStep:
+		return decodeRelease[ApproveStep](c)
+	case CmdReleaseOverrideGate:
+		return decodeRelease[OverrideGate](c)
+	case CmdReleaseApproveStartNow:
+		return decodeRelease[ApproveStartNow](c)
+	case CmdReleaseAwait:
+		return decodeRelease[Await](c)
+	case CmdReleaseSchedule:
+		return decodeRelease[Schedule](c)
+	case CmdReleaseError:
+		return decodeRelease[RecordError](c)
+	case CmdTrainHealth:
+		return decodeTrain[RecordHealth](c)
+	case CmdTrainClear:
+		return decodeTrain[ClearMember](c)
+	case CmdTrainFail:
+		return decodeTrain[FailTrain](c)
+	case CmdTrainRollback:
+		return decodeTrain[RollbackTrain](c)
+	case CmdTrainAbort:
+		return decodeTrain[AbortTrain](c)
+	case CmdTrainUnwind:
+		return decodeTrain[UnwindMember](c)
+	case CmdTrainFinish:
+		return decodeTrain[FinishTrain](c)
+	case CmdTrainPause:
+		return decodeTrain[PauseTrain](c)
+	case CmdTrainResume:
+		return decodeTrain[ResumeTrain](c)
+	case CmdTrainError:
+		return decodeTrain[RecordTrainError](c)
+	case cmdLegacyReleaseUpdate:
+		return decodeLegacyRelease(c)
+	case cmdLegacyTrainUpdate:
+		return decodeLegacyTrain(c)
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownCommand, c.Type)
+}
+
+// funcChange applies a command through a function of the whole state
+// (the risk model's, which owns its payload).
+type funcChange struct {
+	f func(*State, Command) (*State, any, error)
+	c Command
+}
+
+func (fc funcChange) apply(t *tx) (any, error) {
+	cur := t.cur()
+	next, res, err := fc.f(cur, fc.c)
+	if err != nil {
+		return nil, err
+	}
+	if next != cur {
+		t.replace(next)
+	}
+	return res, nil
 }

@@ -223,7 +223,7 @@ func TestCohorts(t *testing.T) {
 		_, err = leader.client().StartRelease(ctxT(t), releaseSpec("measured-v2", "measured", "v2"))
 		require.NoError(t, err)
 		r := e.waitRelease(leader, "measured-v2", 60*time.Second, "held: beta's measured share exceeds the budget", func(r *state.Release) bool {
-			return strings.HasPrefix(r.Status.Holding, "exposure budget")
+			return r.HeldFor(state.HoldExposureBudget)
 		})
 		ex := r.Status.Exposure
 		require.Equal(t, "prometheus", ex.Source, ex.Detail)
@@ -251,10 +251,10 @@ func TestCohorts(t *testing.T) {
 		_, err = leader.client().StartRelease(ctxT(t), releaseSpec("budget-v2", "budget", "v2"))
 		require.NoError(t, err)
 		r := e.waitRelease(leader, "budget-v2", 60*time.Second, "held by the exposure budget", func(r *state.Release) bool {
-			return strings.HasPrefix(r.Status.Holding, "exposure budget")
+			return r.HeldFor(state.HoldExposureBudget)
 		})
 		require.Equal(t, 1, r.Status.Step, "steps 1 (beta, ~2%) and 2 (10%) are within budget")
-		require.Equal(t, "exposure budget: step 3 would exceed it: ~50% of traffic > budget 20%; a person must approve: sluice release approve budget-v2", r.Status.Holding)
+		require.Equal(t, "exposure budget: step 3 would exceed it: ~50% of traffic > budget 20%; a person must approve: sluice release approve budget-v2", holdOf(r))
 		require.Equal(t, 2, r.Status.Exposure.Step)
 		require.Equal(t, 50.0, r.Status.Exposure.Share)
 		require.True(t, r.Status.Limited, "started with a tenant cohort")

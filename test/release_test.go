@@ -152,7 +152,7 @@ func (e *releaseEnv) waitRelease(p *proc, name string, timeout time.Duration, wh
 		}
 		last = r
 		if !cond(r) {
-			return fmt.Errorf("phase %s step %d weight %d holding %q", r.Status.Phase, r.Status.Step, r.Status.Weight, r.Status.Holding)
+			return fmt.Errorf("phase %s step %d weight %d holding %q", r.Status.Phase, r.Status.Step, r.Status.Weight, holdOf(r))
 		}
 		return nil
 	})
@@ -172,9 +172,9 @@ func checkDecisions(t *testing.T, r *state.Release) {
 	acks := map[int]int{}
 	for _, d := range r.Status.Decisions {
 		switch d.Action {
-		case state.ActStart, state.ActAdvance:
+		case state.DecisionStart, state.DecisionAdvance:
 			steps = append(steps, d.Step)
-		case state.ActAck:
+		case state.DecisionAck:
 			acks[d.Step]++
 		}
 	}
@@ -188,11 +188,11 @@ func checkDecisions(t *testing.T, r *state.Release) {
 	cur := -1
 	for _, d := range r.Status.Decisions {
 		switch d.Action {
-		case state.ActStart:
+		case state.DecisionStart:
 			cur = 0
-		case state.ActAck:
+		case state.DecisionAck:
 			ack = d.Time
-		case state.ActAdvance, state.ActPromote:
+		case state.DecisionAdvance, state.DecisionPromote:
 			bake := r.Status.Plan[cur].Bake.D()
 			require.GreaterOrEqualf(t, d.Time.Sub(ack), bake, "step %d left %s after its ACK, bake is %s", cur+1, d.Time.Sub(ack), bake)
 			cur = d.Step
@@ -246,7 +246,7 @@ func TestProgressiveReleases(t *testing.T) {
 		require.Equal(t, 0, r.Status.Step, "rolled back in the first step, never advanced")
 		require.Contains(t, r.Status.Reason, "burn rule fast fired")
 		last := r.Status.Decisions[len(r.Status.Decisions)-1]
-		require.Equal(t, state.ActRollback, last.Action)
+		require.Equal(t, state.DecisionRollback, last.Action)
 		require.True(t, strings.HasPrefix(last.Actor, "controller:"))
 		require.Contains(t, string(last.Verdict), "requests_total", "the recorded verdict carries the queries")
 		waitTraffic(t, l, "v1", 10*time.Second)
@@ -271,7 +271,7 @@ func TestProgressiveReleases(t *testing.T) {
 		require.Equal(t, state.PhaseProgressing, r.Status.Phase)
 		require.Equal(t, 0, r.Status.Step, "never advances without analysis")
 		require.True(t, time.Now().After(r.Status.BakeUntil), "the bake is over, yet it holds")
-		require.Contains(t, r.Status.Holding, "held:")
+		require.Contains(t, holdOf(r), "held:")
 		require.NoError(t, e.prom.Restart())
 		r = e.waitRelease(leader, "promdown-v2", 90*time.Second, "promoted after Prometheus returns", phaseIs(state.PhasePromoted))
 		checkDecisions(t, r)

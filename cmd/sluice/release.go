@@ -213,8 +213,8 @@ func printStatus(w io.Writer, r *state.Release, now time.Time) {
 		}
 		fmt.Fprintf(tw, "Approved:\t%s by %s at %s %s\n", what, a.Actor, a.Time.Local().Format("15:04:05"), a.Reason)
 	}
-	if rs.Holding != "" {
-		fmt.Fprintf(tw, "Holding:\t%s\n", rs.Holding)
+	if h := rs.Hold; h != nil {
+		fmt.Fprintf(tw, "Holding:\t%s (%s)\n", h.Message, h.Kind)
 	}
 	if len(rs.LastVerdict) > 0 {
 		var v verdictView
@@ -370,9 +370,9 @@ func printReleases(w io.Writer, items []api.ReleaseSummary) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSERVICE\tFROM\tTO\tPHASE\tSTEP\tWEIGHT\tNOTE")
 	for _, r := range items {
-		note := r.Holding
-		if note == "" {
-			note = r.Reason
+		note := r.Reason
+		if r.Hold != nil {
+			note = r.Hold.Message
 		}
 		note = clip(note, 100)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\n", r.Name, r.Service, r.From, r.To, r.Phase, stepOf(r.Step, r.Steps), r.Weight, dash(note))
