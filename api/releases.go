@@ -155,7 +155,8 @@ func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	docs := []config.Document{doc}
-	if _, _, err := s.propose(r, state.CmdApply, state.ApplyPayload{Documents: docs, Assessments: s.assess(docs)}); err != nil {
+	now := s.opts.Now()
+	if _, _, err := s.proposeAt(r, now, state.CmdApply, state.ApplyPayload{Documents: docs, Assessments: s.assess(docs, nil, now)}); err != nil {
 		s.writeError(w, err)
 		return
 	}

@@ -206,3 +206,11 @@ func TestChangeAnnotationsValidated(t *testing.T) {
 	require.ErrorContains(t, err, `spec.version: "v9" is not one of spec.versions`)
 	require.ErrorContains(t, err, "gets no static weights")
 }
+
+func TestReleaseName(t *testing.T) {
+	now := time.Date(2026, 11, 25, 19, 30, 5, 0, time.UTC)
+	require.Equal(t, "greeter-v2-1125-193005", ReleaseName("greeter", "v2", now))
+	require.Equal(t, "api-1-2-3-1125-193005", ReleaseName("api", "1.2.3", now))
+	long := ReleaseName(strings.Repeat("a", 80), "v2", now)
+	require.LessOrEqual(t, len(long), 63)
+}
