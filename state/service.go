@@ -234,19 +234,19 @@ func CheckTraffic(s *State, docs []config.Document, force bool) error {
 			continue // a new service moves no live traffic
 		}
 		active := s.Releases[s.Active[d.Name]]
+		policy, covered := coveredBy(s, docs, d.Name)
 		if v := d.Service.Spec.Version; v != "" {
 			switch {
 			case active != nil && v != old.Spec.Version && v != active.Spec.Spec.To:
 				errs = append(errs, serviceError(d, "spec.version",
 					"Release %q is moving %s from %s to %s; wait until it ends (or abort it) before declaring %s",
 					active.Name(), d.Name, active.Status.From, active.Spec.Spec.To, v))
-			case !hasVersion(d.Service, s.StableVersion(d.Name)):
+			case covered && !hasVersion(d.Service, s.StableVersion(d.Name)):
 				errs = append(errs, serviceError(d, "spec.versions",
 					"version %q serves the traffic now; keep it listed until a release has moved the traffic off it", s.StableVersion(d.Name)))
 			}
 			continue
 		}
-		policy, covered := coveredBy(s, docs, d.Name)
 		now, next := weightsByName(old, s.IdleWeights(d.Name)), weightsByName(d.Service, config.EffectiveWeights(&d.Service.Spec))
 		if !covered || maps.Equal(now, next) {
 			continue

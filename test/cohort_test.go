@@ -226,7 +226,7 @@ func TestCohorts(t *testing.T) {
 			return r.HeldFor(state.HoldExposureBudget)
 		})
 		ex := r.Status.Exposure
-		require.Equal(t, "prometheus", ex.Source, ex.Detail)
+		require.Equal(t, state.ExposurePrometheus, ex.Source, ex.Detail)
 		require.Equal(t, 0, ex.Step)
 		require.InDelta(t, 25, ex.Share, 10, "beta sends about a quarter of the traffic: %s", ex.Detail)
 		require.Equal(t, state.PhasePending, r.Status.Phase, "the first step never started")

@@ -183,7 +183,7 @@ func TestRiskGatesWindowsAndApprovals(t *testing.T) {
 		})
 		require.False(t, r.Status.ScheduledAt.Before(to), "scheduled at %s, blackout ends %s", r.Status.ScheduledAt, to)
 		require.Contains(t, holdOf(r), "year-end freeze")
-		require.Equal(t, "scheduled", r.Status.Window)
+		require.Equal(t, state.StartScheduled, r.Status.Window)
 
 		// The suggestion is available on its own too.
 		out, err := exec.Command(sluiceBin, "--server", other.api, "--token", approverToken, "window", "suggest", "frozen", "--duration", "30m").CombinedOutput()
@@ -196,7 +196,7 @@ func TestRiskGatesWindowsAndApprovals(t *testing.T) {
 		r = e.waitRelease(leader, "frozen-v2", 30*time.Second, "started now", func(r *state.Release) bool {
 			return r.Status.Phase == state.PhaseProgressing
 		})
-		require.Equal(t, "start-now", r.Status.Window)
+		require.Equal(t, state.StartNow, r.Status.Window)
 		require.Equal(t, "bob", r.Status.Approvals[0].Actor)
 
 		// The report counts what happened.

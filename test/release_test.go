@@ -288,6 +288,9 @@ func TestProgressiveReleases(t *testing.T) {
 		e.waitRelease(leader, "failover-v2", 60*time.Second, "step 2 baking", func(r *state.Release) bool {
 			return r.Status.Step == 1 && r.Status.Acked
 		})
+		// Under load leadership may have moved already: kill whoever
+		// leads now.
+		leader, followers = splitLeader(t, e.procs)
 		leader.stop(syscall.SIGKILL)
 		newLeader := leaderOf(t, followers)
 		r := e.waitRelease(newLeader, "failover-v2", 90*time.Second, "promoted after failover", phaseIs(state.PhasePromoted))
@@ -298,7 +301,7 @@ func TestProgressiveReleases(t *testing.T) {
 				actors[d.Actor] = true
 			}
 		}
-		require.Len(t, actors, 2, "decisions by both leaders: %v", actors)
+		require.GreaterOrEqual(t, len(actors), 2, "decisions by both leaders: %v", actors)
 		waitTraffic(t, l, "v2", 10*time.Second)
 	})
 }
