@@ -155,110 +155,93 @@ type change interface {
 	apply(t *tx) (any, error)
 }
 
-// decodeAs decodes a command's payload into a T that applies itself.
-func decodeAs[T any, P interface {
-	*T
-	change
-}](c Command) (change, error) {
+// decodeWith decodes a command's payload into a T and wraps it as the
+// change it is.
+func decodeWith[T any](c Command, wrap func(*T) change) (change, error) {
 	var v T
 	if err := decodePayload(c, &v); err != nil {
 		return nil, err
 	}
-	return P(&v), nil
+	return wrap(&v), nil
 }
 
-// decodeRelease decodes a release event.
-func decodeRelease[T any, P interface {
-	*T
-	ReleaseEvent
-}](c Command) (change, error) {
-	var v T
-	if err := decodePayload(c, &v); err != nil {
-		return nil, err
-	}
-	return releaseChange{P(&v)}, nil
-}
+// payload is a payload that applies itself.
+func payload[P change](p P) change { return p }
 
-// decodeTrain decodes a train event.
-func decodeTrain[T any, P interface {
-	*T
-	TrainEvent
-}](c Command) (change, error) {
-	var v T
-	if err := decodePayload(c, &v); err != nil {
-		return nil, err
-	}
-	return trainChange{P(&v)}, nil
-}
+// release is a release event, applied by applyRelease.
+func release[P ReleaseEvent](p P) change { return releaseChange{p} }
+
+// train is a train event, applied by applyTrain.
+func train[P TrainEvent](p P) change { return trainChange{p} }
 
 // decode turns a command into the typed change it carries. It only
 // decodes: what each change does is its own apply.
 func decode(c Command) (change, error) {
 	switch c.Type {
 	case CmdApply:
-		return decodeAs[ApplyPayload](c)
+		return decodeWith(c, payload[*ApplyPayload])
 	case CmdDelete:
-		return decodeAs[DeletePayload](c)
+		return decodeWith(c, payload[*DeletePayload])
 	case CmdSetMember:
-		return decodeAs[Member](c)
+		return decodeWith(c, payload[*Member])
 	case CmdRemoveMember:
-		return decodeAs[RemoveMemberPayload](c)
+		return decodeWith(c, payload[*RemoveMemberPayload])
 	case CmdRiskModel:
 		return funcChange{f: applyRiskModel, c: c}, nil
 	case CmdUndo:
-		return decodeAs[UndoService](c)
+		return decodeWith(c, payload[*UndoService])
 	case CmdReleaseStart:
-		return decodeRelease[StartRelease](c)
+		return decodeWith(c, release[*StartRelease])
 	case CmdReleaseAck:
-		return decodeRelease[AckStep](c)
+		return decodeWith(c, release[*AckStep])
 	case CmdReleaseAnalysis:
-		return decodeRelease[RecordAnalysis](c)
+		return decodeWith(c, release[*RecordAnalysis])
 	case CmdReleaseHold:
-		return decodeRelease[HoldRelease](c)
+		return decodeWith(c, release[*HoldRelease])
 	case CmdReleaseAdvance:
-		return decodeRelease[AdvanceStep](c)
+		return decodeWith(c, release[*AdvanceStep])
 	case CmdReleasePromote:
-		return decodeRelease[Promote](c)
+		return decodeWith(c, release[*Promote])
 	case CmdReleaseRollback:
-		return decodeRelease[Rollback](c)
+		return decodeWith(c, release[*Rollback])
 	case CmdReleaseAbort:
-		return decodeRelease[Abort](c)
+		return decodeWith(c, release[*Abort])
 	case CmdReleasePause:
-		return decodeRelease[Pause](c)
+		return decodeWith(c, release[*Pause])
 	case CmdReleaseResume:
-		return decodeRelease[Resume](c)
+		return decodeWith(c, release[*Resume])
 	case CmdReleaseApproveStep:
-		return decodeRelease[ApproveStep](c)
+		return decodeWith(c, release[*ApproveStep])
 	case CmdReleaseOverrideGate:
-		return decodeRelease[OverrideGate](c)
+		return decodeWith(c, release[*OverrideGate])
 	case CmdReleaseApproveStartNow:
-		return decodeRelease[ApproveStartNow](c)
+		return decodeWith(c, release[*ApproveStartNow])
 	case CmdReleaseAwait:
-		return decodeRelease[Await](c)
+		return decodeWith(c, release[*Await])
 	case CmdReleaseSchedule:
-		return decodeRelease[Schedule](c)
+		return decodeWith(c, release[*Schedule])
 	case CmdReleaseError:
-		return decodeRelease[RecordError](c)
+		return decodeWith(c, release[*RecordError])
 	case CmdTrainHealth:
-		return decodeTrain[RecordHealth](c)
+		return decodeWith(c, train[*RecordHealth])
 	case CmdTrainClear:
-		return decodeTrain[ClearMember](c)
+		return decodeWith(c, train[*ClearMember])
 	case CmdTrainFail:
-		return decodeTrain[FailTrain](c)
+		return decodeWith(c, train[*FailTrain])
 	case CmdTrainRollback:
-		return decodeTrain[RollbackTrain](c)
+		return decodeWith(c, train[*RollbackTrain])
 	case CmdTrainAbort:
-		return decodeTrain[AbortTrain](c)
+		return decodeWith(c, train[*AbortTrain])
 	case CmdTrainUnwind:
-		return decodeTrain[UnwindMember](c)
+		return decodeWith(c, train[*UnwindMember])
 	case CmdTrainFinish:
-		return decodeTrain[FinishTrain](c)
+		return decodeWith(c, train[*FinishTrain])
 	case CmdTrainPause:
-		return decodeTrain[PauseTrain](c)
+		return decodeWith(c, train[*PauseTrain])
 	case CmdTrainResume:
-		return decodeTrain[ResumeTrain](c)
+		return decodeWith(c, train[*ResumeTrain])
 	case CmdTrainError:
-		return decodeTrain[RecordTrainError](c)
+		return decodeWith(c, train[*RecordTrainError])
 	case cmdLegacyReleaseUpdate:
 		return decodeLegacyRelease(c)
 	case cmdLegacyTrainUpdate:

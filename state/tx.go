@@ -87,14 +87,18 @@ func (t *tx) trains() map[string]*Train {
 	return owned(t, "trains", &w.Trains)
 }
 
+// ownedItem clones m[name] into the copy the first time it is written.
+func ownedItem[V any](m map[string]V, own map[string]bool, name string, clone func(V) V) V {
+	if !own[name] {
+		m[name] = clone(m[name])
+		own[name] = true
+	}
+	return m[name]
+}
+
 // release returns release name, copied for change.
 func (t *tx) release(name string) *Release {
-	rs := t.releases()
-	if !t.released[name] {
-		rs[name] = rs[name].clone()
-		t.released[name] = true
-	}
-	return rs[name]
+	return ownedItem(t.releases(), t.released, name, (*Release).clone)
 }
 
 // putRelease adds a new release.
@@ -105,12 +109,7 @@ func (t *tx) putRelease(r *Release) {
 
 // train returns train name, copied for change.
 func (t *tx) train(name string) *Train {
-	ts := t.trains()
-	if !t.trained[name] {
-		ts[name] = ts[name].clone()
-		t.trained[name] = true
-	}
-	return ts[name]
+	return ownedItem(t.trains(), t.trained, name, (*Train).clone)
 }
 
 func (t *tx) putTrain(tr *Train) {
@@ -121,17 +120,14 @@ func (t *tx) putTrain(tr *Train) {
 // serviceStatus returns a service's status, copied (or created) for change.
 func (t *tx) serviceStatus(name string) *ServiceStatus {
 	w := t.write()
-	m := owned(t, "serviceStatus", &w.ServiceStatus)
-	if !t.statused[name] {
+	return ownedItem(owned(t, "serviceStatus", &w.ServiceStatus), t.statused, name, func(old *ServiceStatus) *ServiceStatus {
 		c := &ServiceStatus{}
-		if old := m[name]; old != nil {
+		if old != nil {
 			*c = *old
 			c.Decisions = append([]Decision(nil), old.Decisions...)
 		}
-		m[name] = c
-		t.statused[name] = true
-	}
-	return m[name]
+		return c
+	})
 }
 
 // decision is the one constructor of Decision records: the command's
