@@ -25,40 +25,49 @@ type ActionRequest struct {
 // releaseVerbs are the actions a person may take on a release.
 const releaseVerbs = "pause, resume, promote, rollback, abort, approve"
 
-// manualEvent is the event a person's action on a release is, and the
-// role it needs. msg is the recorded message.
-func manualEvent(verb string, rel *state.Release, req ActionRequest, msg, who string) (state.ReleaseEvent, Role, error) {
+// verbRole is the role a person's action on a release needs.
+func verbRole(verb string) (Role, bool) {
+	switch verb {
+	case "pause", "resume", "promote", "rollback", "abort":
+		return RoleDeployer, true
+	case "approve":
+		return RoleApprover, true
+	}
+	return "", false
+}
+
+// manualEvent is the event a person's action on a release is; msg is the
+// recorded message and who the person.
+func manualEvent(verb string, rel *state.Release, req ActionRequest, msg, who string) (state.ReleaseEvent, error) {
 	on := state.OnRelease(rel, msg)
 	switch verb {
 	case "pause":
-		return &state.Pause{On: on}, RoleDeployer, nil
+		return &state.Pause{On: on}, nil
 	case "resume":
-		return &state.Resume{On: on}, RoleDeployer, nil
+		return &state.Resume{On: on}, nil
 	case "promote":
-		return &state.Promote{On: on}, RoleDeployer, nil
+		return &state.Promote{On: on}, nil
 	case "rollback":
-		return &state.Rollback{On: on}, RoleDeployer, nil
+		return &state.Rollback{On: on}, nil
 	case "abort":
-		return &state.Abort{On: on}, RoleDeployer, nil
-	case "approve":
-		reason := strings.TrimSpace(req.Reason)
-		switch {
-		case req.OverrideGate != "":
-			if reason == "" {
-				return nil, RoleApprover, fmt.Errorf("%w: overriding a quality gate needs a reason (--reason)", errBadRequest)
-			}
-			on.Message = fmt.Sprintf("quality gate %s overridden by %s: %s", req.OverrideGate, who, reason)
-			return &state.OverrideGate{On: on, Gate: req.OverrideGate}, RoleApprover, nil
-		case req.StartNow:
-			on.Message = fmt.Sprintf("start now approved by %s", who)
-			if reason != "" {
-				on.Message += ": " + reason
-			}
-			return &state.ApproveStartNow{On: on}, RoleApprover, nil
-		}
-		return &state.ApproveStep{On: on, Step: approvalStep(rel, req.Step)}, RoleApprover, nil
+		return &state.Abort{On: on}, nil
 	}
-	return nil, "", fmt.Errorf("%w: unknown action %q (known: %s)", errBadRequest, verb, releaseVerbs)
+	reason := strings.TrimSpace(req.Reason)
+	switch {
+	case req.OverrideGate != "":
+		if reason == "" {
+			return nil, fmt.Errorf("%w: overriding a quality gate needs a reason (--reason)", errBadRequest)
+		}
+		on.Message = fmt.Sprintf("quality gate %s overridden by %s: %s", req.OverrideGate, who, reason)
+		return &state.OverrideGate{On: on, Gate: req.OverrideGate}, nil
+	case req.StartNow:
+		on.Message = fmt.Sprintf("start now approved by %s", who)
+		if reason != "" {
+			on.Message += ": " + reason
+		}
+		return &state.ApproveStartNow{On: on}, nil
+	}
+	return &state.ApproveStep{On: on, Step: approvalStep(rel, req.Step)}, nil
 }
 
 // releaseAction applies a person's action on a release. The decision is
@@ -66,6 +75,15 @@ func manualEvent(verb string, rel *state.Release, req ActionRequest, msg, who st
 // with who asked and why.
 func (s *Server) releaseAction(w http.ResponseWriter, r *http.Request) {
 	name, verb := r.PathValue("name"), r.PathValue("action")
+	need, ok := verbRole(verb)
+	if !ok {
+		s.writeError(w, fmt.Errorf("%w: unknown action %q (known: pause, resume, promote, rollback, abort, approve)", errBadRequest, verb))
+		return
+	}
+	if id := identity(r); !id.Has(need) {
+		s.writeError(w, fmt.Errorf("%w: %s of a release needs the %s role (%s has %v)", ErrForbidden, verb, need, id.User, id.Roles))
+		return
+	}
 	req, err := actionRequest(r)
 	if err != nil {
 		s.writeError(w, err)
@@ -76,15 +94,7 @@ func (s *Server) releaseAction(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, fmt.Errorf("%w: Release %q", state.ErrNotFound, name))
 		return
 	}
-	e, need, err := manualEvent(verb, rel, req, actionMessage(r, verb, req.Reason), actor(r))
-	if err != nil && need == "" {
-		s.writeError(w, err)
-		return
-	}
-	if id := identity(r); !id.Has(need) {
-		s.writeError(w, fmt.Errorf("%w: %s of a release needs the %s role (%s has %v)", ErrForbidden, verb, need, id.User, id.Roles))
-		return
-	}
+	e, err := manualEvent(verb, rel, req, actionMessage(r, verb, req.Reason), actor(r))
 	if err != nil {
 		s.writeError(w, err)
 		return
