@@ -92,8 +92,10 @@ func replay(t *testing.T, dir string, exp format1Expect) *Node {
 	t.Helper()
 	n := openNode(t, testConfig(t, "n1", dir, "127.0.0.1:0", false))
 	waitSingleLeader(t, n)
-	require.Eventually(t, func() bool { return n.Stats().AppliedIndex >= exp.LastIndex }, waitTimeout, waitTick,
-		"the node never applied the recorded log up to %d", exp.LastIndex)
+	// Raft counts an entry applied when it hands it to the FSM, so wait
+	// for the state itself: its index is the last entry that changed it.
+	require.Eventually(t, func() bool { return n.State().Index >= exp.StateIndex && n.Stats().AppliedIndex >= exp.LastIndex },
+		waitTimeout, waitTick, "the node never applied the recorded log up to %d", exp.LastIndex)
 	return n
 }
 
