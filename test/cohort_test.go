@@ -218,7 +218,12 @@ func TestCohorts(t *testing.T) {
 		eventually(t, 60*time.Second, "traffic by tenant in Prometheus", func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			return e.prom.WaitForSeries(ctx, `sum by (tenant) (rate(requests_total{service="measured",tenant="beta"}[1m])) > 0`)
+			for _, tenant := range []string{"beta", "acme"} {
+				if err := e.prom.WaitForSeries(ctx, `sum by (tenant) (rate(requests_total{service="measured",tenant="`+tenant+`"}[1m])) > 0`); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 		_, err = leader.client().StartRelease(ctxT(t), releaseSpec("measured-v2", "measured", "v2"))
 		require.NoError(t, err)
