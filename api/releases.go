@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -24,6 +25,10 @@ type ActionRequest struct {
 
 // releaseVerbs are the actions a person may take on a release.
 const releaseVerbs = "pause, resume, promote, rollback, abort, approve"
+
+// maxActionAttempts bounds how often a person's action is decided again
+// because the release moved meanwhile.
+const maxActionAttempts = 3
 
 // verbRole is the role a person's action on a release needs.
 func verbRole(verb string) (Role, bool) {
@@ -89,19 +94,28 @@ func (s *Server) releaseAction(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, err)
 		return
 	}
-	rel, ok := s.cluster.State().Releases[name]
-	if !ok {
-		s.writeError(w, fmt.Errorf("%w: Release %q", state.ErrNotFound, name))
-		return
-	}
-	e, err := manualEvent(verb, rel, req, actionMessage(r, verb, req.Reason), actor(r))
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	if _, _, err := s.propose(r, e.Type(), e); err != nil {
-		s.writeError(w, err)
-		return
+	// A person acts on the release as it is when the action applies: when
+	// the controller moved it in between (the guard says ErrConflict), the
+	// action is decided again on the new state.
+	for attempt := 1; ; attempt++ {
+		rel, ok := s.cluster.State().Releases[name]
+		if !ok {
+			s.writeError(w, fmt.Errorf("%w: Release %q", state.ErrNotFound, name))
+			return
+		}
+		e, err := manualEvent(verb, rel, req, actionMessage(r, verb, req.Reason), actor(r))
+		if err != nil {
+			s.writeError(w, err)
+			return
+		}
+		_, _, err = s.propose(r, e.Type(), e)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, state.ErrConflict) || attempt == maxActionAttempts {
+			s.writeError(w, err)
+			return
+		}
 	}
 	s.log.Info("release action", "actor", actor(r), "release", name, "action", verb, "reason", req.Reason)
 	writeJSON(w, http.StatusOK, s.cluster.State().Releases[name])
