@@ -26,6 +26,9 @@ const (
 // Successful analysis resets both; neither resets the other, so a mix of
 // missing data and failed queries cannot hold a release forever).
 // Failures counts every Failed analysis.
+//
+// This is the one Counters type: the replicated release status stores it
+// as it is, so its JSON is part of the Raft log format (raft/DESIGN.md).
 type Counters struct {
 	Successes    int `json:"successes"`
 	Failures     int `json:"failures"`

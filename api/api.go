@@ -167,6 +167,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/releases/{name}", s.getRelease)
 	s.mux.HandleFunc("POST /v1/releases", s.write(s.require(RoleDeployer, s.createRelease)))
 	s.mux.HandleFunc("POST /v1/releases/{name}/{action}", s.write(s.releaseAction))
+	s.mux.HandleFunc("POST /v1/services/{name}/undo", s.write(s.undo))
 
 	s.mux.HandleFunc("GET /v1/trains", s.listTrains)
 	s.mux.HandleFunc("GET /v1/trains/{name}", s.getTrain)
@@ -224,7 +225,7 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 		code = http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden), errors.Is(err, ErrCrossSite):
 		code = http.StatusForbidden
-	case errors.Is(err, state.ErrConflict), errors.Is(err, state.ErrBadTransition), errors.Is(err, raft.ErrNotEmpty):
+	case errors.Is(err, state.ErrConflict), errors.Is(err, state.ErrBadTransition), errors.Is(err, raft.ErrNotEmpty), errors.Is(err, state.ErrNothingToUndo):
 		code = http.StatusConflict
 	case errors.Is(err, ErrNoLeader), errors.Is(err, raft.ErrNotLeader):
 		code = http.StatusServiceUnavailable
@@ -368,7 +369,13 @@ func (s *Server) scheme() string {
 
 // propose stamps and applies a command on the leader.
 func (s *Server) propose(r *http.Request, t state.Type, payload any) (any, uint64, error) {
-	cmd, err := state.NewCommand(t, s.opts.Now(), actor(r), payload)
+	return s.proposeAt(r, s.opts.Now(), t, payload)
+}
+
+// proposeAt applies a command stamped with now, for a payload decided
+// from that time (the names of releases it starts).
+func (s *Server) proposeAt(r *http.Request, now time.Time, t state.Type, payload any) (any, uint64, error) {
+	cmd, err := state.NewCommand(t, now, actor(r), payload)
 	if err != nil {
 		return nil, 0, err
 	}

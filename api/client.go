@@ -124,8 +124,18 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, co
 
 // Apply sends YAML or JSON documents; file names them in error messages.
 func (c *Client) Apply(ctx context.Context, file string, data []byte) (*ApplyResponse, error) {
+	return c.ApplyForced(ctx, file, data, false)
+}
+
+// ApplyForced is Apply; with force, static weights may move the traffic
+// of a Service covered by a policy at once (admin role; recorded).
+func (c *Client) ApplyForced(ctx context.Context, file string, data []byte, force bool) (*ApplyResponse, error) {
 	var out ApplyResponse
-	err := c.do(ctx, http.MethodPost, "/v1/apply?file="+url.QueryEscape(file), bytes.NewReader(data), "application/yaml", &out)
+	path := "/v1/apply?file=" + url.QueryEscape(file)
+	if force {
+		path += "&force=true"
+	}
+	err := c.do(ctx, http.MethodPost, path, bytes.NewReader(data), "application/yaml", &out)
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +146,16 @@ func (c *Client) Apply(ctx context.Context, file string, data []byte) (*ApplyRes
 func (c *Client) List(ctx context.Context, collection string) (*ListResponse, error) {
 	var out ListResponse
 	if err := c.do(ctx, http.MethodGet, "/v1/"+url.PathEscape(collection), nil, "", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Undo sends a service back to the version before its last promotion.
+func (c *Client) Undo(ctx context.Context, service string, req UndoRequest) (*UndoResponse, error) {
+	b, _ := json.Marshal(req)
+	var out UndoResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/undo", bytes.NewReader(b), "application/json", &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

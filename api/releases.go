@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -22,23 +23,70 @@ type ActionRequest struct {
 	StartNow bool `json:"startNow,omitempty"`
 }
 
-// manualAction maps a URL verb to a release action a person may take.
-func manualAction(verb string) (state.Action, bool) {
+// releaseVerbs are the actions a person may take on a release.
+const releaseVerbs = "pause, resume, promote, rollback, abort, approve"
+
+// maxActionAttempts bounds how often a person's action is decided again
+// because the release moved meanwhile.
+const maxActionAttempts = 3
+
+// verbRole is the role a person's action on a release needs.
+func verbRole(verb string) (Role, bool) {
 	switch verb {
-	case "pause", "resume", "promote", "rollback", "abort", "approve":
-		return state.Action(verb), true
+	case "pause", "resume", "promote", "rollback", "abort":
+		return RoleDeployer, true
+	case "approve":
+		return RoleApprover, true
 	}
 	return "", false
 }
 
-// releaseAction applies a person's pause/resume/promote/rollback/abort.
-// The decision is taken against the release as this (leader) node sees it
-// and recorded with who asked and why.
+// manualEvent is the event a person's action on a release is; msg is the
+// recorded message and who the person.
+func manualEvent(verb string, rel *state.Release, req ActionRequest, msg, who string) (state.ReleaseEvent, error) {
+	on := state.OnRelease(rel, msg)
+	switch verb {
+	case "pause":
+		return &state.Pause{On: on}, nil
+	case "resume":
+		return &state.Resume{On: on}, nil
+	case "promote":
+		return &state.Promote{On: on}, nil
+	case "rollback":
+		return &state.Rollback{On: on}, nil
+	case "abort":
+		return &state.Abort{On: on}, nil
+	}
+	reason := strings.TrimSpace(req.Reason)
+	switch {
+	case req.OverrideGate != "":
+		if reason == "" {
+			return nil, fmt.Errorf("%w: overriding a quality gate needs a reason (--reason)", errBadRequest)
+		}
+		on.Message = fmt.Sprintf("quality gate %s overridden by %s: %s", req.OverrideGate, who, reason)
+		return &state.OverrideGate{On: on, Gate: req.OverrideGate}, nil
+	case req.StartNow:
+		on.Message = fmt.Sprintf("start now approved by %s", who)
+		if reason != "" {
+			on.Message += ": " + reason
+		}
+		return &state.ApproveStartNow{On: on}, nil
+	}
+	return &state.ApproveStep{On: on, Step: approvalStep(rel, req.Step)}, nil
+}
+
+// releaseAction applies a person's action on a release. The decision is
+// taken against the release as this (leader) node sees it and recorded
+// with who asked and why.
 func (s *Server) releaseAction(w http.ResponseWriter, r *http.Request) {
 	name, verb := r.PathValue("name"), r.PathValue("action")
-	act, ok := manualAction(verb)
+	need, ok := verbRole(verb)
 	if !ok {
 		s.writeError(w, fmt.Errorf("%w: unknown action %q (known: pause, resume, promote, rollback, abort, approve)", errBadRequest, verb))
+		return
+	}
+	if id := identity(r); !id.Has(need) {
+		s.writeError(w, fmt.Errorf("%w: %s of a release needs the %s role (%s has %v)", ErrForbidden, verb, need, id.User, id.Roles))
 		return
 	}
 	req, err := actionRequest(r)
@@ -46,43 +94,30 @@ func (s *Server) releaseAction(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, err)
 		return
 	}
-	rel, ok := s.cluster.State().Releases[name]
-	if !ok {
-		s.writeError(w, fmt.Errorf("%w: Release %q", state.ErrNotFound, name))
-		return
-	}
-	need := RoleDeployer
-	if act == state.ActApprove {
-		need = RoleApprover
-		if req.OverrideGate != "" && strings.TrimSpace(req.Reason) == "" {
-			s.writeError(w, fmt.Errorf("%w: overriding a quality gate needs a reason (--reason)", errBadRequest))
+	// A person acts on the release as it is when the action applies: when
+	// the controller moved it in between (the guard says ErrConflict), the
+	// action is decided again on the new state.
+	for attempt := 1; ; attempt++ {
+		rel, ok := s.cluster.State().Releases[name]
+		if !ok {
+			s.writeError(w, fmt.Errorf("%w: Release %q", state.ErrNotFound, name))
+			return
+		}
+		e, err := manualEvent(verb, rel, req, actionMessage(r, verb, req.Reason), actor(r))
+		if err != nil {
+			s.writeError(w, err)
+			return
+		}
+		_, _, err = s.propose(r, e.Type(), e)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, state.ErrConflict) || attempt == maxActionAttempts {
+			s.writeError(w, err)
 			return
 		}
 	}
-	if id := identity(r); !id.Has(need) {
-		s.writeError(w, fmt.Errorf("%w: %s of a release needs the %s role (%s has %v)", ErrForbidden, verb, need, id.User, id.Roles))
-		return
-	}
-	msg := actionMessage(r, verb, req.Reason)
-	u := state.ReleaseUpdate{Name: name, Action: act, ExpectPhase: rel.Status.Phase, ExpectStep: rel.Status.Step, Message: msg}
-	if act == state.ActApprove {
-		u.ApproveStep = approvalStep(rel, req.Step)
-		u.ApproveGate, u.StartNow = req.OverrideGate, req.StartNow
-		switch {
-		case req.OverrideGate != "":
-			u.Message = fmt.Sprintf("quality gate %s overridden by %s: %s", req.OverrideGate, actor(r), strings.TrimSpace(req.Reason))
-		case req.StartNow:
-			u.Message = fmt.Sprintf("start now approved by %s", actor(r))
-			if strings.TrimSpace(req.Reason) != "" {
-				u.Message += ": " + strings.TrimSpace(req.Reason)
-			}
-		}
-	}
-	if _, _, err := s.propose(r, state.CmdReleaseUpdate, u); err != nil {
-		s.writeError(w, err)
-		return
-	}
-	s.log.Info("release action", "actor", actor(r), "release", name, "action", act, "reason", req.Reason)
+	s.log.Info("release action", "actor", actor(r), "release", name, "action", verb, "reason", req.Reason)
 	writeJSON(w, http.StatusOK, s.cluster.State().Releases[name])
 }
 
@@ -96,14 +131,14 @@ type ReleaseSummary struct {
 	Step    int         `json:"step"`
 	Steps   int         `json:"steps"`
 	Weight  uint32      `json:"weight"`
-	Holding string      `json:"holding,omitempty"`
+	Hold    *state.Hold `json:"hold,omitempty"`
 	Reason  string      `json:"reason,omitempty"`
 }
 
 func summarize(r *state.Release) ReleaseSummary {
 	return ReleaseSummary{Name: r.Name(), Service: r.Service(), From: r.Status.From, To: r.Spec.Spec.To,
 		Phase: r.Status.Phase, Step: r.Status.Step, Steps: len(r.Status.Plan), Weight: r.Status.Weight,
-		Holding: r.Status.Holding, Reason: r.Status.Reason}
+		Hold: r.Status.Hold, Reason: r.Status.Reason}
 }
 
 func (s *Server) listReleases(w http.ResponseWriter, _ *http.Request) {
@@ -150,7 +185,8 @@ func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	docs := []config.Document{doc}
-	if _, _, err := s.propose(r, state.CmdApply, state.ApplyPayload{Documents: docs, Assessments: s.assess(docs)}); err != nil {
+	now := s.opts.Now()
+	if _, _, err := s.proposeAt(r, now, state.CmdApply, state.ApplyPayload{Documents: docs, Assessments: s.assess(docs, nil, now)}); err != nil {
 		s.writeError(w, err)
 		return
 	}
@@ -159,12 +195,13 @@ func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
 }
 
 // approvalStep is the plan index an approval is for: the one asked for,
-// else the step an exposure-budget hold waits for, else the next step.
+// else the step an exposure-budget or risk hold waits for, else the next
+// step.
 func approvalStep(r *state.Release, step int) int {
 	switch {
 	case step > 0:
 		return step - 1
-	case r.Status.Exposure != nil && r.Status.Holding != "":
+	case r.Status.Exposure != nil && r.WaitsForStepApproval():
 		return r.Status.Exposure.Step
 	}
 	return r.Status.Step + 1

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/controller"
@@ -52,6 +53,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	if file == "" {
 		file = "<request>"
 	}
+	force := r.URL.Query().Get("force") == "true"
+	if id := identity(r); force && !id.Has(RoleAdmin) {
+		s.writeError(w, fmt.Errorf("%w: forcing static weights needs the admin role (%s has %v)", ErrForbidden, id.User, id.Roles))
+		return
+	}
 	docs, err := config.Parse(file, body)
 	if err != nil {
 		s.writeError(w, err)
@@ -59,11 +65,22 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	}
 	// Check here, with positions, so the user sees file:line:col; the FSM
 	// checks again on every node without them.
-	if err := config.Check(docs, s.cluster.State()); err != nil {
+	st, now := s.cluster.State(), s.opts.Now()
+	if err := config.Check(docs, st); err != nil {
 		s.writeError(w, err)
 		return
 	}
-	res, idx, err := s.propose(r, state.CmdApply, state.ApplyPayload{Documents: docs, Assessments: s.assess(docs)})
+	if err := state.CheckTraffic(st, docs, force); err != nil {
+		s.writeError(w, err)
+		return
+	}
+	declared, err := state.DeclaredReleases(st, docs, now)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	p := state.ApplyPayload{Documents: docs, Assessments: s.assess(docs, declared, now), Force: force}
+	res, idx, err := s.proposeAt(r, now, state.CmdApply, p)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -72,7 +89,8 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	if ar, ok := res.(state.ApplyResult); ok {
 		out.ApplyResult = ar
 	}
-	s.log.Info("applied", "actor", actor(r), "file", file, "created", out.Created, "updated", out.Updated, "index", idx)
+	s.log.Info("applied", "actor", actor(r), "file", file, "created", out.Created, "updated", out.Updated,
+		"started", out.Started, "forced", out.Forced, "index", idx)
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -113,6 +131,9 @@ type ListResponse struct {
 	Kind  config.Kind       `json:"kind"`
 	Index uint64            `json:"index"`
 	Items []json.RawMessage `json:"items"`
+	// Live is, for services, how each one's traffic is split now, by name.
+	// Items are the objects as applied.
+	Live map[string]ServiceLive `json:"live,omitempty"`
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
@@ -130,6 +151,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		out.Items = append(out.Items, b)
+	}
+	if kind == config.KindService {
+		out.Live = liveServices(st)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -292,13 +316,17 @@ func (s *Server) leave(w http.ResponseWriter, r *http.Request) {
 
 var _ Cluster = (*raft.Node)(nil)
 
-// assess scores the releases a request creates (train members included):
-// the leader's decision travels in the command, so every node records the
-// same score, plan and model version.
-func (s *Server) assess(docs []config.Document) map[string]*state.Assessment {
+// assess scores the releases a request creates (train members and
+// declared versions included): the leader's decision travels in the
+// command, so every node records the same score, plan and model version.
+func (s *Server) assess(docs []config.Document, declared []*config.Release, now time.Time) map[string]*state.Assessment {
 	st := s.cluster.State()
-	now := s.opts.Now()
 	out := map[string]*state.Assessment{}
+	for _, rel := range declared {
+		if a := controller.Assess(st, rel, now); a != nil {
+			out[rel.Metadata.Name] = a
+		}
+	}
 	for _, d := range docs {
 		switch {
 		case d.Release != nil:

@@ -7,13 +7,20 @@ import (
 	"github.com/sluicehq/sluice/state"
 )
 
-// trainAction maps a URL verb to a train action a person may take.
-func trainAction(verb string) (state.Action, bool) {
+// trainEvent is the event a person's action on a train is.
+func trainEvent(verb string, t *state.Train, msg string) (state.TrainEvent, bool) {
+	on := state.OnTrainNow(t, msg)
 	switch verb {
-	case "pause", "resume", "rollback", "abort":
-		return state.Action(verb), true
+	case "pause":
+		return &state.PauseTrain{OnTrain: on}, true
+	case "resume":
+		return &state.ResumeTrain{OnTrain: on}, true
+	case "rollback":
+		return &state.RollbackTrain{OnTrain: on}, true
+	case "abort":
+		return &state.AbortTrain{OnTrain: on}, true
 	}
-	return "", false
+	return nil, false
 }
 
 // TrainView is a train with its members' releases, as the API returns it.
@@ -71,11 +78,6 @@ func (s *Server) getTrain(w http.ResponseWriter, r *http.Request) {
 // trainActionHandler applies a person's pause/resume/rollback/abort.
 func (s *Server) trainActionHandler(w http.ResponseWriter, r *http.Request) {
 	name, verb := r.PathValue("name"), r.PathValue("action")
-	act, ok := trainAction(verb)
-	if !ok {
-		s.writeError(w, fmt.Errorf("%w: unknown train action %q (known: pause, resume, rollback, abort)", errBadRequest, verb))
-		return
-	}
 	req, err := actionRequest(r)
 	if err != nil {
 		s.writeError(w, err)
@@ -86,13 +88,16 @@ func (s *Server) trainActionHandler(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, fmt.Errorf("%w: ReleaseTrain %q", state.ErrNotFound, name))
 		return
 	}
-	msg := actionMessage(r, verb, req.Reason)
-	u := state.TrainUpdate{Name: name, Action: act, ExpectPhase: t.Status.Phase, Message: msg}
-	if _, _, err := s.propose(r, state.CmdTrainUpdate, u); err != nil {
+	e, ok := trainEvent(verb, t, actionMessage(r, verb, req.Reason))
+	if !ok {
+		s.writeError(w, fmt.Errorf("%w: unknown train action %q (known: pause, resume, rollback, abort)", errBadRequest, verb))
+		return
+	}
+	if _, _, err := s.propose(r, e.Type(), e); err != nil {
 		s.writeError(w, err)
 		return
 	}
-	s.log.Info("train action", "actor", actor(r), "train", name, "action", act, "reason", req.Reason)
+	s.log.Info("train action", "actor", actor(r), "train", name, "action", verb, "reason", req.Reason)
 	v, _ := s.trainView(name)
 	writeJSON(w, http.StatusOK, v)
 }

@@ -32,7 +32,7 @@ const (
 // round trip (through the Raft log, or `get -o yaml` and back):
 //
 //   - empty optional lists and maps (domains: [], dependsOn: [],
-//     labels: {}) become absent;
+//     labels: {}, annotations: {}) become absent;
 //   - endpoint region and zone are DefaultRegion and DefaultZone when not
 //     set, which is the zero value and needs no change.
 //
@@ -42,6 +42,9 @@ func ApplyDefaults(d *Document) {
 	if s := d.Service; s != nil {
 		if len(s.Metadata.Labels) == 0 {
 			s.Metadata.Labels = nil
+		}
+		if len(s.Metadata.Annotations) == 0 {
+			s.Metadata.Annotations = nil
 		}
 		if len(s.Spec.Domains) == 0 {
 			s.Spec.Domains = nil
@@ -58,11 +61,20 @@ func ApplyDefaults(d *Document) {
 }
 
 // EffectiveWeights returns the static traffic share of each version of s,
-// in the order of s.Versions: the explicit weights when versions set them
-// (a version without one counts as 0), otherwise StableWeight for the first
-// version and 0 for the others.
+// in the order of s.Versions: StableWeight for the declared Version when
+// there is one, the explicit weights when versions set them (a version
+// without one counts as 0), otherwise StableWeight for the first version
+// and 0 for the others.
 func EffectiveWeights(s *ServiceSpec) []uint32 {
 	w := make([]uint32, len(s.Versions))
+	if s.Version != "" {
+		for i, v := range s.Versions {
+			if v.Name == s.Version {
+				w[i] = StableWeight
+			}
+		}
+		return w
+	}
 	explicit := false
 	for i, v := range s.Versions {
 		if v.Weight != nil {

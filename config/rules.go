@@ -192,6 +192,8 @@ func checkService(r *reporter, s *Service) {
 	checkDomains(r, spec.Domains)
 	checkVersions(r, spec.Versions)
 	checkWeights(r, spec.Versions)
+	checkDeclaredVersion(r, spec)
+	checkChangeAnnotations(r, s.Metadata.Annotations)
 	seen := map[string]int{}
 	for i, dep := range spec.DependsOn {
 		path := fmt.Sprintf("spec.dependsOn[%d]", i)

@@ -34,6 +34,10 @@ var Kinds = []Kind{KindService, KindReleasePolicy, KindRelease, KindReleaseTrain
 type Metadata struct {
 	Name   string            `json:"name"`
 	Labels map[string]string `json:"labels,omitempty"`
+	// Annotations are free-form notes. On a Service, the keys under
+	// change.sluice.dev/ and gate.sluice.dev/ describe the change a new
+	// declared version ships (see annotations.go).
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // Protocol is the protocol a service speaks.
@@ -64,8 +68,14 @@ type ServiceSpec struct {
 	// Port is the gateway listener port for http services. For grpc
 	// services it is optional; when set, "name:port" is also a valid target.
 	Port uint32 `json:"port,omitempty"`
+	// Version is the version the service should run. On a Service covered
+	// by a ReleasePolicy, changing it starts a progressive release from the
+	// version running now; re-applying it changes nothing. Without a
+	// policy it moves traffic at once. It is one of Versions' names and
+	// excludes static weights.
+	Version string `json:"version,omitempty"`
 	// Versions of the service. The first is the stable version unless
-	// weights say otherwise.
+	// weights (or Version) say otherwise.
 	Versions []Version `json:"versions"`
 	// DependsOn names other services this one calls.
 	DependsOn []string `json:"dependsOn,omitempty"`

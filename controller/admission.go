@@ -12,9 +12,11 @@ import (
 )
 
 // Admit is what to do about a release that has not started: propose
-// Update (await, start), ask the window optimizer (Suggest), or nothing.
+// Event (await), start it (Start, once its first step has been gated by
+// GateStart), ask the window optimizer (Suggest), or nothing.
 type Admit struct {
-	Update  *state.ReleaseUpdate
+	Event   state.ReleaseEvent
+	Start   *state.StartRelease
 	Suggest bool
 }
 
@@ -35,30 +37,29 @@ type InWindowFunc func(t time.Time, d time.Duration) (bool, string)
 // now? Quality gates are hard: a required gate that failed holds it in
 // AwaitingApproval until a person overrides that gate. Outside its
 // release window it is scheduled (Suggest), unless a person approved
-// starting now. inWindow is nil when the policy has no schedule.
+// starting now. inWindow is nil when the policy has no schedule. A
+// release waiting for a person to approve its first step stays as it is.
 func DecideAdmission(r *state.Release, now time.Time, inWindow InWindowFunc) Admit {
 	rs := &r.Status
-	if !rs.Phase.Waiting() || rs.Blocked != "" {
+	if !rs.Phase.Waiting() || rs.Blocked != "" || waitsForApproval(r) {
 		return Admit{}
 	}
 	if failed := r.FailedGates(); len(failed) > 0 {
-		reason := fmt.Sprintf("quality gate(s) %s failed and are required: the release does not start until a person with the approver role overrides each: sluice release approve %s --override-gate %s --reason TEXT",
+		msg := fmt.Sprintf("quality gate(s) %s failed and are required: the release does not start until a person with the approver role overrides each: sluice release approve %s --override-gate %s --reason TEXT",
 			strings.Join(failed, ", "), r.Name(), failed[0])
-		if rs.Phase == state.PhaseAwaitingApproval && rs.Holding == reason {
+		if rs.Phase == state.PhaseAwaitingApproval && r.HeldFor(state.HoldGates) && rs.Hold.Message == msg {
 			return Admit{}
 		}
-		return Admit{Update: update(r, state.ActAwait, reason)}
+		return Admit{Event: &state.Await{On: state.OnRelease(r, msg), Hold: state.Hold{Kind: state.HoldGates, Message: msg}}}
 	}
-	start := func(how, msg string) Admit {
-		u := update(r, state.ActStart, fmt.Sprintf("start: %s; %s", msg, firstStepText(r)))
-		u.Window = how
-		return Admit{Update: u}
+	start := func(how state.StartWindow, msg string) Admit {
+		return Admit{Start: &state.StartRelease{On: state.OnRelease(r, fmt.Sprintf("start: %s; %s", msg, firstStepText(r))), Window: how}}
 	}
 	if inWindow == nil {
 		return start("", "no release window")
 	}
 	if r.StartNowApproved() {
-		return start("start-now", "a person approved starting now")
+		return start(state.StartNow, "a person approved starting now")
 	}
 	if rs.Phase == state.PhaseScheduled && now.Before(rs.ScheduledAt) {
 		return Admit{}
@@ -67,9 +68,29 @@ func DecideAdmission(r *state.Release, now time.Time, inWindow InWindowFunc) Adm
 		return Admit{} // no window was found; only start-now moves it
 	}
 	if ok, why := inWindow(now, ExpectedDuration(r)); ok {
-		return start("in-window", "inside its release window ("+why+")")
+		return start(state.StartInWindow, "inside its release window ("+why+")")
 	}
 	return Admit{Suggest: true}
+}
+
+// waitsForApproval reports whether a release waits for a person to
+// approve the step it would enter.
+func waitsForApproval(r *state.Release) bool {
+	return r.WaitsForStepApproval() && r.Status.Exposure != nil && !r.Approved(r.Status.Exposure.Step)
+}
+
+// GateStart is pure: the start, with the first step's exposure estimate,
+// or the hold that keeps it from starting until a person approves (nil
+// when that hold is recorded already).
+func GateStart(r *state.Release, start *state.StartRelease, e state.Exposure) state.ReleaseEvent {
+	if h := gateStep(r, &e); h != nil {
+		if cur := r.Status.Hold; cur != nil && *cur == *h {
+			return nil
+		}
+		return &state.HoldRelease{On: state.OnRelease(r, h.Message), Hold: *h, Exposure: &e}
+	}
+	start.Exposure = &e
+	return start
 }
 
 func firstStepText(r *state.Release) string {
@@ -80,20 +101,21 @@ func firstStepText(r *state.Release) string {
 	return fmt.Sprintf("%d%% of traffic to %s (step 1 of %d)", st.Weight, r.Spec.Spec.To, len(r.Status.Plan))
 }
 
-// ScheduleFrom is pure: the command that follows a window suggestion.
-func ScheduleFrom(r *state.Release, now time.Time, why string, s window.Suggestion, err error) *state.ReleaseUpdate {
+// ScheduleFrom is pure: the event that follows a window suggestion.
+func ScheduleFrom(r *state.Release, now time.Time, why string, s window.Suggestion, err error) state.ReleaseEvent {
 	if err != nil {
 		msg := fmt.Sprintf("outside its release window (%s) and no allowed start in the next %s (%v); a person may approve starting now: sluice release approve %s --start-now --reason TEXT",
 			why, s.Horizon, err, r.Name())
-		return update(r, state.ActAwait, msg)
+		return &state.Await{On: state.OnRelease(r, msg), Hold: state.Hold{Kind: state.HoldNoWindow, Message: msg}}
 	}
-	raw, _ := json.Marshal(s)
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return errorEvent(r, fmt.Sprintf("the window suggestion cannot be recorded (%v)", err))
+	}
 	b := s.Best
 	msg := fmt.Sprintf("outside its release window (%s); scheduled for %s in %s: %s", why,
 		b.Start.In(locOf(s.Timezone)).Format("Mon 2006-01-02 15:04 MST"), b.Window, strings.Join(b.Reasons, "; "))
-	u := update(r, state.ActSchedule, msg)
-	u.ScheduledAt, u.Schedule = b.Start, raw
-	return u
+	return &state.Schedule{On: state.OnRelease(r, msg), At: b.Start, Suggestion: raw}
 }
 
 func locOf(name string) *time.Location {
@@ -103,16 +125,38 @@ func locOf(name string) *time.Location {
 	return time.UTC
 }
 
+// inWindowFor compiles a release's schedule into an InWindowFunc, or nil
+// when its policy has none.
+func inWindowFor(r *state.Release) InWindowFunc {
+	sc := r.Status.PolicySpec.Schedule
+	if sc == nil {
+		return nil
+	}
+	sched, err := window.Compile(sc)
+	if err != nil {
+		return func(time.Time, time.Duration) (bool, string) { return false, "schedule: " + err.Error() }
+	}
+	return func(t time.Time, d time.Duration) (bool, string) {
+		v := sched.Check(t, d)
+		return v.OK, v.Reason
+	}
+}
+
 // WindowSuggester runs the window optimizer for a release or a service.
 type WindowSuggester interface {
 	Suggest(ctx context.Context, st *state.State, service string, risk float64, duration time.Duration, now time.Time) (window.Suggestion, error)
 }
 
-// Suggest implements WindowSuggester with the policy's schedule, the
-// traffic profile from Prometheus (the schedule's trafficQuery; without
-// it, or without data, traffic does not count and the reasons say so),
-// and this cluster's release outcomes.
-func (a *PromAnalyzer) Suggest(ctx context.Context, st *state.State, service string, risk float64, duration time.Duration, now time.Time) (window.Suggestion, error) {
+// WindowAdvisor implements WindowSuggester with the policy's schedule,
+// the traffic profile from Prometheus (the schedule's trafficQuery;
+// without it, or without data, traffic does not count and the reasons say
+// so), and this cluster's release outcomes.
+type WindowAdvisor struct {
+	Prom *Prometheus
+}
+
+// Suggest implements WindowSuggester.
+func (a *WindowAdvisor) Suggest(ctx context.Context, st *state.State, service string, risk float64, duration time.Duration, now time.Time) (window.Suggestion, error) {
 	pol, ok := st.PolicyFor(service)
 	if !ok {
 		return window.Suggestion{}, fmt.Errorf("%w: Service %q is covered by no ReleasePolicy", state.ErrNotFound, service)
@@ -120,11 +164,7 @@ func (a *PromAnalyzer) Suggest(ctx context.Context, st *state.State, service str
 	spec := pol.Spec
 	in := window.Input{Schedule: spec.Schedule, Duration: duration, Risk: risk, Outcomes: Outcomes(st, service)}
 	if sc := spec.Schedule; sc != nil && sc.TrafficQuery != "" {
-		url := a.DefaultURL
-		if spec.Prometheus != nil && spec.Prometheus.URL != "" {
-			url = spec.Prometheus.URL
-		}
-		if url != "" {
+		if url := a.Prom.URL(&spec); url != "" {
 			if q, err := window.NewPrometheusAPI(url); err == nil {
 				if sched, err := window.Compile(sc); err == nil {
 					lookback := time.Duration(sc.TrafficLookback)
@@ -151,21 +191,4 @@ func Outcomes(st *state.State, service string) []window.Outcome {
 		out = append(out, window.Outcome{Start: r.Status.StartedAt, Success: r.Status.Phase == state.PhasePromoted})
 	}
 	return out
-}
-
-// inWindowFor compiles a release's schedule into an InWindowFunc, or nil
-// when its policy has none.
-func inWindowFor(r *state.Release) InWindowFunc {
-	sc := r.Status.PolicySpec.Schedule
-	if sc == nil {
-		return nil
-	}
-	sched, err := window.Compile(sc)
-	if err != nil {
-		return func(time.Time, time.Duration) (bool, string) { return false, "schedule: " + err.Error() }
-	}
-	return func(t time.Time, d time.Duration) (bool, string) {
-		v := sched.Check(t, d)
-		return v.OK, v.Reason
-	}
 }

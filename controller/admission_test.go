@@ -24,12 +24,13 @@ func TestAdmissionQualityGatesAreHard(t *testing.T) {
 		config.GateResult{Name: "integration", Passed: false, Required: true},
 		config.GateResult{Name: "lint", Passed: false})
 	a := DecideAdmission(r, t0, nil)
-	require.Equal(t, state.ActAwait, a.Update.Action)
-	require.Contains(t, a.Update.Message, "quality gate(s) integration failed and are required")
-	require.Contains(t, a.Update.Message, "sluice release approve r --override-gate integration")
+	await := a.Event.(*state.Await)
+	require.Equal(t, state.HoldGates, await.Hold.Kind)
+	require.Contains(t, await.Message, "quality gate(s) integration failed and are required")
+	require.Contains(t, await.Message, "sluice release approve r --override-gate integration")
 
 	// Waiting with the same reason: nothing new, whatever the time.
-	r.Status.Phase, r.Status.Holding = state.PhaseAwaitingApproval, a.Update.Message
+	r.Status.Phase, r.Status.Hold = state.PhaseAwaitingApproval, &await.Hold
 	require.Equal(t, Admit{}, DecideAdmission(r, t0.Add(24*time.Hour), nil))
 
 	// A start-now approval does not get past a failed gate.
@@ -39,8 +40,9 @@ func TestAdmissionQualityGatesAreHard(t *testing.T) {
 	// Only an override of that gate does (an optional gate never blocks).
 	r.Status.Approvals = append(r.Status.Approvals, state.Approval{Step: -1, Gate: "integration", Actor: "alice"})
 	r.Status.Phase = state.PhasePending
+	r.Status.Hold = nil
 	a = DecideAdmission(r, t0, nil)
-	require.Equal(t, state.ActStart, a.Update.Action)
+	require.NotNil(t, a.Start)
 }
 
 func TestAdmissionWindows(t *testing.T) {
@@ -53,35 +55,34 @@ func TestAdmissionWindows(t *testing.T) {
 
 	// Inside: start, recording how the time was chosen.
 	a := DecideAdmission(r, t0, open)
-	require.Equal(t, state.ActStart, a.Update.Action)
-	require.Equal(t, "in-window", a.Update.Window)
+	require.Equal(t, state.StartInWindow, a.Start.Window)
 
 	// Scheduled: nothing before the time, start at it (window open).
 	r.Status.Phase, r.Status.ScheduledAt = state.PhaseScheduled, t0.Add(time.Hour)
 	require.Equal(t, Admit{}, DecideAdmission(r, t0.Add(59*time.Minute), open))
-	require.Equal(t, state.ActStart, DecideAdmission(r, t0.Add(time.Hour), open).Update.Action)
+	require.NotNil(t, DecideAdmission(r, t0.Add(time.Hour), open).Start)
 	// At the time but the window closed meanwhile: ask again.
 	require.Equal(t, Admit{Suggest: true}, DecideAdmission(r, t0.Add(time.Hour), closed))
 
 	// A person approved starting now: start, outside the window.
 	r.Status.Approvals = []state.Approval{{Step: -1, StartNow: true, Actor: "alice"}}
 	a = DecideAdmission(r, t0, closed)
-	require.Equal(t, state.ActStart, a.Update.Action)
-	require.Equal(t, "start-now", a.Update.Window)
+	require.Equal(t, state.StartNow, a.Start.Window)
 }
 
 func TestScheduleFrom(t *testing.T) {
 	r := testRelease(state.PhasePending, -1)
 	best := window.Candidate{Start: t0.Add(3 * time.Hour), Window: "any time", Reasons: []string{"after the freeze", "quiet hour"}}
-	u := ScheduleFrom(r, t0, "inside blackout \"freeze\"", window.Suggestion{Timezone: "UTC", Best: best}, nil)
-	require.Equal(t, state.ActSchedule, u.Action)
-	require.Equal(t, t0.Add(3*time.Hour), u.ScheduledAt)
-	require.Equal(t, "outside its release window (inside blackout \"freeze\"); scheduled for Wed 2026-11-25 13:00 UTC in any time: after the freeze; quiet hour", u.Message)
-	require.NotEmpty(t, u.Schedule)
+	e := ScheduleFrom(r, t0, "inside blackout \"freeze\"", window.Suggestion{Timezone: "UTC", Best: best}, nil)
+	sched := e.(*state.Schedule)
+	require.Equal(t, t0.Add(3*time.Hour), sched.At)
+	require.Equal(t, "outside its release window (inside blackout \"freeze\"); scheduled for Wed 2026-11-25 13:00 UTC in any time: after the freeze; quiet hour", sched.Message)
+	require.JSONEq(t, `"UTC"`, string(field(t, sched.Suggestion, "timezone")), "the suggestion is kept as a JSON object")
 
-	u = ScheduleFrom(r, t0, "outside windows", window.Suggestion{Horizon: 7 * 24 * time.Hour}, fmt.Errorf("%w", window.ErrNoWindow))
-	require.Equal(t, state.ActAwait, u.Action)
-	require.Contains(t, u.Message, "sluice release approve r --start-now")
+	e = ScheduleFrom(r, t0, "outside windows", window.Suggestion{Horizon: 7 * 24 * time.Hour}, fmt.Errorf("%w", window.ErrNoWindow))
+	await := e.(*state.Await)
+	require.Equal(t, state.HoldNoWindow, await.Hold.Kind)
+	require.Contains(t, await.Message, "sluice release approve r --start-now")
 }
 
 func riskWorld(t *testing.T, policyExtra string) *state.State {

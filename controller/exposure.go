@@ -58,7 +58,7 @@ func EstimateExposure(r *state.Release, step int, tenants, regions Traffic) stat
 	e := state.Exposure{Step: step, Tenants: -1, Regions: -1}
 	stage, ok := r.Stage(step)
 	if !ok {
-		e.Share, e.Source = float64(r.Status.Plan[step].Weight), "plan"
+		e.Share, e.Source = float64(r.Status.Plan[step].Weight), state.ExposurePlan
 		e.Detail = fmt.Sprintf("%d%% of all traffic", r.Status.Plan[step].Weight)
 		return e
 	}
@@ -95,16 +95,16 @@ func EstimateExposure(r *state.Release, step int, tenants, regions Traffic) stat
 	switch {
 	case measured:
 		e.Share = round2(100 * regionFrac * (selected + (1-selected)*percent))
-		e.Source = "prometheus"
+		e.Source = state.ExposurePrometheus
 		e.Detail = fmt.Sprintf("regions %.1f%% of traffic, tenants %.1f%%, then %d%% of the rest", 100*regionFrac, 100*selected, stage.EffectivePercent())
 		if len(stage.Regions) == 0 && len(stage.Tenants) == 0 {
-			e.Source = "plan"
+			e.Source = state.ExposurePlan
 		}
 	case stage.ExpectedShare != nil:
-		e.Share, e.Source = *stage.ExpectedShare, "expectedShare"
+		e.Share, e.Source = *stage.ExpectedShare, state.ExposureDeclared
 		e.Detail = "declared by the stage (" + strings.Join(why, "; ") + ")"
 	default:
-		e.Share, e.Source = -1, "unknown"
+		e.Share, e.Source = -1, state.ExposureUnknown
 		e.Detail = strings.Join(why, "; ") + "; set expectedShare on the stage or export traffic by tenant/region"
 	}
 	return e
@@ -150,75 +150,46 @@ func countOrAll(n int) string {
 	return fmt.Sprint(n)
 }
 
-// budgetHold is the hold reason for a step over budget; ActApprove clears
-// holds that start with state.HoldExposureBudget.
-func budgetHold(r *state.Release, e *state.Exposure) string {
-	label := fmt.Sprintf("step %d", e.Step+1)
-	if c := r.Status.Plan[e.Step].Cohort; c != "" {
-		label += " (cohort " + c + ")"
-	}
-	return fmt.Sprintf("%s: %s would exceed it: %s; a person must approve: sluice release approve %s",
-		state.HoldExposureBudget, label, strings.Join(e.Over, "; "), r.Name())
-}
-
-// gateStep turns a start or advance into a hold when the step it enters
-// exceeds the exposure budget and nobody approved it. It attaches the
-// estimate to the update either way.
-func gateStep(r *state.Release, u *state.ReleaseUpdate, e state.Exposure) *state.ReleaseUpdate {
-	e.Over = CheckBudget(r.Status.PolicySpec.Exposure, &e)
-	u.Exposure = &e
+// gateStep is pure: the hold that keeps a release from entering the step
+// e estimates, until a person approves it, when the step exceeds the
+// exposure budget or the release's risk asks for an approval; nil when it
+// may enter. It fills in the limits e exceeds.
+func gateStep(r *state.Release, e *state.Exposure) *state.Hold {
+	e.Over = CheckBudget(r.Status.PolicySpec.Exposure, e)
 	if r.Approved(e.Step) {
-		return u
+		return nil
 	}
-	var reason string
 	switch {
 	case len(e.Over) > 0:
-		reason = budgetHold(r, &e)
+		label := fmt.Sprintf("step %d", e.Step+1)
+		if c := r.Status.Plan[e.Step].Cohort; c != "" {
+			label += " (cohort " + c + ")"
+		}
+		return &state.Hold{Kind: state.HoldExposureBudget, Message: fmt.Sprintf("exposure budget: %s would exceed it: %s; a person must approve: sluice release approve %s",
+			label, strings.Join(e.Over, "; "), r.Name())}
 	case r.NeedsApproval(e.Step):
 		a := r.Status.Assessment
-		reason = fmt.Sprintf("%s %s-risk release (p=%.2f, model %s); a person must approve step %d before it starts: sluice release approve %s",
-			state.HoldRisk, a.Level, a.Probability, a.ModelVersion, e.Step+1, r.Name())
-	default:
-		return u
+		return &state.Hold{Kind: state.HoldRisk, Message: fmt.Sprintf("risk: %s-risk release (p=%.2f, model %s); a person must approve step %d before it starts: sluice release approve %s",
+			a.Level, a.Probability, a.ModelVersion, e.Step+1, r.Name())}
 	}
-	if r.Status.Holding == reason && u.Action != state.ActAdvance {
-		return nil // the same hold is not news; analyses keep being recorded
-	}
-	act := state.ActHold
-	if u.Action == state.ActAdvance {
-		act = state.ActAnalysis // keep the analysis record and counters
-	}
-	h := &state.ReleaseUpdate{Name: u.Name, Action: act, ExpectPhase: u.ExpectPhase, ExpectStep: u.ExpectStep,
-		ExpectStepIndex: u.ExpectStepIndex, Holding: reason, Message: reason, Exposure: &e, Verdict: u.Verdict, Counters: u.Counters}
-	if h.Counters == nil {
-		c := r.Status.Counters
-		h.Counters = &c
-	}
-	return h
+	return nil
 }
 
-// Estimate implements ExposureEstimator with Prometheus traffic by tenant
-// and region (the policy's exposure.trafficQuery).
-func (a *PromAnalyzer) Estimate(ctx context.Context, r *state.Release, step int, now time.Time) state.Exposure {
+// TrafficEstimator implements ExposureEstimator with Prometheus traffic
+// by tenant and region (the policy's exposure.trafficQuery).
+type TrafficEstimator struct {
+	Prom *Prometheus
+}
+
+// Estimate implements ExposureEstimator.
+func (t *TrafficEstimator) Estimate(ctx context.Context, r *state.Release, step int, now time.Time) state.Exposure {
 	stage, ok := r.Stage(step)
 	if !ok || (len(stage.Tenants) == 0 && len(stage.Regions) == 0) {
 		return EstimateExposure(r, step, Traffic{}, Traffic{})
 	}
-	spec := r.Status.PolicySpec
-	exp := spec.Exposure
-	if exp == nil {
-		d := config.PolicyDefaults(&config.ReleasePolicySpec{Exposure: &config.ExposureSpec{}})
-		exp = d.Exposure
-	}
-	url := a.DefaultURL
-	if spec.Prometheus != nil && spec.Prometheus.URL != "" {
-		url = spec.Prometheus.URL
-	}
+	exp := exposureSettings(r.Status.PolicySpec.Exposure)
 	fetch := func(label string) Traffic {
-		if url == "" {
-			return Traffic{Err: "no Prometheus configured"}
-		}
-		q, err := a.querier(url, spec.Analysis.QueryTimeout.D())
+		q, err := t.Prom.For(&r.Status.PolicySpec)
 		if err != nil {
 			return Traffic{Err: err.Error()}
 		}
@@ -250,4 +221,14 @@ func (a *PromAnalyzer) Estimate(ctx context.Context, r *state.Release, step int,
 		regions = fetch(exp.RegionLabel)
 	}
 	return EstimateExposure(r, step, tenants, regions)
+}
+
+// exposureSettings is a release's exposure settings: the stored policy's
+// (its defaults were filled in when the release was created), or the
+// defaults of an empty exposure block when the policy has none.
+func exposureSettings(e *config.ExposureSpec) config.ExposureSpec {
+	if e != nil {
+		return *e
+	}
+	return *config.PolicyDefaults(&config.ReleasePolicySpec{Exposure: &config.ExposureSpec{}}).Exposure
 }

@@ -57,10 +57,10 @@ func TestEstimateExposure(t *testing.T) {
 	// A header cohort cannot be measured: unknown, or the declared share.
 	e = EstimateExposure(r, 3, tenants, regions)
 	require.Equal(t, -1.0, e.Share)
-	require.Equal(t, "unknown", e.Source)
+	require.Equal(t, state.ExposureUnknown, e.Source)
 	e = EstimateExposure(r, 4, tenants, regions)
 	require.Equal(t, 0.5, e.Share)
-	require.Equal(t, "expectedShare", e.Source)
+	require.Equal(t, state.ExposureDeclared, e.Source)
 
 	// A plain step exposes its weight exactly, and everyone.
 	e = EstimateExposure(r, 6, Traffic{}, Traffic{})
@@ -85,30 +85,31 @@ func TestCheckBudget(t *testing.T) {
 
 func TestGateStepHoldsUntilApproved(t *testing.T) {
 	r := cohortRelease()
-	start := &state.ReleaseUpdate{Name: "r", Action: state.ActStart, ExpectPhase: state.PhasePending, ExpectStep: -1}
+	start := &state.StartRelease{On: state.OnRelease(r, "start")}
 	// Step 1 (beta, 15%) is within budget: start, with the estimate.
-	u := gateStep(r, start, state.Exposure{Step: 0, Share: 15, Tenants: 2, Regions: 1})
-	require.Equal(t, state.ActStart, u.Action)
-	require.Empty(t, u.Exposure.Over)
+	e := GateStart(r, start, state.Exposure{Step: 0, Share: 15, Tenants: 2, Regions: 1})
+	require.Equal(t, state.CmdReleaseStart, e.Type())
+	require.Empty(t, e.(*state.StartRelease).Exposure.Over)
 
 	// Over budget: a hold that says what and how to approve it.
-	u = gateStep(r, start, state.Exposure{Step: 0, Share: 35, Tenants: 2, Regions: 1})
-	require.Equal(t, state.ActHold, u.Action)
-	require.Equal(t, "exposure budget: step 1 (cohort beta) would exceed it: ~35% of traffic > budget 20%; a person must approve: sluice release approve r", u.Holding)
+	e = GateStart(r, start, state.Exposure{Step: 0, Share: 35, Tenants: 2, Regions: 1})
+	h := e.(*state.HoldRelease)
+	require.Equal(t, state.HoldExposureBudget, h.Hold.Kind)
+	require.Equal(t, "exposure budget: step 1 (cohort beta) would exceed it: ~35% of traffic > budget 20%; a person must approve: sluice release approve r", h.Hold.Message)
+	require.Equal(t, 0, h.Exposure.Step)
 
 	// Already holding for the same reason: not proposed again.
-	r.Status.Holding = u.Holding
-	require.Nil(t, gateStep(r, start, state.Exposure{Step: 0, Share: 35, Tenants: 2, Regions: 1}))
+	r.Status.Hold = &h.Hold
+	require.Nil(t, GateStart(r, start, state.Exposure{Step: 0, Share: 35, Tenants: 2, Regions: 1}))
 
 	// Approved: it starts.
 	r.Status.Approvals = []state.Approval{{Step: 0, Actor: "alice", Time: time.Unix(0, 0)}}
-	u = gateStep(r, start, state.Exposure{Step: 0, Share: 35, Tenants: 2, Regions: 1})
-	require.Equal(t, state.ActStart, u.Action)
+	e = GateStart(r, start, state.Exposure{Step: 0, Share: 35, Tenants: 2, Regions: 1})
+	require.Equal(t, state.CmdReleaseStart, e.Type())
 
 	// An advance over budget becomes an analysis record that holds.
-	adv := &state.ReleaseUpdate{Name: "r", Action: state.ActAdvance, ExpectPhase: state.PhaseProgressing, ExpectStep: 5, Verdict: []byte(`{}`)}
-	u = gateStep(r, adv, state.Exposure{Step: 6, Share: 50, Tenants: -1, Regions: -1})
-	require.Equal(t, state.ActAnalysis, u.Action)
-	require.Contains(t, u.Holding, "step 7 would exceed it: ~50% of traffic > budget 20%; all tenants > budget 3; all regions > budget 1")
-	require.Equal(t, []byte(`{}`), u.Verdict)
+	ex := state.Exposure{Step: 6, Share: 50, Tenants: -1, Regions: -1}
+	hold := gateStep(r, &ex)
+	require.Equal(t, state.HoldExposureBudget, hold.Kind)
+	require.Contains(t, hold.Message, "step 7 would exceed it: ~50% of traffic > budget 20%; all tenants > budget 3; all regions > budget 1")
 }

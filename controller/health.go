@@ -24,7 +24,7 @@ type HealthChecker interface {
 // ProbeChecker probes a member's new version over HTTP and/or with a
 // PromQL condition.
 type ProbeChecker struct {
-	Prom *PromAnalyzer
+	Prom *Prometheus
 	HTTP *http.Client
 	// Now is the evaluation time of health queries (default time.Now).
 	Now func() time.Time
@@ -111,17 +111,9 @@ func (p *ProbeChecker) probe(ctx context.Context, addr string, h *config.HTTPPro
 
 func (p *ProbeChecker) query(ctx context.Context, r *state.Release, tmpl string) (bool, string) {
 	q := strings.NewReplacer(config.PlaceholderService, r.Service(), config.PlaceholderVersion, r.Spec.Spec.To).Replace(tmpl)
-	spec := r.Status.PolicySpec
-	url := p.Prom.DefaultURL
-	if spec.Prometheus != nil && spec.Prometheus.URL != "" {
-		url = spec.Prometheus.URL
-	}
-	if url == "" {
-		return false, "no Prometheus configured for the health query"
-	}
-	qr, err := p.Prom.querier(url, spec.Analysis.QueryTimeout.D())
+	qr, err := p.Prom.For(&r.Status.PolicySpec)
 	if err != nil {
-		return false, err.Error()
+		return false, "health query: " + err.Error()
 	}
 	now := time.Now
 	if p.Now != nil {

@@ -1,9 +1,11 @@
 // Package controller runs releases on the leader: it observes the
 // replicated state, the proxies' ACKs and the analysis, decides with pure
-// functions, and proposes each decision as one Raft command.
+// functions that return state events, and proposes each event as one Raft
+// command.
 package controller
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -24,8 +26,8 @@ type GroupAck struct {
 	NACKs      []string
 }
 
-// Observation is what the controller saw of the world at Now.
-type Observation struct {
+// Fleet is what the controller saw of the proxy fleet at Now.
+type Fleet struct {
 	Now time.Time
 	// Groups are the proxy groups of every reachable node.
 	Groups []GroupAck
@@ -33,44 +35,60 @@ type Observation struct {
 	Unreachable []string
 }
 
-// Next is what to do about a release: propose Update, run an analysis
-// (Analyze), or nothing.
+// Next is what to do about a release that moves traffic: propose Event,
+// run an analysis (Analyze), or nothing.
 type Next struct {
-	Update  *state.ReleaseUpdate
+	Event   state.ReleaseEvent
 	Analyze bool
 }
 
-func update(r *state.Release, a state.Action, msg string) *state.ReleaseUpdate {
-	return &state.ReleaseUpdate{Name: r.Name(), Action: a, ExpectPhase: r.Status.Phase, ExpectStep: r.Status.Step,
-		ExpectStepIndex: r.Status.StepIndex, Message: msg}
-}
-
-// Decide is the pure first half of a controller step for a release that
-// moves traffic: from the release and an observation, the command to
+// DecideProgress is the pure first half of a controller step for a
+// release that moves traffic: from the release and the fleet, the event to
 // propose or whether an analysis is due. Releases that have not started
 // go through DecideAdmission instead.
-func Decide(r *state.Release, obs Observation) Next {
+func DecideProgress(r *state.Release, fleet Fleet) Next {
 	rs := &r.Status
-	switch rs.Phase {
-	case state.PhaseProgressing:
-	default:
+	if rs.Phase != state.PhaseProgressing {
 		return Next{}
 	}
-	if !rs.Acked {
-		return decideAck(r, obs)
+	if e := missingStep(r); e != nil {
+		return Next{Event: e}
 	}
-	if obs.Now.Before(rs.NextAnalysisAt) {
+	if !rs.Acked {
+		return decideAck(r, fleet)
+	}
+	if fleet.Now.Before(rs.NextAnalysisAt) {
 		return Next{}
 	}
 	return Next{Analyze: true}
 }
 
+// missingStep is the error event for a release that moves traffic at a
+// step its plan does not have (a state older code could leave behind), or
+// nil. It is recorded once; the release holds until a person acts.
+func missingStep(r *state.Release) state.ReleaseEvent {
+	if _, ok := r.CurrentStep(); ok {
+		return nil
+	}
+	return errorEvent(r, fmt.Sprintf("release is %s at step %d of %d, which does not exist: it cannot be ACKed, analysed or advanced; pause, roll back or abort it",
+		r.Status.Phase, r.Status.Step+1, len(r.Status.Plan)))
+}
+
+// errorEvent records an error once: nil when the release already holds
+// with the same error.
+func errorEvent(r *state.Release, msg string) state.ReleaseEvent {
+	if h := r.Status.Hold; h != nil && h.Kind == state.HoldError && h.Message == msg {
+		return nil
+	}
+	return &state.RecordError{On: state.OnRelease(r, msg)}
+}
+
 // decideAck waits for every proxy group to hold the step's routes.
-func decideAck(r *state.Release, obs Observation) Next {
+func decideAck(r *state.Release, fleet Fleet) Next {
 	rs := &r.Status
 	var behind, nacks []string
 	streams := 0
-	for _, g := range obs.Groups {
+	for _, g := range fleet.Groups {
 		streams += g.Streams
 		for _, n := range g.NACKs {
 			nacks = append(nacks, fmt.Sprintf("group %s on %s rejected config: %s", g.Group, g.Node, n))
@@ -83,56 +101,104 @@ func decideAck(r *state.Release, obs Observation) Next {
 	sort.Strings(behind)
 	switch {
 	case len(nacks) > 0:
-		return hold(r, "held: "+strings.Join(nacks, "; "))
+		return hold(r, state.HoldRejected, "held: "+strings.Join(nacks, "; "))
 	case len(behind) == 0:
-		return Next{Update: update(r, state.ActAck, fmt.Sprintf("step %d (%d%%) applied: %d proxy group(s), %d stream(s) hold state index %d",
-			rs.Step+1, rs.Weight, len(obs.Groups), streams, rs.StepIndex))}
-	case obs.Now.Sub(rs.StepStartedAt) >= rs.PolicySpec.AckTimeout.D():
-		return hold(r, fmt.Sprintf("held: not every proxy group ACKed step %d within %s: %s", rs.Step+1, rs.PolicySpec.AckTimeout.D(), strings.Join(behind, ", ")))
+		return Next{Event: &state.AckStep{On: state.OnRelease(r, fmt.Sprintf("step %d (%d%%) applied: %d proxy group(s), %d stream(s) hold state index %d",
+			rs.Step+1, rs.Weight, len(fleet.Groups), streams, rs.StepIndex))}}
+	case fleet.Now.Sub(rs.StepStartedAt) >= rs.PolicySpec.AckTimeout.D():
+		return hold(r, state.HoldAckTimeout, fmt.Sprintf("held: not every proxy group ACKed step %d within %s: %s", rs.Step+1, rs.PolicySpec.AckTimeout.D(), strings.Join(behind, ", ")))
 	}
 	return Next{}
 }
 
-// hold records a hold reason once; repeating the same reason is not news.
-func hold(r *state.Release, reason string) Next {
-	if r.Status.Holding == reason {
+// hold records a hold once; repeating the same one is not news.
+func hold(r *state.Release, kind state.HoldKind, msg string) Next {
+	h := state.Hold{Kind: kind, Message: msg}
+	if cur := r.Status.Hold; cur != nil && *cur == h {
 		return Next{}
 	}
-	u := update(r, state.ActHold, reason)
-	u.Holding = reason
-	c := r.Status.Counters
-	u.Counters = &c
-	return Next{Update: u}
+	return Next{Event: &state.HoldRelease{On: state.OnRelease(r, msg), Hold: h}}
 }
 
-// AfterAnalysis is the pure second half: from a verdict, the command to
-// propose. analysis.Decide counts and applies the policy's limits; only a
-// Successful verdict after the bake advances (or promotes after the last
-// step); a rollback carries the verdict that caused it.
-func AfterAnalysis(r *state.Release, v analysis.Verdict, raw []byte, now time.Time) *state.ReleaseUpdate {
+// AnalysisInput is everything the decision after an analysis needs, all
+// observed before it is made.
+type AnalysisInput struct {
+	Verdict analysis.Verdict
+	Now     time.Time
+	// Next is the exposure estimate of the step the release would enter
+	// (see AdvanceDue); nil when none was made.
+	Next *state.Exposure
+	// Lockstep is the train's lockstep hold (LockstepHold), if any.
+	Lockstep string
+}
+
+// AdvanceDue says whether the analysis verdict would move the release
+// into its next step now (it passed and the bake is over), and which
+// step: the caller then estimates that step's exposure for AfterAnalysis.
+func AdvanceDue(r *state.Release, v analysis.Verdict, now time.Time) (int, bool) {
+	_, act, _ := analysis.Decide(r.Status.Counters, v, r.Status.PolicySpec)
+	return advanceDue(r, act, now)
+}
+
+func advanceDue(r *state.Release, act analysis.Action, now time.Time) (int, bool) {
 	rs := &r.Status
-	prev := analysis.Counters(rs.Counters)
-	c, act, reason := analysis.Decide(prev, v, rs.PolicySpec)
-	sc := state.Counters(c)
-	withVerdict := func(u *state.ReleaseUpdate) *state.ReleaseUpdate {
-		u.Verdict, u.Counters = raw, &sc
-		return u
+	if act != analysis.ActionAdvance || now.Before(rs.BakeUntil) || lastStep(r) {
+		return 0, false
+	}
+	return rs.Step + 1, true
+}
+
+func lastStep(r *state.Release) bool {
+	return r.Status.Step+1 >= len(r.Status.Plan) || r.Status.Weight >= 100
+}
+
+// AfterAnalysis is the pure second half: from a verdict and what was
+// observed with it, the whole decision. analysis.Decide counts and applies
+// the policy's limits; only a Successful verdict after the bake advances
+// (or promotes after the last step), unless the train's lockstep or the
+// exposure budget holds it; a rollback carries the verdict that caused it.
+func AfterAnalysis(r *state.Release, in AnalysisInput) state.ReleaseEvent {
+	rs := &r.Status
+	if e := missingStep(r); e != nil {
+		return e
+	}
+	raw, err := json.Marshal(in.Verdict)
+	if err != nil {
+		return errorEvent(r, fmt.Sprintf("the analysis verdict cannot be recorded (%v); holding", err))
+	}
+	c, act, reason := analysis.Decide(rs.Counters, in.Verdict, rs.PolicySpec)
+	bake := rs.Plan[rs.Step].Bake.D()
+	analysed := func(msg string, h *state.Hold, e *state.Exposure) state.ReleaseEvent {
+		return &state.RecordAnalysis{On: state.OnRelease(r, msg), Verdict: raw, Counters: &c, Hold: h, Exposure: e}
 	}
 	switch {
 	case act == analysis.ActionRollBack:
-		return withVerdict(update(r, state.ActRollback, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, reason)))
-	case act == analysis.ActionAdvance && !now.Before(rs.BakeUntil):
-		if rs.Step+1 >= len(rs.Plan) || rs.Weight >= 100 {
-			return withVerdict(update(r, state.ActPromote, fmt.Sprintf("promoted: step %d (%d%%) baked %s; %s", rs.Step+1, rs.Weight, rs.Plan[rs.Step].Bake.D(), reason)))
-		}
-		nextStep := rs.Plan[rs.Step+1]
-		return withVerdict(update(r, state.ActAdvance, fmt.Sprintf("advance to step %d (%d%%): step %d baked %s; %s",
-			rs.Step+2, nextStep.Weight, rs.Step+1, rs.Plan[rs.Step].Bake.D(), reason)))
-	case act == analysis.ActionAdvance:
-		u := withVerdict(update(r, state.ActAnalysis, fmt.Sprintf("%s; baking until %s", reason, rs.BakeUntil.UTC().Format(time.RFC3339))))
-		return u
+		return &state.Rollback{On: state.OnRelease(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, reason)),
+			Ending: state.Ending{Verdict: raw, Counters: &c}}
+	case act != analysis.ActionAdvance:
+		return analysed(reason, &state.Hold{Kind: state.HoldAnalysis, Message: "held: " + reason}, nil)
+	case in.Now.Before(rs.BakeUntil):
+		return analysed(fmt.Sprintf("%s; baking until %s", reason, rs.BakeUntil.UTC().Format(time.RFC3339)), nil, nil)
+	case in.Lockstep != "":
+		return analysed(in.Lockstep, &state.Hold{Kind: state.HoldLockstep, Message: in.Lockstep}, nil)
+	case lastStep(r):
+		return &state.Promote{On: state.OnRelease(r, fmt.Sprintf("promoted: step %d (%d%%) baked %s; %s", rs.Step+1, rs.Weight, bake, reason)),
+			Ending: state.Ending{Verdict: raw, Counters: &c}}
 	}
-	u := withVerdict(update(r, state.ActAnalysis, reason))
-	u.Holding = "held: " + reason
-	return u
+	next, _ := advanceDue(r, act, in.Now)
+	e := estimateOrUnknown(in.Next, next)
+	if h := gateStep(r, &e); h != nil {
+		return analysed(h.Message, h, &e)
+	}
+	return &state.AdvanceStep{On: state.OnRelease(r, fmt.Sprintf("advance to step %d (%d%%): step %d baked %s; %s",
+		rs.Step+2, r.StepWeight(next), rs.Step+1, bake, reason)), Verdict: raw, Exposure: &e}
+}
+
+// estimateOrUnknown is the estimate for step, or an unknown one when the
+// caller made none (which an exposure budget refuses: fail closed).
+func estimateOrUnknown(e *state.Exposure, step int) state.Exposure {
+	if e != nil && e.Step == step {
+		return *e
+	}
+	return state.Exposure{Step: step, Share: -1, Tenants: -1, Regions: -1, Source: state.ExposureUnknown, Detail: "not estimated"}
 }

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -41,12 +42,11 @@ func acked(r *state.Release, bakeUntil time.Time) *state.Release {
 
 func TestDecideAdmissionStartsPendingRelease(t *testing.T) {
 	a := DecideAdmission(testRelease(state.PhasePending, -1), t0, nil)
-	require.NotNil(t, a.Update)
-	require.Equal(t, state.ActStart, a.Update.Action)
-	require.Equal(t, state.PhasePending, a.Update.ExpectPhase)
-	require.Equal(t, -1, a.Update.ExpectStep)
-	require.Equal(t, "start: no release window; 5% of traffic to v2 (step 1 of 2)", a.Update.Message)
-	require.Equal(t, Next{}, Decide(testRelease(state.PhasePending, -1), Observation{Now: t0}), "Decide leaves waiting releases to admission")
+	require.NotNil(t, a.Start)
+	require.Equal(t, state.PhasePending, a.Start.Expect.Phase)
+	require.Equal(t, -1, a.Start.Expect.Step)
+	require.Equal(t, "start: no release window; 5% of traffic to v2 (step 1 of 2)", a.Start.Message)
+	require.Equal(t, Next{}, DecideProgress(testRelease(state.PhasePending, -1), Fleet{Now: t0}), "DecideProgress leaves waiting releases to admission")
 }
 
 func TestDecideWaitsForEveryGroupToACK(t *testing.T) {
@@ -54,100 +54,148 @@ func TestDecideWaitsForEveryGroupToACK(t *testing.T) {
 	groups := []GroupAck{{Node: "n1", Group: "a", AckedIndex: 40, Streams: 3}, {Node: "n2", Group: "b", AckedIndex: 39, Streams: 1}}
 
 	// One group is behind and the timeout has not passed: wait.
-	n := Decide(r, Observation{Now: t0.Add(5 * time.Second), Groups: groups})
-	require.Nil(t, n.Update)
+	n := DecideProgress(r, Fleet{Now: t0.Add(5 * time.Second), Groups: groups})
+	require.Nil(t, n.Event)
 	require.False(t, n.Analyze)
 
 	// Both hold index 40: the step is applied.
 	groups[1].AckedIndex = 41
-	n = Decide(r, Observation{Now: t0.Add(5 * time.Second), Groups: groups})
-	require.Equal(t, state.ActAck, n.Update.Action)
-	require.Equal(t, uint64(40), n.Update.ExpectStepIndex)
-	require.Contains(t, n.Update.Message, "2 proxy group(s), 4 stream(s)")
+	n = DecideProgress(r, Fleet{Now: t0.Add(5 * time.Second), Groups: groups})
+	ack := n.Event.(*state.AckStep)
+	require.Equal(t, uint64(40), ack.Expect.StepIndex)
+	require.Contains(t, ack.Message, "2 proxy group(s), 4 stream(s)")
 
 	// No proxies at all: nothing to wait for.
-	n = Decide(r, Observation{Now: t0})
-	require.Equal(t, state.ActAck, n.Update.Action)
+	n = DecideProgress(r, Fleet{Now: t0})
+	require.Equal(t, state.CmdReleaseAck, n.Event.Type())
 }
 
 func TestDecideHoldsOnAckTimeoutAndNACK(t *testing.T) {
 	r := testRelease(state.PhaseProgressing, 0)
 	behind := []GroupAck{{Node: "n2", Group: "b", AckedIndex: 39, Streams: 1}}
-	n := Decide(r, Observation{Now: t0.Add(10 * time.Second), Groups: behind})
-	require.Equal(t, state.ActHold, n.Update.Action)
-	require.Contains(t, n.Update.Holding, "not every proxy group ACKed step 1 within 10s: b@n2 (acked 39)")
+	n := DecideProgress(r, Fleet{Now: t0.Add(10 * time.Second), Groups: behind})
+	h := n.Event.(*state.HoldRelease).Hold
+	require.Equal(t, state.HoldAckTimeout, h.Kind)
+	require.Contains(t, h.Message, "not every proxy group ACKed step 1 within 10s: b@n2 (acked 39)")
 
 	// The same hold is not proposed twice.
-	r.Status.Holding = n.Update.Holding
-	require.Nil(t, Decide(r, Observation{Now: t0.Add(11 * time.Second), Groups: behind}).Update)
+	r.Status.Hold = &h
+	require.Nil(t, DecideProgress(r, Fleet{Now: t0.Add(11 * time.Second), Groups: behind}).Event)
 
 	// A NACK holds at once and says which group rejected what.
 	nack := []GroupAck{{Node: "n1", Group: "edge/eu-west/", AckedIndex: 39, Streams: 1, NACKs: []string{"p1 RouteConfiguration at index 40: bad route"}}}
-	n = Decide(testRelease(state.PhaseProgressing, 0), Observation{Now: t0.Add(time.Second), Groups: nack})
-	require.Equal(t, state.ActHold, n.Update.Action)
-	require.Contains(t, n.Update.Holding, "group edge/eu-west/ on n1 rejected config: p1 RouteConfiguration at index 40: bad route")
+	n = DecideProgress(testRelease(state.PhaseProgressing, 0), Fleet{Now: t0.Add(time.Second), Groups: nack})
+	h = n.Event.(*state.HoldRelease).Hold
+	require.Equal(t, state.HoldRejected, h.Kind)
+	require.Contains(t, h.Message, "group edge/eu-west/ on n1 rejected config: p1 RouteConfiguration at index 40: bad route")
 }
 
 func TestDecideAnalysesWhenDue(t *testing.T) {
 	r := acked(testRelease(state.PhaseProgressing, 0), t0.Add(30*time.Second))
-	require.False(t, Decide(r, Observation{Now: t0.Add(4 * time.Second)}).Analyze)
-	require.True(t, Decide(r, Observation{Now: t0.Add(5 * time.Second)}).Analyze)
-	require.Equal(t, Next{}, Decide(testRelease(state.PhasePaused, 0), Observation{Now: t0.Add(time.Hour)}))
-	require.Equal(t, Next{}, Decide(testRelease(state.PhasePromoted, 1), Observation{Now: t0}))
+	require.False(t, DecideProgress(r, Fleet{Now: t0.Add(4 * time.Second)}).Analyze)
+	require.True(t, DecideProgress(r, Fleet{Now: t0.Add(5 * time.Second)}).Analyze)
+	require.Equal(t, Next{}, DecideProgress(testRelease(state.PhasePaused, 0), Fleet{Now: t0.Add(time.Hour)}))
+	require.Equal(t, Next{}, DecideProgress(testRelease(state.PhasePromoted, 1), Fleet{Now: t0}))
+}
+
+// after runs AfterAnalysis with nothing else observed.
+func after(r *state.Release, v analysis.Verdict, now time.Time) state.ReleaseEvent {
+	return AfterAnalysis(r, AnalysisInput{Verdict: v, Now: now})
+}
+
+// counters are the counters an analysis event carries.
+func counters(t *testing.T, e state.ReleaseEvent) analysis.Counters {
+	t.Helper()
+	switch e := e.(type) {
+	case *state.RecordAnalysis:
+		return *e.Counters
+	case *state.Rollback:
+		return *e.Counters
+	case *state.Promote:
+		return *e.Counters
+	}
+	t.Fatalf("%T carries no counters", e)
+	return analysis.Counters{}
 }
 
 func TestAfterAnalysis(t *testing.T) {
 	bake := t0.Add(30 * time.Second)
 	ok := analysis.Verdict{Phase: analysis.PhaseSuccessful, Reason: "burn 0.1 < 14.4"}
-	raw := []byte(`{"phase":"Successful"}`)
 
 	// Successful during the bake: record, no move.
-	u := AfterAnalysis(acked(testRelease(state.PhaseProgressing, 0), bake), ok, raw, t0.Add(10*time.Second))
-	require.Equal(t, state.ActAnalysis, u.Action)
-	require.Empty(t, u.Holding)
-	require.Equal(t, 1, u.Counters.Successes)
-	require.Equal(t, []byte(`{"phase":"Successful"}`), u.Verdict)
+	e := after(acked(testRelease(state.PhaseProgressing, 0), bake), ok, t0.Add(10*time.Second))
+	rec := e.(*state.RecordAnalysis)
+	require.Nil(t, rec.Hold)
+	require.Equal(t, 1, rec.Counters.Successes)
+	require.JSONEq(t, `"Successful"`, string(field(t, rec.Verdict, "phase")), "the verdict is recorded as a JSON object")
 
-	// Successful after the bake: advance to step 2 (50%).
-	u = AfterAnalysis(acked(testRelease(state.PhaseProgressing, 0), bake), ok, raw, bake)
-	require.Equal(t, state.ActAdvance, u.Action)
-	require.Contains(t, u.Message, "advance to step 2 (50%)")
+	// Successful after the bake: advance to step 2 (50%), with the
+	// estimate of that step.
+	r := acked(testRelease(state.PhaseProgressing, 0), bake)
+	step, due := AdvanceDue(r, ok, bake)
+	require.True(t, due)
+	require.Equal(t, 1, step)
+	est := EstimateExposure(r, 1, Traffic{}, Traffic{})
+	e = AfterAnalysis(r, AnalysisInput{Verdict: ok, Now: bake, Next: &est})
+	adv := e.(*state.AdvanceStep)
+	require.Contains(t, adv.Message, "advance to step 2 (50%)")
+	require.Equal(t, 50.0, adv.Exposure.Share)
+
+	// The train's lockstep holds it, recording the analysis.
+	e = AfterAnalysis(r, AnalysisInput{Verdict: ok, Now: bake, Next: &est, Lockstep: "lockstep: waiting for d (step 1)"})
+	require.Equal(t, state.HoldLockstep, e.(*state.RecordAnalysis).Hold.Kind)
 
 	// Successful after the last step's bake: promote.
-	u = AfterAnalysis(acked(testRelease(state.PhaseProgressing, 1), bake), ok, raw, bake)
-	require.Equal(t, state.ActPromote, u.Action)
+	r = acked(testRelease(state.PhaseProgressing, 1), bake)
+	_, due = AdvanceDue(r, ok, bake)
+	require.False(t, due, "no step after the last")
+	require.Equal(t, state.CmdReleasePromote, after(r, ok, bake).Type())
 
 	// Failed: roll back at once (failure limit 1), with the verdict.
-	u = AfterAnalysis(acked(testRelease(state.PhaseProgressing, 0), bake), analysis.Verdict{Phase: analysis.PhaseFailed, Reason: "burn rule fast fired"}, nil, t0.Add(6*time.Second))
-	require.Equal(t, state.ActRollback, u.Action)
-	require.Contains(t, u.Message, "rolled back at step 1 (5%): analysis failed once (failure limit 1): burn rule fast fired")
+	e = after(acked(testRelease(state.PhaseProgressing, 0), bake), analysis.Verdict{Phase: analysis.PhaseFailed, Reason: "burn rule fast fired"}, t0.Add(6*time.Second))
+	rb := e.(*state.Rollback)
+	require.Contains(t, rb.Message, "rolled back at step 1 (5%): analysis failed once (failure limit 1): burn rule fast fired")
+	require.JSONEq(t, `"Failed"`, string(field(t, rb.Verdict, "phase")))
 
 	// Inconclusive holds until the limit (3), then rolls back; it never
 	// advances, even after the bake.
-	r := acked(testRelease(state.PhaseProgressing, 0), bake)
+	r = acked(testRelease(state.PhaseProgressing, 0), bake)
 	inc := analysis.Verdict{Phase: analysis.PhaseInconclusive, Reason: "too few requests: 3 < 50"}
 	for i := 1; i < 3; i++ {
-		u = AfterAnalysis(r, inc, nil, bake.Add(time.Hour))
-		require.Equal(t, state.ActAnalysis, u.Action)
-		require.Contains(t, u.Holding, "inconclusive")
-		r.Status.Counters = *u.Counters
+		e = after(r, inc, bake.Add(time.Hour))
+		require.Equal(t, state.HoldAnalysis, e.(*state.RecordAnalysis).Hold.Kind)
+		require.Contains(t, e.(*state.RecordAnalysis).Hold.Message, "inconclusive")
+		r.Status.Counters = counters(t, e)
 	}
-	u = AfterAnalysis(r, inc, nil, bake.Add(time.Hour))
-	require.Equal(t, state.ActRollback, u.Action)
-	require.Contains(t, u.Message, "inconclusive 3 times since the last successful one (inconclusive limit 3)")
+	e = after(r, inc, bake.Add(time.Hour))
+	require.Contains(t, e.(*state.Rollback).Message, "inconclusive 3 times since the last successful one (inconclusive limit 3)")
 
 	// Errors hold; a success in between resets the count.
 	r = acked(testRelease(state.PhaseProgressing, 0), bake)
 	errJ := analysis.Verdict{Phase: analysis.PhaseError, Reason: "prometheus unreachable"}
-	u = AfterAnalysis(r, errJ, nil, t0.Add(time.Second))
-	require.Equal(t, state.ActAnalysis, u.Action)
-	r.Status.Counters = *u.Counters
-	u = AfterAnalysis(r, ok, raw, t0.Add(2*time.Second))
-	r.Status.Counters = *u.Counters
+	e = after(r, errJ, t0.Add(time.Second))
+	r.Status.Counters = counters(t, e)
+	e = after(r, ok, t0.Add(2*time.Second))
+	r.Status.Counters = counters(t, e)
 	require.Zero(t, r.Status.Counters.Errors)
-	u = AfterAnalysis(r, errJ, nil, t0.Add(3*time.Second))
-	require.Equal(t, state.ActAnalysis, u.Action)
-	r.Status.Counters = *u.Counters
-	u = AfterAnalysis(r, errJ, nil, t0.Add(4*time.Second))
-	require.Equal(t, state.ActRollback, u.Action)
+	e = after(r, errJ, t0.Add(3*time.Second))
+	require.Equal(t, state.CmdReleaseAnalysis, e.Type())
+	r.Status.Counters = counters(t, e)
+	require.Equal(t, state.CmdReleaseRollback, after(r, errJ, t0.Add(4*time.Second)).Type())
+}
+
+// TestAfterAnalysisWithoutEstimateHolds: an advance with no estimate of
+// the next step is held by an exposure budget (fail closed).
+func TestAfterAnalysisWithoutEstimateHolds(t *testing.T) {
+	r := acked(testRelease(state.PhaseProgressing, 0), t0)
+	r.Status.PolicySpec.Exposure = &config.ExposureSpec{MaxTrafficShare: 80}
+	e := after(r, analysis.Verdict{Phase: analysis.PhaseSuccessful}, t0)
+	require.Equal(t, state.HoldExposureBudget, e.(*state.RecordAnalysis).Hold.Kind)
+}
+
+func field(t *testing.T, raw []byte, name string) json.RawMessage {
+	t.Helper()
+	var m map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(raw, &m))
+	return m[name]
 }

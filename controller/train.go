@@ -9,16 +9,19 @@ import (
 	"github.com/sluicehq/sluice/state"
 )
 
-// TrainNext is what to do about a train: propose Update, or run the
+// TrainNext is what to do about a train: propose Event, or run the
 // health check of member Check.
 type TrainNext struct {
-	Update *state.TrainUpdate
-	Check  string
+	Event state.TrainEvent
+	Check string
 }
 
-func trainUpdate(t *state.Train, a state.Action, member, msg string) *state.TrainUpdate {
-	return &state.TrainUpdate{Name: t.Name(), Action: a, ExpectPhase: t.Status.Phase, Member: member, Message: msg}
+// onMember is the head of an event about a member of t as it is now.
+func onMember(t *state.Train, member, msg string) state.OnMember {
+	return state.OnMember{OnTrain: state.OnTrainNow(t, msg), Member: member}
 }
+
+func next(e state.TrainEvent) TrainNext { return TrainNext{Event: e} }
 
 // depsReady reports whether everything member m depends on got as far as
 // the train requires: promoted, or (requires step:N) at least at step N
@@ -64,15 +67,15 @@ func DecideTrain(t *state.Train, st *state.State, now time.Time) TrainNext {
 				continue
 			}
 			if r.Status.Phase == state.PhaseRolledBack || r.Status.Phase == state.PhaseAborted {
-				return TrainNext{Update: trainUpdate(t, state.TrainFail, m.Name,
-					fmt.Sprintf("member %s %s: %s", m.Name, strings.ToLower(string(r.Status.Phase)), r.Status.Reason))}
+				return next(&state.FailTrain{OnMember: onMember(t, m.Name,
+					fmt.Sprintf("member %s %s: %s", m.Name, strings.ToLower(string(r.Status.Phase)), r.Status.Reason))})
 			}
 			if r.Status.Phase != state.PhasePromoted {
 				allPromoted = false
 			}
 		}
 		if allPromoted {
-			return TrainNext{Update: trainUpdate(t, state.TrainFinish, "", "every member promoted")}
+			return next(&state.FinishTrain{OnTrain: state.OnTrainNow(t, "every member promoted")})
 		}
 		for _, level := range ts.Levels {
 			for _, name := range level {
@@ -86,10 +89,10 @@ func DecideTrain(t *state.Train, st *state.State, now time.Time) TrainNext {
 				hc := memberHealthCheck(t, name)
 				switch {
 				case hc == nil || m.Health.Passed:
-					return TrainNext{Update: trainUpdate(t, state.TrainClear, name, clearMessage(t, m, hc != nil))}
+					return next(&state.ClearMember{OnMember: onMember(t, name, clearMessage(t, m, hc != nil))})
 				case m.Health.Attempts > hc.Retries:
-					return TrainNext{Update: trainUpdate(t, state.TrainFail, name,
-						fmt.Sprintf("member %s health check failed %d times: %s", name, m.Health.Attempts, m.Health.LastError))}
+					return next(&state.FailTrain{OnMember: onMember(t, name,
+						fmt.Sprintf("member %s health check failed %d times: %s", name, m.Health.Attempts, m.Health.LastError))})
 				case m.Health.Attempts == 0 || !now.Before(m.Health.At.Add(hcInterval(hc.Interval.D()))):
 					return TrainNext{Check: name}
 				}
@@ -101,7 +104,7 @@ func DecideTrain(t *state.Train, st *state.State, now time.Time) TrainNext {
 		for _, name := range state.TrainMembersByLevel(t) {
 			m, _ := t.Member(name)
 			if r := st.Releases[m.Release]; !m.Unwound && r != nil && r.Status.Phase.Waiting() {
-				return TrainNext{Update: trainUpdate(t, state.TrainUnwind, name, "cancelled before it started: "+ts.Reason)}
+				return next(&state.UnwindMember{OnMember: onMember(t, name, "cancelled before it started: "+ts.Reason)})
 			}
 		}
 		for _, name := range state.TrainMembersByLevel(t) {
@@ -112,7 +115,7 @@ func DecideTrain(t *state.Train, st *state.State, now time.Time) TrainNext {
 			}
 			switch r.Status.Phase {
 			case state.PhaseProgressing, state.PhasePaused, state.PhasePromoted:
-				return TrainNext{Update: trainUpdate(t, state.TrainUnwind, name, "train "+t.Name()+": "+ts.Reason)}
+				return next(&state.UnwindMember{OnMember: onMember(t, name, "train "+t.Name()+": "+ts.Reason)})
 			}
 		}
 		for i := range ts.Members {
@@ -120,7 +123,7 @@ func DecideTrain(t *state.Train, st *state.State, now time.Time) TrainNext {
 				return TrainNext{} // e.g. a member still rolling back on its own
 			}
 		}
-		return TrainNext{Update: trainUpdate(t, state.TrainFinish, "", "every member rolled back or cancelled: "+ts.Reason)}
+		return next(&state.FinishTrain{OnTrain: state.OnTrainNow(t, "every member rolled back or cancelled: "+ts.Reason)})
 	}
 	return TrainNext{}
 }

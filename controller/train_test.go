@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -46,14 +47,22 @@ spec:
 `
 	parsed, err := config.Parse("w.yaml", []byte(docs))
 	require.NoError(t, err)
-	w.apply(state.CmdApply, state.ApplyPayload{Documents: parsed})
+	c, err := state.NewCommand(state.CmdApply, t0, "controller", state.ApplyPayload{Documents: parsed})
+	require.NoError(t, err)
+	w.run(c)
 	return w
 }
 
-func (w *trainWorld) apply(typ state.Type, payload any) {
+// apply applies an event as the FSM does.
+func (w *trainWorld) apply(e state.Event) {
 	w.t.Helper()
-	c, err := state.NewCommand(typ, t0, "controller", payload)
+	c, err := state.EventCommand(e, t0, "controller")
 	require.NoError(w.t, err)
+	w.run(c)
+}
+
+func (w *trainWorld) run(c state.Command) {
+	w.t.Helper()
 	w.index++
 	st, _, err := state.Apply(w.st, w.index, c)
 	require.NoError(w.t, err)
@@ -66,16 +75,16 @@ func (w *trainWorld) train() *state.Train { return w.st.Trains["t"] }
 func (w *trainWorld) step() TrainNext {
 	w.t.Helper()
 	n := DecideTrain(w.train(), w.st, t0)
-	if n.Update != nil {
-		w.apply(state.CmdTrainUpdate, n.Update)
+	if n.Event != nil {
+		w.apply(n.Event)
 	}
 	return n
 }
 
-func (w *trainWorld) rel(member string, a state.Action) {
+// rel applies a release event to a member's release as it is now.
+func (w *trainWorld) rel(member string, typ state.Type) {
 	w.t.Helper()
-	r := w.st.Releases["t-"+member]
-	w.apply(state.CmdReleaseUpdate, state.ReleaseUpdate{Name: r.Name(), Action: a, ExpectPhase: r.Status.Phase, ExpectStep: r.Status.Step})
+	w.apply(releaseEvent(typ, w.st.Releases["t-"+member]))
 }
 
 func TestDecideTrainOrderAndJointRollback(t *testing.T) {
@@ -83,29 +92,29 @@ func TestDecideTrainOrderAndJointRollback(t *testing.T) {
 	require.Equal(t, [][]string{{"a", "d"}, {"b"}, {"c"}}, w.train().Status.Levels)
 
 	// Level 0 (a and d) is cleared together; b waits for a.
-	require.Equal(t, state.TrainClear, w.step().Update.Action)
-	require.Equal(t, state.TrainClear, w.step().Update.Action)
+	require.Equal(t, state.CmdTrainClear, w.step().Event.Type())
+	require.Equal(t, state.CmdTrainClear, w.step().Event.Type())
 	require.True(t, mustMember(t, w.train(), "a").Cleared)
 	require.True(t, mustMember(t, w.train(), "d").Cleared)
 	require.Equal(t, TrainNext{}, w.step(), "b waits until a is promoted")
 
-	w.rel("a", state.ActStart)
-	w.rel("a", state.ActPromote)
+	w.rel("a", state.CmdReleaseStart)
+	w.rel("a", state.CmdReleasePromote)
 	n := w.step()
-	require.Equal(t, "b", n.Update.Member)
-	require.Equal(t, "start: a promoted", n.Update.Message)
-	w.rel("b", state.ActStart)
-	w.rel("d", state.ActStart)
+	require.Equal(t, "b", member(n))
+	require.Equal(t, "start: a promoted", note(n))
+	w.rel("b", state.CmdReleaseStart)
+	w.rel("d", state.CmdReleaseStart)
 
 	// b fails: the train fails naming b; c (never started) is cancelled
 	// first, then d and a are rolled back (dependents before what they
 	// depend on: level order reversed).
-	w.rel("b", state.ActRollback)
+	w.rel("b", state.CmdReleaseRollback)
 	n = w.step()
-	require.Equal(t, state.TrainFail, n.Update.Action)
-	require.Equal(t, "b", n.Update.Member)
+	require.Equal(t, state.CmdTrainFail, n.Event.Type())
+	require.Equal(t, "b", member(n))
 	for w.train().Status.Phase == state.TrainRollingBack {
-		require.NotNil(t, w.step().Update)
+		require.NotNil(t, w.step().Event)
 	}
 	require.Equal(t, state.TrainRolledBack, w.train().Status.Phase)
 	require.Equal(t, []string{"c", "d", "a"}, w.train().Status.RollbackOrder)
@@ -114,6 +123,37 @@ func TestDecideTrainOrderAndJointRollback(t *testing.T) {
 	}
 	require.Equal(t, state.PhaseAborted, w.st.Releases["t-c"].Status.Phase)
 	require.Empty(t, w.st.Active)
+}
+
+// member is the member a train event is about.
+func member(n TrainNext) string {
+	var v struct{ Member string }
+	b, _ := json.Marshal(n.Event)
+	_ = json.Unmarshal(b, &v)
+	return v.Member
+}
+
+func note(n TrainNext) string { return n.Event.(interface{ Note() string }).Note() }
+
+// releaseEvent is a person's or the controller's event of type typ
+// about r as it is now.
+func releaseEvent(typ state.Type, r *state.Release) state.ReleaseEvent {
+	on := state.OnRelease(r, string(typ))
+	switch typ {
+	case state.CmdReleaseStart:
+		return &state.StartRelease{On: on}
+	case state.CmdReleaseAck:
+		return &state.AckStep{On: on}
+	case state.CmdReleaseAdvance:
+		return &state.AdvanceStep{On: on}
+	case state.CmdReleasePromote:
+		return &state.Promote{On: on}
+	case state.CmdReleaseRollback:
+		return &state.Rollback{On: on}
+	case state.CmdReleasePause:
+		return &state.Pause{On: on}
+	}
+	panic("no test event " + typ)
 }
 
 func mustMember(t *testing.T, tr *state.Train, name string) *state.TrainMemberStatus {
@@ -128,51 +168,49 @@ func TestDecideTrainHealthChecks(t *testing.T) {
 	require.Equal(t, "a", n.Check, "a's health check runs before it may start")
 
 	// A failed attempt; the retry waits for the interval.
-	w.apply(state.CmdTrainUpdate, state.TrainUpdate{Name: "t", Action: state.TrainHealth, ExpectPhase: state.TrainProgressing, Member: "a",
-		Health: &state.HealthStatus{Attempts: 1, LastError: "connection refused", At: t0}})
+	w.apply(&state.RecordHealth{OnMember: onMember(w.train(), "a", ""), Health: state.HealthStatus{Attempts: 1, LastError: "connection refused", At: t0}})
 	n = DecideTrain(w.train(), w.st, t0.Add(time.Second))
 	require.Empty(t, n.Check, "not before the interval")
-	require.Equal(t, "d", n.Update.Member, "d has no check and starts")
+	require.Equal(t, "d", member(n), "d has no check and starts")
 	require.Equal(t, "a", DecideTrain(w.train(), w.st, t0.Add(5*time.Second)).Check)
 
 	// The retry fails too: retries exhausted, the train fails.
-	w.apply(state.CmdTrainUpdate, state.TrainUpdate{Name: "t", Action: state.TrainHealth, ExpectPhase: state.TrainProgressing, Member: "a",
-		Health: &state.HealthStatus{Attempts: 2, LastError: "connection refused", At: t0}})
+	w.apply(&state.RecordHealth{OnMember: onMember(w.train(), "a", ""), Health: state.HealthStatus{Attempts: 2, LastError: "connection refused", At: t0}})
 	n = DecideTrain(w.train(), w.st, t0.Add(10*time.Second))
-	require.Equal(t, state.TrainFail, n.Update.Action)
-	require.Equal(t, "member a health check failed 2 times: connection refused", n.Update.Message)
+	require.Equal(t, state.CmdTrainFail, n.Event.Type())
+	require.Equal(t, "member a health check failed 2 times: connection refused", note(n))
 }
 
 func TestDecideTrainRequiresStep(t *testing.T) {
 	w := newTrainWorld(t, "  requires: step:2", "")
 	w.step()
 	w.step()
-	w.rel("a", state.ActStart)
-	w.rel("a", state.ActAck)
+	w.rel("a", state.CmdReleaseStart)
+	w.rel("a", state.CmdReleaseAck)
 	require.Equal(t, TrainNext{}, w.step(), "a is at step 1 of 2")
-	w.rel("a", state.ActAdvance)
+	w.rel("a", state.CmdReleaseAdvance)
 	require.Equal(t, TrainNext{}, w.step(), "step 2 is not ACKed yet")
-	w.rel("a", state.ActAck)
+	w.rel("a", state.CmdReleaseAck)
 	n := w.step()
-	require.Equal(t, "b", n.Update.Member)
-	require.Equal(t, "start: a at step 2", n.Update.Message)
+	require.Equal(t, "b", member(n))
+	require.Equal(t, "start: a at step 2", note(n))
 }
 
 func TestLockstepHold(t *testing.T) {
 	w := newTrainWorld(t, "  lockstep: true", "")
 	w.step()
 	w.step()
-	w.rel("a", state.ActStart)
-	w.rel("a", state.ActAck)
+	w.rel("a", state.CmdReleaseStart)
+	w.rel("a", state.CmdReleaseAck)
 	// d (a's peer on level 0) has not started: a may not leave step 1.
 	require.Equal(t, "lockstep: waiting for d (not started)", LockstepHold(w.train(), w.st, w.st.Releases["t-a"]))
-	w.rel("d", state.ActStart)
+	w.rel("d", state.CmdReleaseStart)
 	require.Equal(t, "lockstep: waiting for d (step 1)", LockstepHold(w.train(), w.st, w.st.Releases["t-a"]), "d's step is not ACKed")
-	w.rel("d", state.ActAck)
+	w.rel("d", state.CmdReleaseAck)
 	require.Empty(t, LockstepHold(w.train(), w.st, w.st.Releases["t-a"]))
 	// Without lockstep nothing waits.
 	w2 := newTrainWorld(t, "", "")
 	w2.step()
-	w2.rel("a", state.ActStart)
+	w2.rel("a", state.CmdReleaseStart)
 	require.Empty(t, LockstepHold(w2.train(), w2.st, w2.st.Releases["t-a"]))
 }

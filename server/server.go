@@ -233,7 +233,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: log, raft: rn, apiLis: apiLis, xdsLis: xdsLis, reg: reg, cancel: cancel, peers: t}
 	n.xds = xds.NewServer(ctx, rn, xds.Options{Logger: log.With("component", "xds"), Metrics: xds.NewMetrics(reg),
 		Creds: t.xdsCreds, Authorizer: t.xdsAuthz})
-	prom := &controller.PromAnalyzer{DefaultURL: cfg.PrometheusURL}
+	prom := &controller.Prometheus{DefaultURL: cfg.PrometheusURL}
+	windows := &controller.WindowAdvisor{Prom: prom}
 	console, err := newConsole(rn, n.xds, cfg.Now, log)
 	if err != nil {
 		cancel()
@@ -242,7 +243,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		xdsLis.Close()
 		return nil, err
 	}
-	n.api = api.New(rn, n.xds, api.Options{Logger: log.With("component", "api"), Now: cfg.Now, Gatherer: reg, Auth: cfg.Auth, Windows: prom,
+	n.api = api.New(rn, n.xds, api.Options{Logger: log.With("component", "api"), Now: cfg.Now, Gatherer: reg, Auth: cfg.Auth, Windows: windows,
 		Forward: t.httpClient(30 * time.Second), Scheme: t.scheme, MetricsOpen: cfg.MetricsOpen, TrustedOrigins: cfg.TrustedOrigins, Security: sec,
 		Subscribe: rn.Subscribe, Console: console})
 	// Requests share the node's context, so long-lived event streams end
@@ -281,8 +282,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return n.peerClient(addr).XDSStatus(ctx)
 		},
 	}
-	ctrl := controller.New(rn, controller.Deps{Acks: acks, Analyzer: prom, Exposure: prom,
-		Health: &controller.ProbeChecker{Prom: prom, HTTP: &http.Client{Timeout: 10 * time.Second}, Now: cfg.Now}, Windows: prom}, controller.Options{
+	ctrl := controller.New(rn, controller.Deps{Acks: acks, Analyzer: &controller.SLOAnalyzer{Prom: prom}, Exposure: &controller.TrafficEstimator{Prom: prom},
+		Health: &controller.ProbeChecker{Prom: prom, HTTP: &http.Client{Timeout: 10 * time.Second}, Now: cfg.Now}, Windows: windows}, controller.Options{
 		Tick:      cfg.ControllerTick,
 		Now:       cfg.Now,
 		Logger:    log.With("component", "controller"),

@@ -14,101 +14,56 @@ import (
 // randomness, no I/O. On error the returned state is s, unchanged. When a
 // command changes nothing, s is returned as is and its Index stays, so an
 // idempotent re-apply does not bump the xDS version.
+//
+// Apply only decodes the command into the typed change it carries
+// (decode) and lets it apply itself to a copy-on-write transaction.
 func Apply(s *State, index uint64, c Command) (*State, any, error) {
-	var (
-		next *State
-		res  any
-		err  error
-	)
-	switch c.Type {
-	case CmdApply:
-		next, res, err = applyDocuments(s, index, c)
-	case CmdDelete:
-		next, res, err = applyDelete(s, c)
-	case CmdSetMember:
-		next, res, err = applySetMember(s, c)
-	case CmdRemoveMember:
-		next, res, err = applyRemoveMember(s, c)
-	case CmdReleaseUpdate:
-		next, res, err = applyReleaseUpdate(s, index, c)
-	case CmdTrainUpdate:
-		next, res, err = applyTrainUpdate(s, index, c)
-	case CmdRiskModel:
-		next, res, err = applyRiskModel(s, c)
-	default:
-		return s, nil, fmt.Errorf("%w: %q", ErrUnknownCommand, c.Type)
-	}
+	ch, err := decode(c)
 	if err != nil {
 		return s, nil, err
 	}
-	if next != s {
-		next.Index = index
+	t := newTx(s, index, c)
+	res, err := ch.apply(t)
+	if err != nil {
+		return s, nil, err
 	}
-	return next, res, nil
+	if t.next == nil {
+		return s, res, nil
+	}
+	t.next.Index = index
+	return t.next, res, nil
 }
 
-func applyDocuments(s *State, index uint64, c Command) (*State, any, error) {
-	var p ApplyPayload
-	if err := decodePayload(c, &p); err != nil {
-		return s, nil, err
-	}
+func (p *ApplyPayload) apply(t *tx) (any, error) {
+	s := t.s
 	if err := config.Check(p.Documents, s); err != nil {
-		return s, nil, err
+		return nil, err
 	}
-	next := s.shallow()
-	next.Services = cloneMap(s.Services)
-	next.Policies = cloneMap(s.Policies)
-	s.cloneReleases(next)
-	s.cloneTrains(next)
+	if err := CheckTraffic(s, p.Documents, p.Force); err != nil {
+		return nil, err
+	}
+	declared, err := DeclaredReleases(s, p.Documents, t.time)
+	if err != nil {
+		return nil, err
+	}
 	var res ApplyResult
-	var pendingReleases []*config.Release
-	var pendingTrains []*config.ReleaseTrain
+	var releases []*config.Release
+	var trains []*config.ReleaseTrain
 	for _, d := range p.Documents {
 		id := string(d.Kind) + "/" + d.Name
-		var existed, same bool
-		switch d.Kind {
-		case config.KindService:
-			if d.Service == nil {
-				return s, nil, fmt.Errorf("%w: %s has no body", ErrBadPayload, id)
+		existed, same, err := p.put(t, d, &res)
+		if err != nil {
+			return nil, err
+		}
+		if !existed {
+			// Releases and trains are created after the other documents
+			// of the request (Kinds order), so they see its services.
+			if d.Release != nil {
+				releases = append(releases, d.Release)
 			}
-			old, ok := s.Services[d.Name]
-			existed, same = ok, ok && reflect.DeepEqual(old, d.Service)
-			if !same {
-				if err := checkServiceUpdate(s, d.Service); err != nil {
-					return s, nil, err
-				}
-				next.Services[d.Name] = d.Service
+			if d.ReleaseTrain != nil {
+				trains = append(trains, d.ReleaseTrain)
 			}
-		case config.KindReleasePolicy:
-			if d.ReleasePolicy == nil {
-				return s, nil, fmt.Errorf("%w: %s has no body", ErrBadPayload, id)
-			}
-			old, ok := s.Policies[d.Name]
-			existed, same = ok, ok && reflect.DeepEqual(old, d.ReleasePolicy)
-			if !same {
-				next.Policies[d.Name] = d.ReleasePolicy
-			}
-		case config.KindRelease:
-			if d.Release == nil {
-				return s, nil, fmt.Errorf("%w: %s has no body", ErrBadPayload, id)
-			}
-			existed, same = releaseUnchanged(s, d.Release)
-			if !existed {
-				// Releases are created after the other documents of the
-				// request (Kinds order), so they see its services.
-				pendingReleases = append(pendingReleases, d.Release)
-			}
-		case config.KindReleaseTrain:
-			if d.ReleaseTrain == nil {
-				return s, nil, fmt.Errorf("%w: %s has no body", ErrBadPayload, id)
-			}
-			old, ok := s.Trains[d.Name]
-			existed, same = ok, ok && reflect.DeepEqual(old.Spec, *d.ReleaseTrain)
-			if !existed {
-				pendingTrains = append(pendingTrains, d.ReleaseTrain)
-			}
-		default:
-			return s, nil, fmt.Errorf("%w: kind %q cannot be applied", ErrBadPayload, d.Kind)
 		}
 		switch {
 		case !existed:
@@ -119,110 +74,137 @@ func applyDocuments(s *State, index uint64, c Command) (*State, any, error) {
 			res.Unchanged = append(res.Unchanged, id)
 		}
 	}
-	for _, rel := range pendingReleases {
-		r, err := createRelease(next, rel, c.Time, p.Assessments[rel.Metadata.Name])
+	for _, rel := range declared {
+		r, err := createRelease(t, rel, p.Assessments[rel.Metadata.Name])
 		if err != nil {
-			return s, nil, err
+			return nil, err
 		}
-		r.Status.Decisions = []Decision{{Seq: 1, Time: c.Time, Actor: c.Actor, Action: "create",
-			Phase: PhasePending, Step: -1, Index: index,
-			Message: fmt.Sprintf("release of %s %s -> %s created under policy %s", rel.Spec.Service, r.Status.From, rel.Spec.To, r.Status.Policy)}}
-		next.Releases[rel.Metadata.Name] = r
-		next.Active[rel.Spec.Service] = rel.Metadata.Name
+		t.recordOn(r, DecisionCreate, fmt.Sprintf("version %s declared by %s: release of %s %s -> %s created under policy %s",
+			rel.Spec.To, t.actor, rel.Spec.Service, r.Status.From, rel.Spec.To, r.Status.Policy), nil)
+		res.Started = append(res.Started, rel.Metadata.Name)
 	}
-	for _, tr := range pendingTrains {
-		t, err := createTrain(next, tr, index, c, p.Assessments)
+	for _, rel := range releases {
+		r, err := createRelease(t, rel, p.Assessments[rel.Metadata.Name])
 		if err != nil {
-			return s, nil, err
+			return nil, err
 		}
-		next.Trains[tr.Metadata.Name] = t
+		t.recordOn(r, DecisionCreate, fmt.Sprintf("release of %s %s -> %s created under policy %s", rel.Spec.Service, r.Status.From, rel.Spec.To, r.Status.Policy), nil)
 	}
-	if len(res.Created)+len(res.Updated) == 0 {
-		return s, res, nil
+	for _, tr := range trains {
+		if err := createTrain(t, tr, p.Assessments); err != nil {
+			return nil, err
+		}
 	}
-	return next, res, nil
+	return res, nil
 }
 
-func applyDelete(s *State, c Command) (*State, any, error) {
-	var p DeletePayload
-	if err := decodePayload(c, &p); err != nil {
-		return s, nil, err
+// put stores one document, reporting whether it existed and is the same.
+func (p *ApplyPayload) put(t *tx, d config.Document, res *ApplyResult) (existed, same bool, err error) {
+	s := t.s
+	id := string(d.Kind) + "/" + d.Name
+	switch d.Kind {
+	case config.KindService:
+		if d.Service == nil {
+			return false, false, fmt.Errorf("%w: %s has no body", ErrBadPayload, id)
+		}
+		old, ok := s.Services[d.Name]
+		if ok && reflect.DeepEqual(old, d.Service) {
+			return true, true, nil
+		}
+		if err := checkServiceUpdate(s, d.Service); err != nil {
+			return false, false, err
+		}
+		t.services()[d.Name] = d.Service
+		if noteService(t, p.Documents, old, d.Service) {
+			res.Forced = append(res.Forced, d.Name)
+		}
+		return ok, false, nil
+	case config.KindReleasePolicy:
+		if d.ReleasePolicy == nil {
+			return false, false, fmt.Errorf("%w: %s has no body", ErrBadPayload, id)
+		}
+		old, ok := s.Policies[d.Name]
+		if ok && reflect.DeepEqual(old, d.ReleasePolicy) {
+			return true, true, nil
+		}
+		t.policies()[d.Name] = d.ReleasePolicy
+		return ok, false, nil
+	case config.KindRelease:
+		if d.Release == nil {
+			return false, false, fmt.Errorf("%w: %s has no body", ErrBadPayload, id)
+		}
+		existed, same = releaseUnchanged(s, d.Release)
+		return existed, same, nil
+	case config.KindReleaseTrain:
+		if d.ReleaseTrain == nil {
+			return false, false, fmt.Errorf("%w: %s has no body", ErrBadPayload, id)
+		}
+		old, ok := s.Trains[d.Name]
+		return ok, ok && reflect.DeepEqual(old.Spec, *d.ReleaseTrain), nil
 	}
+	return false, false, fmt.Errorf("%w: kind %q cannot be applied", ErrBadPayload, d.Kind)
+}
+
+func (p *DeletePayload) apply(t *tx) (any, error) {
+	s := t.s
 	if err := config.CheckDelete(p.Kind, p.Name, s); err != nil {
-		return s, nil, err
+		return nil, err
 	}
-	next := s.shallow()
 	switch p.Kind {
 	case config.KindService:
 		if _, ok := s.Services[p.Name]; !ok {
-			return s, nil, fmt.Errorf("%w: Service %q", ErrNotFound, p.Name)
+			return nil, fmt.Errorf("%w: Service %q", ErrNotFound, p.Name)
 		}
-		next.Services = cloneMap(s.Services)
-		delete(next.Services, p.Name)
+		delete(t.services(), p.Name)
 	case config.KindReleasePolicy:
 		if _, ok := s.Policies[p.Name]; !ok {
-			return s, nil, fmt.Errorf("%w: ReleasePolicy %q", ErrNotFound, p.Name)
+			return nil, fmt.Errorf("%w: ReleasePolicy %q", ErrNotFound, p.Name)
 		}
-		next.Policies = cloneMap(s.Policies)
-		delete(next.Policies, p.Name)
+		delete(t.policies(), p.Name)
 	case config.KindReleaseTrain:
-		t, ok := s.Trains[p.Name]
+		tr, ok := s.Trains[p.Name]
 		if !ok {
-			return s, nil, fmt.Errorf("%w: ReleaseTrain %q", ErrNotFound, p.Name)
+			return nil, fmt.Errorf("%w: ReleaseTrain %q", ErrNotFound, p.Name)
 		}
-		if !t.Status.Phase.Terminal() {
-			return s, nil, fmt.Errorf("%w: ReleaseTrain %q is %s; abort it before deleting it", ErrBadTransition, p.Name, t.Status.Phase)
+		if !tr.Status.Phase.Terminal() {
+			return nil, fmt.Errorf("%w: ReleaseTrain %q is %s; abort it before deleting it", ErrBadTransition, p.Name, tr.Status.Phase)
 		}
-		s.cloneTrains(next)
-		delete(next.Trains, p.Name)
+		delete(t.trains(), p.Name)
 	case config.KindRelease:
 		r, ok := s.Releases[p.Name]
 		if !ok {
-			return s, nil, fmt.Errorf("%w: Release %q", ErrNotFound, p.Name)
+			return nil, fmt.Errorf("%w: Release %q", ErrNotFound, p.Name)
 		}
 		if !r.Status.Phase.Terminal() {
-			return s, nil, fmt.Errorf("%w: Release %q is %s; abort it before deleting it", ErrBadTransition, p.Name, r.Status.Phase)
+			return nil, fmt.Errorf("%w: Release %q is %s; abort it before deleting it", ErrBadTransition, p.Name, r.Status.Phase)
 		}
-		if t, ok := s.Trains[r.Status.Train]; ok && !t.Status.Phase.Terminal() {
-			return s, nil, fmt.Errorf("%w: Release %q belongs to ReleaseTrain %q, which is %s", ErrBadTransition, p.Name, t.Name(), t.Status.Phase)
+		if tr, ok := s.Trains[r.Status.Train]; ok && !tr.Status.Phase.Terminal() {
+			return nil, fmt.Errorf("%w: Release %q belongs to ReleaseTrain %q, which is %s", ErrBadTransition, p.Name, tr.Name(), tr.Status.Phase)
 		}
-		s.cloneReleases(next)
-		delete(next.Releases, p.Name)
+		delete(t.releases(), p.Name)
 	default:
-		return s, nil, fmt.Errorf("%w: kind %q cannot be deleted", ErrNotFound, p.Kind)
+		return nil, fmt.Errorf("%w: kind %q cannot be deleted", ErrNotFound, p.Kind)
 	}
-	return next, nil, nil
+	return nil, nil
 }
 
-func applySetMember(s *State, c Command) (*State, any, error) {
-	var m Member
-	if err := decodePayload(c, &m); err != nil {
-		return s, nil, err
-	}
+func (m *Member) apply(t *tx) (any, error) {
 	if m.ID == "" {
-		return s, nil, fmt.Errorf("%w: member without id", ErrBadPayload)
+		return nil, fmt.Errorf("%w: member without id", ErrBadPayload)
 	}
-	if old, ok := s.Members[m.ID]; ok && *old == m {
-		return s, nil, nil
+	if old, ok := t.s.Members[m.ID]; ok && *old == *m {
+		return nil, nil
 	}
-	next := s.shallow()
-	next.Members = cloneMap(s.Members)
-	next.Members[m.ID] = &m
-	return next, nil, nil
+	t.members()[m.ID] = m
+	return nil, nil
 }
 
-func applyRemoveMember(s *State, c Command) (*State, any, error) {
-	var p RemoveMemberPayload
-	if err := decodePayload(c, &p); err != nil {
-		return s, nil, err
+func (p *RemoveMemberPayload) apply(t *tx) (any, error) {
+	if _, ok := t.s.Members[p.ID]; !ok {
+		return nil, nil
 	}
-	if _, ok := s.Members[p.ID]; !ok {
-		return s, nil, nil
-	}
-	next := s.shallow()
-	next.Members = cloneMap(s.Members)
-	delete(next.Members, p.ID)
-	return next, nil, nil
+	delete(t.members(), p.ID)
+	return nil, nil
 }
 
 // WriteSnapshot serialises the whole state.
@@ -233,7 +215,8 @@ func WriteSnapshot(s *State, w io.Writer) error {
 	return nil
 }
 
-// ReadSnapshot restores a state written by WriteSnapshot.
+// ReadSnapshot restores a state written by WriteSnapshot (of this format
+// or of format 1, see legacy.go).
 func ReadSnapshot(r io.Reader) (*State, error) {
 	s := New()
 	if err := json.NewDecoder(r).Decode(s); err != nil {

@@ -8,11 +8,11 @@ import (
 	"github.com/sluicehq/sluice/config"
 )
 
-// Type names a command.
+// Type names a command. Values are part of the Raft log format: never
+// change or reuse one, only add (raft/DESIGN.md, "Versioning the log").
 type Type string
 
-// Command types. Values are part of the Raft log format: never change one,
-// only add.
+// Command types.
 const (
 	// CmdApply creates or replaces documents, all or nothing.
 	CmdApply Type = "apply"
@@ -22,6 +22,43 @@ const (
 	CmdSetMember Type = "member.set"
 	// CmdRemoveMember forgets a node.
 	CmdRemoveMember Type = "member.remove"
+	// CmdUndo sends a service's traffic back to the version before its
+	// last promotion at once (UndoService).
+	CmdUndo Type = "service.undo"
+)
+
+// Release event types: one per ReleaseEvent (release_events.go).
+const (
+	CmdReleaseStart           Type = "release.start"
+	CmdReleaseAck             Type = "release.ack"
+	CmdReleaseAnalysis        Type = "release.analysis"
+	CmdReleaseHold            Type = "release.hold"
+	CmdReleaseAdvance         Type = "release.advance"
+	CmdReleasePromote         Type = "release.promote"
+	CmdReleaseRollback        Type = "release.rollback"
+	CmdReleaseAbort           Type = "release.abort"
+	CmdReleasePause           Type = "release.pause"
+	CmdReleaseResume          Type = "release.resume"
+	CmdReleaseApproveStep     Type = "release.approve-step"
+	CmdReleaseOverrideGate    Type = "release.override-gate"
+	CmdReleaseApproveStartNow Type = "release.approve-start-now"
+	CmdReleaseAwait           Type = "release.await"
+	CmdReleaseSchedule        Type = "release.schedule"
+	CmdReleaseError           Type = "release.error"
+)
+
+// Train event types: one per TrainEvent (train_events.go).
+const (
+	CmdTrainHealth   Type = "train.health"
+	CmdTrainClear    Type = "train.clear"
+	CmdTrainFail     Type = "train.fail"
+	CmdTrainRollback Type = "train.rollback"
+	CmdTrainAbort    Type = "train.abort"
+	CmdTrainUnwind   Type = "train.unwind"
+	CmdTrainFinish   Type = "train.finish"
+	CmdTrainPause    Type = "train.pause"
+	CmdTrainResume   Type = "train.resume"
+	CmdTrainError    Type = "train.error"
 )
 
 // Command is the single envelope for every change to replicated state. The
@@ -37,8 +74,13 @@ type Command struct {
 type ApplyPayload struct {
 	Documents []config.Document `json:"documents"`
 	// Assessments are the leader's risk assessments of the releases the
-	// documents create (train members included), by release name.
+	// documents create (train members and declared versions included), by
+	// release name.
 	Assessments map[string]*Assessment `json:"assessments,omitempty"`
+	// Force lets static weights move the traffic of a Service covered by
+	// a policy at once; the API allows it to admins only, and it is
+	// recorded on the service with the actor.
+	Force bool `json:"force,omitempty"`
 }
 
 // DeletePayload is the payload of CmdDelete.
@@ -57,6 +99,16 @@ type ApplyResult struct {
 	Created   []string `json:"created,omitempty"`
 	Updated   []string `json:"updated,omitempty"`
 	Unchanged []string `json:"unchanged,omitempty"`
+	// Started names the releases that changed declared versions started.
+	Started []string `json:"started,omitempty"`
+	// Forced names the services whose static weights were forced.
+	Forced []string `json:"forced,omitempty"`
+}
+
+// Event is a payload that changes a release, a train or a service: the
+// controller's decisions and people's actions. Type is its command type.
+type Event interface {
+	Type() Type
 }
 
 // NewCommand builds a command with a JSON payload.
@@ -66,6 +118,11 @@ func NewCommand(t Type, now time.Time, actor string, payload any) (Command, erro
 		return Command{}, fmt.Errorf("encode %s payload: %w", t, err)
 	}
 	return Command{Type: t, Time: now.UTC(), Actor: actor, Payload: raw}, nil
+}
+
+// EventCommand builds the command that carries an event.
+func EventCommand(e Event, now time.Time, actor string) (Command, error) {
+	return NewCommand(e.Type(), now, actor, e)
 }
 
 // Encode serialises a command for the Raft log.
@@ -91,4 +148,123 @@ func decodePayload(c Command, v any) error {
 		return fmt.Errorf("%w: %s: %v", ErrBadPayload, c.Type, err)
 	}
 	return nil
+}
+
+// change is a decoded command: it applies itself to a transaction.
+type change interface {
+	apply(t *tx) (any, error)
+}
+
+// decodeWith decodes a command's payload into a T and wraps it as the
+// change it is.
+func decodeWith[T any](c Command, wrap func(*T) change) (change, error) {
+	var v T
+	if err := decodePayload(c, &v); err != nil {
+		return nil, err
+	}
+	return wrap(&v), nil
+}
+
+// payload is a payload that applies itself.
+func payload[P change](p P) change { return p }
+
+// release is a release event, applied by applyRelease.
+func release[P ReleaseEvent](p P) change { return releaseChange{p} }
+
+// train is a train event, applied by applyTrain.
+func train[P TrainEvent](p P) change { return trainChange{p} }
+
+// decode turns a command into the typed change it carries. It only
+// decodes: what each change does is its own apply.
+func decode(c Command) (change, error) {
+	switch c.Type {
+	case CmdApply:
+		return decodeWith(c, payload[*ApplyPayload])
+	case CmdDelete:
+		return decodeWith(c, payload[*DeletePayload])
+	case CmdSetMember:
+		return decodeWith(c, payload[*Member])
+	case CmdRemoveMember:
+		return decodeWith(c, payload[*RemoveMemberPayload])
+	case CmdRiskModel:
+		return funcChange{f: applyRiskModel, c: c}, nil
+	case CmdUndo:
+		return decodeWith(c, payload[*UndoService])
+	case CmdReleaseStart:
+		return decodeWith(c, release[*StartRelease])
+	case CmdReleaseAck:
+		return decodeWith(c, release[*AckStep])
+	case CmdReleaseAnalysis:
+		return decodeWith(c, release[*RecordAnalysis])
+	case CmdReleaseHold:
+		return decodeWith(c, release[*HoldRelease])
+	case CmdReleaseAdvance:
+		return decodeWith(c, release[*AdvanceStep])
+	case CmdReleasePromote:
+		return decodeWith(c, release[*Promote])
+	case CmdReleaseRollback:
+		return decodeWith(c, release[*Rollback])
+	case CmdReleaseAbort:
+		return decodeWith(c, release[*Abort])
+	case CmdReleasePause:
+		return decodeWith(c, release[*Pause])
+	case CmdReleaseResume:
+		return decodeWith(c, release[*Resume])
+	case CmdReleaseApproveStep:
+		return decodeWith(c, release[*ApproveStep])
+	case CmdReleaseOverrideGate:
+		return decodeWith(c, release[*OverrideGate])
+	case CmdReleaseApproveStartNow:
+		return decodeWith(c, release[*ApproveStartNow])
+	case CmdReleaseAwait:
+		return decodeWith(c, release[*Await])
+	case CmdReleaseSchedule:
+		return decodeWith(c, release[*Schedule])
+	case CmdReleaseError:
+		return decodeWith(c, release[*RecordError])
+	case CmdTrainHealth:
+		return decodeWith(c, train[*RecordHealth])
+	case CmdTrainClear:
+		return decodeWith(c, train[*ClearMember])
+	case CmdTrainFail:
+		return decodeWith(c, train[*FailTrain])
+	case CmdTrainRollback:
+		return decodeWith(c, train[*RollbackTrain])
+	case CmdTrainAbort:
+		return decodeWith(c, train[*AbortTrain])
+	case CmdTrainUnwind:
+		return decodeWith(c, train[*UnwindMember])
+	case CmdTrainFinish:
+		return decodeWith(c, train[*FinishTrain])
+	case CmdTrainPause:
+		return decodeWith(c, train[*PauseTrain])
+	case CmdTrainResume:
+		return decodeWith(c, train[*ResumeTrain])
+	case CmdTrainError:
+		return decodeWith(c, train[*RecordTrainError])
+	case cmdLegacyReleaseUpdate:
+		return decodeLegacyRelease(c)
+	case cmdLegacyTrainUpdate:
+		return decodeLegacyTrain(c)
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownCommand, c.Type)
+}
+
+// funcChange applies a command through a function of the whole state
+// (the risk model's, which owns its payload).
+type funcChange struct {
+	f func(*State, Command) (*State, any, error)
+	c Command
+}
+
+func (fc funcChange) apply(t *tx) (any, error) {
+	cur := t.cur()
+	next, res, err := fc.f(cur, fc.c)
+	if err != nil {
+		return nil, err
+	}
+	if next != cur {
+		t.replace(next)
+	}
+	return res, nil
 }

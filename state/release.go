@@ -3,26 +3,27 @@ package state
 import (
 	"encoding/json"
 	"errors"
-	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/analysis"
 	"github.com/sluicehq/sluice/config"
 )
 
-// ErrConflict is returned when a release update's preconditions no longer
-// hold: another decision got there first (for example a previous leader's).
+// ErrConflict is returned when an event's expectations no longer hold:
+// another decision got there first (for example a previous leader's).
 // Nothing changed.
 var ErrConflict = errors.New("release changed since the decision was made")
 
-// ErrBadTransition is returned for an action the release's phase does not
-// allow (resuming a release that is not paused, promoting a finished one).
+// ErrBadTransition is returned for an event the release's (or train's)
+// phase does not allow (resuming a release that is not paused, promoting
+// a finished one); see ReleaseTransitions and TrainTransitions.
 var ErrBadTransition = errors.New("action not allowed in this phase")
 
 // Phase is where a release is in its lifecycle.
 type Phase string
 
-// Release phases. Pending -> Progressing(step i) <-> Paused -> Promoted |
-// RolledBack | Aborted.
+// Release phases. Pending -> (AwaitingApproval) -> (Scheduled) ->
+// Progressing(step i) <-> Paused -> Promoted | RolledBack | Aborted.
 const (
 	PhasePending Phase = "Pending"
 	// PhaseAwaitingApproval: a required quality gate failed, or no window
@@ -43,39 +44,77 @@ func (p Phase) Terminal() bool {
 	return p == PhasePromoted || p == PhaseRolledBack || p == PhaseAborted
 }
 
-// Action is what a release update does.
-type Action string
+// Waiting reports whether the release has not moved traffic yet.
+func (p Phase) Waiting() bool {
+	return p == PhasePending || p == PhaseAwaitingApproval || p == PhaseScheduled
+}
 
-// Release actions. Each is applied by one Raft command.
+// HoldKind says what a held release waits for. Code matches the kind,
+// never the hold's message, which is for people.
+type HoldKind string
+
+// Hold kinds.
 const (
-	// ActStart moves a Pending release to its first step.
-	ActStart Action = "start"
-	// ActAck records that every proxy group holds the step's routes; the
-	// bake starts.
-	ActAck Action = "ack"
-	// ActAnalysis records an analysis that neither advances nor ends the
-	// release (it may hold it).
-	ActAnalysis Action = "analysis"
-	// ActHold records why a release cannot go on (ACK timeout, NACK).
-	ActHold Action = "hold"
-	// ActAdvance moves to the next step.
-	ActAdvance Action = "advance"
-	// ActPromote ends the release with all traffic on the new version.
-	ActPromote Action = "promote"
-	// ActRollback ends the release with all traffic on the stable version.
-	ActRollback Action = "rollback"
-	// ActAbort is a person stopping the release: traffic back to stable.
-	ActAbort Action = "abort"
-	// ActPause stops the clock; ActResume starts it again.
-	ActPause  Action = "pause"
-	ActResume Action = "resume"
-	// ActApprove records a person's approval: for a step (exposure budget,
-	// high risk), a quality gate override, or starting now.
-	ActApprove Action = "approve"
-	// ActAwait moves a release to AwaitingApproval, saying why.
-	ActAwait Action = "await"
-	// ActSchedule moves a release to Scheduled at a chosen start time.
-	ActSchedule Action = "schedule"
+	// HoldAckTimeout: not every proxy group ACKed the step in time.
+	HoldAckTimeout HoldKind = "ack-timeout"
+	// HoldRejected: a proxy group rejected (NACKed) the step's config.
+	HoldRejected HoldKind = "rejected"
+	// HoldAnalysis: the last analysis was not Successful.
+	HoldAnalysis HoldKind = "analysis"
+	// HoldLockstep: a train member waits for the peers of its level.
+	HoldLockstep HoldKind = "lockstep"
+	// HoldExposureBudget: the next step exposes more than the policy's
+	// budget until a person approves it.
+	HoldExposureBudget HoldKind = "exposure-budget"
+	// HoldRisk: a high-risk release waits for a person to approve a step.
+	HoldRisk HoldKind = "risk"
+	// HoldGates: a required quality gate failed (AwaitingApproval).
+	HoldGates HoldKind = "gates"
+	// HoldNoWindow: no allowed start was found (AwaitingApproval).
+	HoldNoWindow HoldKind = "no-window"
+	// HoldScheduled: waiting for the scheduled start (Scheduled).
+	HoldScheduled HoldKind = "scheduled"
+	// HoldError: the controller could not decide (a bug it recovered
+	// from); the release does not move until the cause is gone.
+	HoldError HoldKind = "error"
+)
+
+// ClearedByStepApproval reports whether a person's approval of a step
+// ends a hold of this kind.
+func (k HoldKind) ClearedByStepApproval() bool {
+	return k == HoldExposureBudget || k == HoldRisk
+}
+
+// Hold is why a release does not go on.
+type Hold struct {
+	Kind    HoldKind `json:"kind"`
+	Message string   `json:"message"`
+}
+
+// StartWindow says how a release's start time was chosen.
+type StartWindow string
+
+// Start windows; the zero value means the policy has no schedule.
+const (
+	StartInWindow  StartWindow = "in-window"
+	StartScheduled StartWindow = "scheduled"
+	// StartNow: a person approved starting outside the window.
+	StartNow StartWindow = "start-now"
+)
+
+// ExposureSource says where an exposure estimate's share came from.
+type ExposureSource string
+
+// Exposure sources.
+const (
+	// ExposurePlan: a plain percentage step exposes its weight.
+	ExposurePlan ExposureSource = "plan"
+	// ExposurePrometheus: measured from traffic by tenant and region.
+	ExposurePrometheus ExposureSource = "prometheus"
+	// ExposureDeclared: the cohort stage's expectedShare.
+	ExposureDeclared ExposureSource = "expectedShare"
+	// ExposureUnknown: it could not be estimated (Share is -1).
+	ExposureUnknown ExposureSource = "unknown"
 )
 
 // Exposure is an estimate of what one step exposes to the new version.
@@ -86,12 +125,10 @@ type Exposure struct {
 	// new version; -1 when it could not be estimated.
 	Share float64 `json:"share"`
 	// Tenants and Regions count what the step exposes; -1 means all.
-	Tenants int `json:"tenants"`
-	Regions int `json:"regions"`
-	// Source says where Share came from: "plan" (a plain percentage),
-	// "prometheus", "expectedShare" or "unknown".
-	Source string `json:"source"`
-	Detail string `json:"detail,omitempty"`
+	Tenants int            `json:"tenants"`
+	Regions int            `json:"regions"`
+	Source  ExposureSource `json:"source"`
+	Detail  string         `json:"detail,omitempty"`
 	// Over lists the budget limits the step exceeds.
 	Over []string `json:"over,omitempty"`
 }
@@ -107,13 +144,46 @@ type Approval struct {
 	Reason   string    `json:"reason,omitempty"`
 }
 
-// Decision is one entry of a release's record: what was decided, when, by
-// whom and why, with the inputs (the analysis verdict) it was based on.
+// DecisionKind names what a recorded decision did.
+type DecisionKind string
+
+// Decision kinds of a release's record (and of a train's, below).
+const (
+	DecisionCreate   DecisionKind = "create"
+	DecisionStart    DecisionKind = "start"
+	DecisionAck      DecisionKind = "ack"
+	DecisionAnalysis DecisionKind = "analysis"
+	DecisionHold     DecisionKind = "hold"
+	DecisionAdvance  DecisionKind = "advance"
+	DecisionPromote  DecisionKind = "promote"
+	DecisionRollback DecisionKind = "rollback"
+	DecisionAbort    DecisionKind = "abort"
+	DecisionPause    DecisionKind = "pause"
+	DecisionResume   DecisionKind = "resume"
+	DecisionApprove  DecisionKind = "approve"
+	DecisionAwait    DecisionKind = "await"
+	DecisionSchedule DecisionKind = "schedule"
+	// DecisionClear: a train let its member start.
+	DecisionClear DecisionKind = "clear"
+	// DecisionError: the controller failed to decide (see HoldError).
+	DecisionError DecisionKind = "error"
+	// DecisionUndo: a person sent a promoted release's traffic back at
+	// once (`release undo --now`); recorded on the release and service.
+	DecisionUndo DecisionKind = "undo"
+	// DecisionForceWeights: an admin applied static weights to a Service
+	// covered by a policy (recorded on the service).
+	DecisionForceWeights DecisionKind = "force-weights"
+)
+
+// Decision is one entry of a release's (train's, service's) record: what
+// was decided, when, by whom and why, with the inputs (the analysis
+// verdict) it was based on. Decisions are made by the tx's record helpers
+// only.
 type Decision struct {
-	Seq    int       `json:"seq"`
-	Time   time.Time `json:"time"`
-	Actor  string    `json:"actor"`
-	Action Action    `json:"action"`
+	Seq    int          `json:"seq"`
+	Time   time.Time    `json:"time"`
+	Actor  string       `json:"actor"`
+	Action DecisionKind `json:"action"`
 	// Phase, Step and Weight are the release's after the decision.
 	Phase  Phase  `json:"phase"`
 	Step   int    `json:"step"`
@@ -122,17 +192,9 @@ type Decision struct {
 	Index   uint64 `json:"index"`
 	Message string `json:"message"`
 	// Verdict is the analysis behind the decision (analysis.Verdict as
-	// JSON), when there was one.
+	// a JSON object), when there was one. State never reads it: it is
+	// the record of what the analysis saw.
 	Verdict json.RawMessage `json:"verdict,omitempty"`
-}
-
-// Counters count analyses within the current step.
-type Counters struct {
-	Successes int `json:"successes"`
-	Failures  int `json:"failures"`
-	// Inconclusive and Errors count consecutive analyses of that phase.
-	Inconclusive int `json:"inconclusive"`
-	Errors       int `json:"errors"`
 }
 
 // ReleaseStatus is the replicated progress of a release. Every deadline is
@@ -155,17 +217,19 @@ type ReleaseStatus struct {
 	// StepIndex is the state index whose routes carry the current step;
 	// proxies must ACK it before the bake starts.
 	StepIndex     uint64    `json:"stepIndex,omitempty"`
-	StepStartedAt time.Time `json:"stepStartedAt,omitempty"`
+	StepStartedAt time.Time `json:"stepStartedAt,omitzero"`
 	Acked         bool      `json:"acked"`
-	AckedAt       time.Time `json:"ackedAt,omitempty"`
+	AckedAt       time.Time `json:"ackedAt,omitzero"`
 	// BakeUntil is when the step may advance (given a Successful verdict).
-	BakeUntil time.Time `json:"bakeUntil,omitempty"`
+	BakeUntil time.Time `json:"bakeUntil,omitzero"`
 	// NextAnalysisAt is when the next analysis is due.
-	NextAnalysisAt time.Time `json:"nextAnalysisAt,omitempty"`
-	PausedAt       time.Time `json:"pausedAt,omitempty"`
-	Counters       Counters  `json:"counters"`
-	// Holding says why the release is not advancing, when it is held.
-	Holding string `json:"holding,omitempty"`
+	NextAnalysisAt time.Time `json:"nextAnalysisAt,omitzero"`
+	PausedAt       time.Time `json:"pausedAt,omitzero"`
+	// Counters count the analyses of the current step (analysis.Decide
+	// keeps them).
+	Counters analysis.Counters `json:"counters"`
+	// Hold says why the release is not advancing, when it is held.
+	Hold *Hold `json:"hold,omitempty"`
 	// LastVerdict is the latest analysis (analysis.Verdict as JSON).
 	LastVerdict json.RawMessage `json:"lastVerdict,omitempty"`
 	// Train and Member are set for a release created by a train; Blocked
@@ -176,12 +240,11 @@ type ReleaseStatus struct {
 	// Assessment is the risk score and plan the leader computed when the
 	// release was submitted.
 	Assessment *Assessment `json:"assessment,omitempty"`
-	// Window says how the start time was chosen: "in-window",
-	// "scheduled", "start-now" (a person's approval) or "" (no schedule).
-	Window string `json:"window,omitempty"`
+	// Window says how the start time was chosen.
+	Window StartWindow `json:"window,omitempty"`
 	// ScheduledAt is when a Scheduled release starts; Schedule is the
-	// window optimizer's suggestion behind it (JSON).
-	ScheduledAt time.Time       `json:"scheduledAt,omitempty"`
+	// window optimizer's suggestion behind it (a JSON object).
+	ScheduledAt time.Time       `json:"scheduledAt,omitzero"`
 	Schedule    json.RawMessage `json:"schedule,omitempty"`
 	// Exposure is the estimate for the current step (or, while held by
 	// the exposure budget, for the step it is waiting to enter).
@@ -193,8 +256,8 @@ type ReleaseStatus struct {
 	Limited   bool       `json:"limited"`
 	Decisions []Decision `json:"decisions"`
 	CreatedAt time.Time  `json:"createdAt"`
-	StartedAt time.Time  `json:"startedAt,omitempty"`
-	EndedAt   time.Time  `json:"endedAt,omitempty"`
+	StartedAt time.Time  `json:"startedAt,omitzero"`
+	EndedAt   time.Time  `json:"endedAt,omitzero"`
 	// Reason is why the release ended.
 	Reason string `json:"reason,omitempty"`
 }
@@ -219,18 +282,13 @@ func (r *Release) CurrentStep() (config.StepSpec, bool) {
 	return r.Status.Plan[r.Status.Step], true
 }
 
-// Hold reasons that wait for a person to approve a step start with one of
-// these; an approval of that step clears them.
-const (
-	HoldExposureBudget = "exposure budget"
-	HoldRisk           = "risk:"
-)
+// HeldFor reports whether the release is held for a reason of kind k.
+func (r *Release) HeldFor(k HoldKind) bool { return r.Status.Hold != nil && r.Status.Hold.Kind == k }
 
-// HeldForStepApproval reports whether the release holds until a person
+// WaitsForStepApproval reports whether the release holds until a person
 // approves a step (exposure budget or high risk).
-func (r *Release) HeldForStepApproval() bool {
-	h := r.Status.Holding
-	return strings.HasPrefix(h, HoldExposureBudget) || strings.HasPrefix(h, HoldRisk)
+func (r *Release) WaitsForStepApproval() bool {
+	return r.Status.Hold != nil && r.Status.Hold.Kind.ClearedByStepApproval()
 }
 
 // LimitedShare is the largest first-step share of traffic (percent) that
@@ -277,11 +335,6 @@ func (r *Release) FailedGates() []string {
 		}
 	}
 	return out
-}
-
-// Waiting reports whether the release has not moved traffic yet.
-func (p Phase) Waiting() bool {
-	return p == PhasePending || p == PhaseAwaitingApproval || p == PhaseScheduled
 }
 
 // Stage returns the cohort stage of plan step i, if it names one.

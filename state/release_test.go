@@ -74,9 +74,10 @@ func (m *machine) applyYAML(docs string, at time.Time) error {
 	return err
 }
 
-func (m *machine) update(u ReleaseUpdate, at time.Time, actor string) error {
+// do applies one event as the command that carries it.
+func (m *machine) do(e Event, at time.Time, actor string) error {
 	m.t.Helper()
-	c, err := NewCommand(CmdReleaseUpdate, at, actor, u)
+	c, err := EventCommand(e, at, actor)
 	require.NoError(m.t, err)
 	_, err = m.run(c)
 	return err
@@ -84,11 +85,8 @@ func (m *machine) update(u ReleaseUpdate, at time.Time, actor string) error {
 
 func (m *machine) rel() *Release { return m.st.Releases["r1"] }
 
-// upd builds an update expecting the release's current phase and step.
-func (m *machine) upd(a Action, msg string) ReleaseUpdate {
-	r := m.rel()
-	return ReleaseUpdate{Name: "r1", Action: a, ExpectPhase: r.Status.Phase, ExpectStep: r.Status.Step, Message: msg}
-}
+// on is the head of an event about r1 as it is now.
+func (m *machine) on(msg string) On { return OnRelease(m.rel(), msg) }
 
 func TestReleaseLifecyclePromote(t *testing.T) {
 	m := newMachine(t, baseDocs)
@@ -101,7 +99,7 @@ func TestReleaseLifecyclePromote(t *testing.T) {
 	require.Equal(t, "r1", m.st.Active["greeter"])
 	require.Equal(t, []uint32{100, 0, 0}, m.st.RouteWeights("greeter"), "pending: routes unchanged")
 
-	require.NoError(t, m.update(m.upd(ActStart, "start"), t0.Add(time.Second), "controller"))
+	require.NoError(t, m.do(&StartRelease{On: m.on("start")}, t0.Add(time.Second), "controller"))
 	r = m.rel()
 	require.Equal(t, PhaseProgressing, r.Status.Phase)
 	require.Equal(t, 0, r.Status.Step)
@@ -110,32 +108,32 @@ func TestReleaseLifecyclePromote(t *testing.T) {
 	require.Equal(t, m.index, m.st.Index)
 	require.Equal(t, []uint32{90, 10, 0}, m.st.RouteWeights("greeter"))
 
-	ack := m.upd(ActAck, "acked")
-	ack.ExpectStepIndex = r.Status.StepIndex
-	require.NoError(t, m.update(ack, t0.Add(2*time.Second), "controller"))
+	ack := &AckStep{On: m.on("acked")}
+	require.Equal(t, r.Status.StepIndex, ack.Expect.StepIndex, "an ACK expects the step's index")
+	require.NoError(t, m.do(ack, t0.Add(2*time.Second), "controller"))
 	r = m.rel()
 	require.True(t, r.Status.Acked)
 	require.Equal(t, t0.Add(32*time.Second), r.Status.BakeUntil, "bake starts at the ACK")
 	require.Equal(t, t0.Add(7*time.Second), r.Status.NextAnalysisAt)
 
-	require.NoError(t, m.update(m.upd(ActAdvance, "advance"), t0.Add(40*time.Second), "controller"))
+	require.NoError(t, m.do(&AdvanceStep{On: m.on("advance")}, t0.Add(40*time.Second), "controller"))
 	require.Equal(t, []uint32{50, 50, 0}, m.st.RouteWeights("greeter"))
 	require.False(t, m.rel().Status.Acked, "a new step waits for its own ACK")
 
-	require.NoError(t, m.update(m.upd(ActPromote, "promoted"), t0.Add(80*time.Second), "controller"))
+	require.NoError(t, m.do(&Promote{On: m.on("promoted")}, t0.Add(80*time.Second), "controller"))
 	r = m.rel()
 	require.Equal(t, PhasePromoted, r.Status.Phase)
 	require.Equal(t, t0.Add(80*time.Second), r.Status.EndedAt)
 	require.Empty(t, m.st.Active)
 	require.Equal(t, []uint32{0, 100, 0}, m.st.RouteWeights("greeter"), "the new version is the stable one")
-	require.Equal(t, "v2", stableVersion(m.st.Services["greeter"]))
+	require.Equal(t, "v2", m.st.StableVersion("greeter"))
 
 	// Every transition is recorded, in order, with its actor.
-	var actions []Action
+	var actions []DecisionKind
 	for _, d := range r.Status.Decisions {
 		actions = append(actions, d.Action)
 	}
-	require.Equal(t, []Action{"create", ActStart, ActAck, ActAdvance, ActPromote}, actions)
+	require.Equal(t, []DecisionKind{DecisionCreate, DecisionStart, DecisionAck, DecisionAdvance, DecisionPromote}, actions)
 	require.Equal(t, "tester", r.Status.Decisions[0].Actor)
 	require.Equal(t, "controller", r.Status.Decisions[4].Actor)
 }
@@ -143,20 +141,20 @@ func TestReleaseLifecyclePromote(t *testing.T) {
 func TestReleaseRollbackAndStaleDecisions(t *testing.T) {
 	m := newMachine(t, baseDocs)
 	require.NoError(t, m.applyYAML(releaseDoc, t0))
-	start := m.upd(ActStart, "start")
-	require.NoError(t, m.update(start, t0, "controller"))
+	start := &StartRelease{On: m.on("start")}
+	require.NoError(t, m.do(start, t0, "controller"))
 
 	// A second, stale copy of the same decision (a previous leader's) is
 	// refused and changes nothing.
 	before := m.st
-	err := m.update(start, t0, "old-leader")
+	err := m.do(start, t0, "old-leader")
 	require.ErrorIs(t, err, ErrConflict)
 	require.Same(t, before, m.st)
 
 	verdict := []byte(`{"phase":"Failed","reason":"burn"}`)
-	u := m.upd(ActRollback, "burn rule fired")
+	u := &Rollback{On: m.on("burn rule fired")}
 	u.Verdict = verdict
-	require.NoError(t, m.update(u, t0.Add(time.Minute), "controller"))
+	require.NoError(t, m.do(u, t0.Add(time.Minute), "controller"))
 	r := m.rel()
 	require.Equal(t, PhaseRolledBack, r.Status.Phase)
 	require.Equal(t, uint32(0), r.Status.Weight)
@@ -176,15 +174,15 @@ spec: {service: greeter, to: v3}
 func TestReleasePauseResumeKeepsBake(t *testing.T) {
 	m := newMachine(t, baseDocs)
 	require.NoError(t, m.applyYAML(releaseDoc, t0))
-	require.NoError(t, m.update(m.upd(ActStart, ""), t0, "c"))
-	require.NoError(t, m.update(m.upd(ActAck, ""), t0, "c"))
+	require.NoError(t, m.do(&StartRelease{On: m.on("")}, t0, "c"))
+	require.NoError(t, m.do(&AckStep{On: m.on("")}, t0, "c"))
 	require.Equal(t, t0.Add(30*time.Second), m.rel().Status.BakeUntil)
-	require.NoError(t, m.update(m.upd(ActPause, "looking"), t0.Add(10*time.Second), "alice"))
+	require.NoError(t, m.do(&Pause{On: m.on("looking")}, t0.Add(10*time.Second), "alice"))
 	require.Equal(t, PhasePaused, m.rel().Status.Phase)
 	require.Equal(t, []uint32{90, 10, 0}, m.st.RouteWeights("greeter"), "paused keeps the split")
-	err := m.update(m.upd(ActAdvance, ""), t0.Add(11*time.Second), "c")
+	err := m.do(&AdvanceStep{On: m.on("")}, t0.Add(11*time.Second), "c")
 	require.ErrorIs(t, err, ErrBadTransition)
-	require.NoError(t, m.update(m.upd(ActResume, ""), t0.Add(70*time.Second), "alice"))
+	require.NoError(t, m.do(&Resume{On: m.on("")}, t0.Add(70*time.Second), "alice"))
 	require.Equal(t, t0.Add(90*time.Second), m.rel().Status.BakeUntil, "60s paused pushes the bake out by 60s")
 }
 
@@ -233,7 +231,7 @@ spec:
 	require.ErrorIs(t, del(config.KindRelease, "r1"), ErrBadTransition)
 
 	// Releasing the stable version is refused.
-	require.NoError(t, m.update(m.upd(ActAbort, "no"), t0, "alice"))
+	require.NoError(t, m.do(&Abort{On: m.on("no")}, t0, "alice"))
 	require.Equal(t, PhaseAborted, m.rel().Status.Phase)
 	err = m.applyYAML(`apiVersion: sluice.dev/v1alpha1
 kind: Release
@@ -266,7 +264,7 @@ spec: {service: lonely, to: v2}
 func TestReleaseSnapshotRoundTrip(t *testing.T) {
 	m := newMachine(t, baseDocs)
 	require.NoError(t, m.applyYAML(releaseDoc, t0))
-	require.NoError(t, m.update(m.upd(ActStart, "s"), t0, "c"))
+	require.NoError(t, m.do(&StartRelease{On: m.on("s")}, t0, "c"))
 	var buf bytes.Buffer
 	require.NoError(t, WriteSnapshot(m.st, &buf))
 	got, err := ReadSnapshot(&buf)

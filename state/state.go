@@ -49,6 +49,10 @@ type State struct {
 	// of a train member until the train ends).
 	Active map[string]string `json:"active"`
 	Trains map[string]*Train `json:"trains"`
+	// ServiceStatus is what is known of services beyond their specs:
+	// the stable version of those that declare their version, and the
+	// decisions taken on them outside a release.
+	ServiceStatus map[string]*ServiceStatus `json:"serviceStatus,omitempty"`
 	// RiskModel is the risk model learned from this cluster's outcomes;
 	// nil means risk.DefaultModel().
 	RiskModel *risk.Model `json:"riskModel,omitempty"`
@@ -63,6 +67,8 @@ func New() *State {
 		Releases: map[string]*Release{},
 		Active:   map[string]string{},
 		Trains:   map[string]*Train{},
+
+		ServiceStatus: map[string]*ServiceStatus{},
 	}
 }
 
@@ -86,10 +92,13 @@ func (s *State) normalize() {
 	if s.Trains == nil {
 		s.Trains = map[string]*Train{}
 	}
+	if s.ServiceStatus == nil {
+		s.ServiceStatus = map[string]*ServiceStatus{}
+	}
 }
 
 // shallow copies the top-level struct; maps are still shared and must be
-// cloned (cloneMap) before a change.
+// cloned (cloneMap, through tx) before a change.
 func (s *State) shallow() *State {
 	c := *s
 	return &c

@@ -8,9 +8,6 @@ import (
 	"github.com/sluicehq/sluice/config"
 )
 
-// CmdTrainUpdate moves a release train along.
-const CmdTrainUpdate Type = "train.update"
-
 // TrainPhase is where a train is.
 type TrainPhase string
 
@@ -30,26 +27,17 @@ func (p TrainPhase) Terminal() bool {
 	return p == TrainPromoted || p == TrainRolledBack || p == TrainAborted
 }
 
-// Train actions, each one Raft command.
+// Decision kinds of a train's record (it also records clear, pause,
+// resume, rollback, abort and error).
 const (
-	// TrainHealth records one health check attempt of a member.
-	TrainHealth Action = "health"
-	// TrainClear lets a member's release start: what it depends on got
-	// far enough and its health check passed.
-	TrainClear Action = "clear"
-	// TrainFail starts the joint rollback because a member failed.
-	TrainFail Action = "fail"
-	// TrainUnwind rolls back (or cancels, if it never started) one member.
-	TrainUnwind Action = "unwind"
-	// TrainFinish ends the train once every member has ended.
-	TrainFinish Action = "finish"
-	// TrainRollback and TrainAbort are a person's joint rollback.
-	TrainRollback Action = "rollback"
-	TrainAbort    Action = "abort"
-	// TrainPause and TrainResume stop and restart the train and the
-	// releases of its members.
-	TrainPause  Action = "pause"
-	TrainResume Action = "resume"
+	// DecisionHealth: one health check attempt of a member.
+	DecisionHealth DecisionKind = "health"
+	// DecisionFail: a member failed; the joint rollback starts.
+	DecisionFail DecisionKind = "fail"
+	// DecisionUnwind: the joint rollback dealt with one member.
+	DecisionUnwind DecisionKind = "unwind"
+	// DecisionFinish: every member ended.
+	DecisionFinish DecisionKind = "finish"
 )
 
 // HealthStatus is the state of a member's pre-traffic health check.
@@ -57,7 +45,7 @@ type HealthStatus struct {
 	Passed    bool      `json:"passed"`
 	Attempts  int       `json:"attempts"`
 	LastError string    `json:"lastError,omitempty"`
-	At        time.Time `json:"at,omitempty"`
+	At        time.Time `json:"at,omitzero"`
 }
 
 // TrainMemberStatus is one member's place in the train.
@@ -90,7 +78,7 @@ type TrainStatus struct {
 	RollbackOrder []string   `json:"rollbackOrder,omitempty"`
 	Decisions     []Decision `json:"decisions"`
 	CreatedAt     time.Time  `json:"createdAt"`
-	EndedAt       time.Time  `json:"endedAt,omitempty"`
+	EndedAt       time.Time  `json:"endedAt,omitzero"`
 }
 
 // Train is a release train and its progress.
@@ -120,18 +108,6 @@ func (t *Train) clone() *Train {
 	return &c
 }
 
-// TrainUpdate is the payload of CmdTrainUpdate.
-type TrainUpdate struct {
-	Name        string     `json:"name"`
-	Action      Action     `json:"action"`
-	ExpectPhase TrainPhase `json:"expectPhase"`
-	// Member is the member the action is about (health, clear, fail,
-	// unwind).
-	Member  string        `json:"member,omitempty"`
-	Health  *HealthStatus `json:"health,omitempty"`
-	Message string        `json:"message"`
-}
-
 // MemberReleaseName is the name of the release a train creates for a
 // member: "<train>-<member>", shortened to a DNS label.
 func MemberReleaseName(train, member string) string {
@@ -147,19 +123,19 @@ func MemberReleaseName(train, member string) string {
 
 // createTrain orders the members, creates one Pending release per member
 // (blocked until the train clears it) and reserves their services.
-func createTrain(next *State, tr *config.ReleaseTrain, index uint64, c Command, assessments map[string]*Assessment) (*Train, error) {
+func createTrain(t *tx, tr *config.ReleaseTrain, assessments map[string]*Assessment) error {
 	g, err := config.BuildTrainGraph(&tr.Spec, func(svc string) []string {
-		if s, ok := next.Services[svc]; ok {
+		if s, ok := t.cur().Services[svc]; ok {
 			return s.Spec.DependsOn
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, config.Errors{{Kind: config.KindReleaseTrain, Name: tr.Metadata.Name, Field: "spec.members", Message: err.Error()}}
+		return config.Errors{{Kind: config.KindReleaseTrain, Name: tr.Metadata.Name, Field: "spec.members", Message: err.Error()}}
 	}
 	req, err := config.ParseRequires(tr.Spec.Requires)
 	if err != nil {
-		return nil, config.Errors{{Kind: config.KindReleaseTrain, Name: tr.Metadata.Name, Field: "spec.requires", Message: err.Error()}}
+		return config.Errors{{Kind: config.KindReleaseTrain, Name: tr.Metadata.Name, Field: "spec.requires", Message: err.Error()}}
 	}
 	level := map[string]int{}
 	for i, names := range g.Levels {
@@ -167,33 +143,31 @@ func createTrain(next *State, tr *config.ReleaseTrain, index uint64, c Command, 
 			level[n] = i
 		}
 	}
-	t := &Train{Spec: *tr, Status: TrainStatus{Phase: TrainProgressing, Requires: req.Step, Lockstep: tr.Spec.Lockstep,
-		Levels: g.Levels, CreatedAt: c.Time}}
+	train := &Train{Spec: *tr, Status: TrainStatus{Phase: TrainProgressing, Requires: req.Step, Lockstep: tr.Spec.Lockstep,
+		Levels: g.Levels, CreatedAt: t.time}}
 	for _, m := range tr.Spec.Members {
 		name := m.MemberName()
 		relName := MemberReleaseName(tr.Metadata.Name, name)
-		if _, taken := next.Releases[relName]; taken {
-			return nil, config.Errors{{Kind: config.KindReleaseTrain, Name: tr.Metadata.Name, Field: "spec.members",
+		if _, taken := t.cur().Releases[relName]; taken {
+			return config.Errors{{Kind: config.KindReleaseTrain, Name: tr.Metadata.Name, Field: "spec.members",
 				Message: fmt.Sprintf("member %q would create Release %q, which already exists", name, relName)}}
 		}
 		rel := &config.Release{APIVersion: config.APIVersion, Kind: config.KindRelease, Metadata: config.Metadata{Name: relName},
 			Spec: config.ReleaseSpec{Service: m.Service, From: m.From, To: m.To, Policy: m.Policy, Change: m.Change, Gates: m.Gates}}
-		r, err := createRelease(next, rel, c.Time, assessments[relName])
+		r, err := createRelease(t, rel, assessments[relName])
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.Status.Train, r.Status.Member = tr.Metadata.Name, name
 		r.Status.Blocked = "waiting for train " + tr.Metadata.Name
-		r.Status.Decisions = []Decision{{Seq: 1, Time: c.Time, Actor: c.Actor, Action: "create", Phase: PhasePending, Step: -1, Index: index,
-			Message: fmt.Sprintf("member %s of train %s: %s %s -> %s under policy %s", name, tr.Metadata.Name, m.Service, r.Status.From, m.To, r.Status.Policy)}}
-		next.Releases[relName] = r
-		next.Active[m.Service] = relName
-		t.Status.Members = append(t.Status.Members, TrainMemberStatus{Name: name, Service: m.Service, Release: relName,
+		t.recordOn(r, DecisionCreate, fmt.Sprintf("member %s of train %s: %s %s -> %s under policy %s", name, tr.Metadata.Name, m.Service, r.Status.From, m.To, r.Status.Policy), nil)
+		train.Status.Members = append(train.Status.Members, TrainMemberStatus{Name: name, Service: m.Service, Release: relName,
 			Deps: g.Deps[name], Level: level[name]})
 	}
-	t.Status.Decisions = []Decision{{Seq: 1, Time: c.Time, Actor: c.Actor, Action: "create", Index: index,
-		Message: fmt.Sprintf("train of %d members in %d level(s): %s", len(t.Status.Members), len(g.Levels), levelsText(g.Levels))}}
-	return t, nil
+	record(&train.Status.Decisions, t.decision(DecisionCreate,
+		fmt.Sprintf("train of %d members in %d level(s): %s", len(train.Status.Members), len(g.Levels), levelsText(g.Levels))))
+	t.putTrain(train)
+	return nil
 }
 
 func levelsText(levels [][]string) string {
@@ -211,8 +185,6 @@ func levelsText(levels [][]string) string {
 	return s
 }
 
-func (s *State) cloneTrains(next *State) { next.Trains = cloneMap(s.Trains) }
-
 // ReleaseTrain implements config.Catalog.
 func (s *State) ReleaseTrain(name string) (*config.ReleaseTrain, bool) {
 	t, ok := s.Trains[name]
@@ -224,143 +196,6 @@ func (s *State) ReleaseTrain(name string) (*config.ReleaseTrain, bool) {
 
 // TrainNames returns every train name, sorted.
 func (s *State) TrainNames() []string { return sortedKeys(s.Trains) }
-
-func applyTrainUpdate(s *State, index uint64, c Command) (*State, any, error) {
-	var u TrainUpdate
-	if err := decodePayload(c, &u); err != nil {
-		return s, nil, err
-	}
-	cur, ok := s.Trains[u.Name]
-	if !ok {
-		return s, nil, fmt.Errorf("%w: ReleaseTrain %q", ErrNotFound, u.Name)
-	}
-	if cur.Status.Phase != u.ExpectPhase {
-		return s, nil, fmt.Errorf("%w: ReleaseTrain %q is %s, the decision expected %s", ErrConflict, u.Name, cur.Status.Phase, u.ExpectPhase)
-	}
-	t := cur.clone()
-	next := s.shallow()
-	s.cloneTrains(next)
-	s.cloneReleases(next)
-	next.Trains[u.Name] = t
-	ts := &t.Status
-	now := c.Time
-	bad := func() error {
-		return fmt.Errorf("%w: cannot %s ReleaseTrain %q while it is %s", ErrBadTransition, u.Action, u.Name, ts.Phase)
-	}
-	var m *TrainMemberStatus
-	if u.Member != "" {
-		if m, ok = t.Member(u.Member); !ok {
-			return s, nil, fmt.Errorf("%w: ReleaseTrain %q has no member %q", ErrNotFound, u.Name, u.Member)
-		}
-	}
-	// rel returns a member's release, copied for change.
-	rel := func(m *TrainMemberStatus) *Release {
-		r := next.Releases[m.Release].clone()
-		next.Releases[m.Release] = r
-		return r
-	}
-	switch u.Action {
-	case TrainHealth:
-		if ts.Phase != TrainProgressing || m == nil || u.Health == nil || m.Cleared {
-			return s, nil, bad()
-		}
-		m.Health = *u.Health
-	case TrainClear:
-		if ts.Phase != TrainProgressing || m == nil || m.Cleared {
-			return s, nil, bad()
-		}
-		m.Cleared = true
-		r := rel(m)
-		r.Status.Blocked = ""
-		r.Status.Decisions = append(r.Status.Decisions, Decision{Seq: len(r.Status.Decisions) + 1, Time: now, Actor: c.Actor,
-			Action: "clear", Phase: r.Status.Phase, Step: r.Status.Step, Index: index, Message: u.Message})
-	case TrainFail, TrainRollback, TrainAbort:
-		if ts.Phase != TrainProgressing && ts.Phase != TrainPaused {
-			return s, nil, bad()
-		}
-		ts.Phase = TrainRollingBack
-		ts.Reason = u.Message
-		ts.FailedMember = u.Member
-		ts.Abort = u.Action == TrainAbort
-	case TrainUnwind:
-		if ts.Phase != TrainRollingBack || m == nil || m.Unwound {
-			return s, nil, bad()
-		}
-		r := rel(m)
-		m.Unwound = true
-		ts.RollbackOrder = append(ts.RollbackOrder, m.Name)
-		switch r.Status.Phase {
-		case PhasePending, PhaseAwaitingApproval, PhaseScheduled:
-			r.Status.Blocked = ""
-			finish(next, r, PhaseAborted, r.Status.From, 0, now, "cancelled: "+u.Message)
-		case PhaseProgressing, PhasePaused, PhasePromoted:
-			finish(next, r, PhaseRolledBack, r.Status.From, 0, now, "joint rollback: "+u.Message)
-		}
-		r.Status.Decisions = append(r.Status.Decisions, Decision{Seq: len(r.Status.Decisions) + 1, Time: now, Actor: c.Actor,
-			Action: ActRollback, Phase: r.Status.Phase, Step: r.Status.Step, Index: index, Message: r.Status.Reason})
-	case TrainFinish:
-		for _, mm := range ts.Members {
-			if r := next.Releases[mm.Release]; r == nil || !r.Status.Phase.Terminal() {
-				return s, nil, fmt.Errorf("%w: member %s of ReleaseTrain %q has not ended", ErrBadTransition, mm.Name, u.Name)
-			}
-		}
-		switch {
-		case ts.Phase == TrainProgressing:
-			ts.Phase = TrainPromoted
-		case ts.Abort:
-			ts.Phase = TrainAborted
-		case ts.Phase == TrainRollingBack:
-			ts.Phase = TrainRolledBack
-		default:
-			return s, nil, bad()
-		}
-		ts.EndedAt = now
-		for _, mm := range ts.Members {
-			if next.Active[mm.Service] == mm.Release {
-				delete(next.Active, mm.Service)
-			}
-		}
-	case TrainPause, TrainResume:
-		want, to, relFrom, relTo := TrainProgressing, TrainPaused, PhaseProgressing, PhasePaused
-		if u.Action == TrainResume {
-			want, to, relFrom, relTo = TrainPaused, TrainProgressing, PhasePaused, PhaseProgressing
-		}
-		if ts.Phase != want {
-			return s, nil, bad()
-		}
-		ts.Phase = to
-		for i := range ts.Members {
-			r := next.Releases[ts.Members[i].Release]
-			if r == nil || r.Status.Phase != relFrom {
-				continue
-			}
-			r = rel(&ts.Members[i])
-			if u.Action == TrainPause {
-				r.Status.PausedAt = now
-			} else {
-				if r.Status.Acked {
-					r.Status.BakeUntil = r.Status.BakeUntil.Add(now.Sub(r.Status.PausedAt))
-				}
-				r.Status.NextAnalysisAt, r.Status.PausedAt = now, time.Time{}
-			}
-			r.Status.Phase = relTo
-			r.Status.Decisions = append(r.Status.Decisions, Decision{Seq: len(r.Status.Decisions) + 1, Time: now, Actor: c.Actor,
-				Action: u.Action, Phase: relTo, Step: r.Status.Step, Weight: r.Status.Weight, Index: index, Message: "train " + string(u.Action) + ": " + u.Message})
-		}
-	default:
-		return s, nil, fmt.Errorf("%w: unknown train action %q", ErrBadPayload, u.Action)
-	}
-	ts.Decisions = append(ts.Decisions, Decision{Seq: len(ts.Decisions) + 1, Time: now, Actor: c.Actor, Action: u.Action,
-		Index: index, Message: memberPrefix(u.Member) + u.Message})
-	return next, ts.Phase, nil
-}
-
-func memberPrefix(m string) string {
-	if m == "" {
-		return ""
-	}
-	return m + ": "
-}
 
 // TrainMembersByLevel returns member names from the last level to the
 // first, names in reverse order within a level: the joint rollback order

@@ -57,18 +57,19 @@ spec:
 
 func (m *machine) train() *Train { return m.st.Trains["t"] }
 
-func (m *machine) trainUpd(a Action, member, msg string) error {
-	m.t.Helper()
-	c, err := NewCommand(CmdTrainUpdate, t0, "controller", TrainUpdate{Name: "t", Action: a, ExpectPhase: m.train().Status.Phase, Member: member, Message: msg})
-	require.NoError(m.t, err)
-	_, err = m.run(c)
-	return err
+// trainOn is the head of an event about train t as it is now.
+func (m *machine) trainOn(msg string) OnTrain { return OnTrainNow(m.train(), msg) }
+
+func (m *machine) memberOn(member, msg string) OnMember {
+	return OnMember{OnTrain: m.trainOn(msg), Member: member}
 }
 
-func (m *machine) relUpd(name string, a Action) error {
+// relOn is the head of an event about release name as it is now.
+func (m *machine) relOn(name string) On { return OnRelease(m.st.Releases[name], "") }
+
+func (m *machine) controller(e Event) error {
 	m.t.Helper()
-	r := m.st.Releases[name]
-	return m.update(ReleaseUpdate{Name: name, Action: a, ExpectPhase: r.Status.Phase, ExpectStep: r.Status.Step}, t0, "controller")
+	return m.do(e, t0, "controller")
 }
 
 func TestTrainCreateAndJointRollback(t *testing.T) {
@@ -85,39 +86,37 @@ func TestTrainCreateAndJointRollback(t *testing.T) {
 	}
 
 	// a is cleared, starts and is promoted: its service stays reserved.
-	require.NoError(t, m.trainUpd(TrainClear, "a", "start"))
+	require.NoError(t, m.controller(&ClearMember{OnMember: m.memberOn("a", "start")}))
 	require.Empty(t, m.st.Releases["t-a"].Status.Blocked)
-	require.NoError(t, m.relUpd("t-a", ActStart))
-	require.NoError(t, m.relUpd("t-a", ActPromote))
+	require.NoError(t, m.controller(&StartRelease{On: m.relOn("t-a")}))
+	require.NoError(t, m.controller(&Promote{On: m.relOn("t-a")}))
 	require.Equal(t, "t-a", m.st.Active["a"])
 	require.Equal(t, []uint32{0, 100}, m.st.RouteWeights("a"))
 
 	// b starts and rolls back on its own; the train fails.
-	require.NoError(t, m.trainUpd(TrainClear, "b", "start"))
-	require.NoError(t, m.relUpd("t-b", ActStart))
-	require.NoError(t, m.relUpd("t-b", ActRollback))
-	require.NoError(t, m.trainUpd(TrainFail, "b", "member b rolledback: burn"))
+	require.NoError(t, m.controller(&ClearMember{OnMember: m.memberOn("b", "start")}))
+	require.NoError(t, m.controller(&StartRelease{On: m.relOn("t-b")}))
+	require.NoError(t, m.controller(&Rollback{On: m.relOn("t-b")}))
+	require.NoError(t, m.controller(&FailTrain{OnMember: m.memberOn("b", "member b rolledback: burn")}))
 	require.Equal(t, TrainRollingBack, m.train().Status.Phase)
 	require.Equal(t, "b", m.train().Status.FailedMember)
 
 	// c never started: cancelled. a was promoted: rolled back to v1.
-	require.NoError(t, m.trainUpd(TrainUnwind, "c", "cancel"))
+	require.NoError(t, m.controller(&UnwindMember{OnMember: m.memberOn("c", "cancel")}))
 	require.Equal(t, PhaseAborted, m.st.Releases["t-c"].Status.Phase)
-	require.NoError(t, m.trainUpd(TrainUnwind, "a", "joint"))
+	require.NoError(t, m.controller(&UnwindMember{OnMember: m.memberOn("a", "joint")}))
 	require.Equal(t, PhaseRolledBack, m.st.Releases["t-a"].Status.Phase)
 	require.Equal(t, []uint32{100, 0}, m.st.RouteWeights("a"))
 	require.Equal(t, []string{"c", "a"}, m.train().Status.RollbackOrder)
 
 	// A member unwound twice is refused; a stale decision too.
-	require.ErrorIs(t, m.trainUpd(TrainUnwind, "a", "again"), ErrBadTransition)
+	require.ErrorIs(t, m.controller(&UnwindMember{OnMember: m.memberOn("a", "again")}), ErrBadTransition)
 
-	require.NoError(t, m.trainUpd(TrainFinish, "", "done"))
+	require.NoError(t, m.controller(&FinishTrain{OnTrain: m.trainOn("done")}))
 	require.Equal(t, TrainRolledBack, m.train().Status.Phase)
 	require.Empty(t, m.st.Active, "the reservations end with the train")
-	c, err := NewCommand(CmdTrainUpdate, t0, "old", TrainUpdate{Name: "t", Action: TrainFail, ExpectPhase: TrainProgressing})
-	require.NoError(t, err)
-	_, err = m.run(c)
-	require.ErrorIs(t, err, ErrConflict)
+	stale := &FailTrain{OnMember: OnMember{OnTrain: OnTrain{Train: "t", Expect: TrainProgressing}, Member: "b"}}
+	require.ErrorIs(t, m.do(stale, t0, "old"), ErrConflict)
 }
 
 func TestTrainRefusals(t *testing.T) {
@@ -129,15 +128,15 @@ func TestTrainRefusals(t *testing.T) {
 	err = m.applyYAML("apiVersion: sluice.dev/v1alpha1\nkind: ReleaseTrain\nmetadata: {name: t2}\nspec: {members: [{service: a, to: v2}]}\n", t0)
 	require.ErrorContains(t, err, `Service "a" already has an active release "t-a"`)
 	// A member's release cannot be deleted while the train runs.
-	require.NoError(t, m.trainUpd(TrainAbort, "", "stop"))
+	require.NoError(t, m.controller(&AbortTrain{OnTrain: m.trainOn("stop")}))
 	for _, s := range []string{"c", "b", "a"} {
-		require.NoError(t, m.trainUpd(TrainUnwind, s, "abort"))
+		require.NoError(t, m.controller(&UnwindMember{OnMember: m.memberOn(s, "abort")}))
 	}
 	c, err := NewCommand(CmdDelete, t0, "t", DeletePayload{Kind: "Release", Name: "t-a"})
 	require.NoError(t, err)
 	_, err = m.run(c)
 	require.ErrorIs(t, err, ErrBadTransition)
-	require.NoError(t, m.trainUpd(TrainFinish, "", "done"))
+	require.NoError(t, m.controller(&FinishTrain{OnTrain: m.trainOn("done")}))
 	require.Equal(t, TrainAborted, m.train().Status.Phase)
 	_, err = m.run(c)
 	require.NoError(t, err)
@@ -146,18 +145,15 @@ func TestTrainRefusals(t *testing.T) {
 func TestTrainPauseResume(t *testing.T) {
 	m := newMachine(t, trainDocs)
 	require.NoError(t, m.applyYAML(trainDoc, t0))
-	require.NoError(t, m.trainUpd(TrainClear, "a", "start"))
-	require.NoError(t, m.relUpd("t-a", ActStart))
-	require.NoError(t, m.relUpd("t-a", ActAck))
+	require.NoError(t, m.controller(&ClearMember{OnMember: m.memberOn("a", "start")}))
+	require.NoError(t, m.controller(&StartRelease{On: m.relOn("t-a")}))
+	require.NoError(t, m.controller(&AckStep{On: m.relOn("t-a")}))
 	bake := m.st.Releases["t-a"].Status.BakeUntil
-	require.NoError(t, m.trainUpd(TrainPause, "", "look"))
+	require.NoError(t, m.controller(&PauseTrain{OnTrain: m.trainOn("look")}))
 	require.Equal(t, TrainPaused, m.train().Status.Phase)
 	require.Equal(t, PhasePaused, m.st.Releases["t-a"].Status.Phase)
 	require.Equal(t, PhasePending, m.st.Releases["t-b"].Status.Phase, "members not started stay pending")
-	c, err := NewCommand(CmdTrainUpdate, t0.Add(time.Minute), "alice", TrainUpdate{Name: "t", Action: TrainResume, ExpectPhase: TrainPaused})
-	require.NoError(t, err)
-	_, err = m.run(c)
-	require.NoError(t, err)
+	require.NoError(t, m.do(&ResumeTrain{OnTrain: m.trainOn("")}, t0.Add(time.Minute), "alice"))
 	require.Equal(t, PhaseProgressing, m.st.Releases["t-a"].Status.Phase)
 	require.Equal(t, bake.Add(time.Minute), m.st.Releases["t-a"].Status.BakeUntil)
 }
@@ -167,11 +163,11 @@ func TestTrainPauseResume(t *testing.T) {
 func TestTrainUnwindsWaitingMember(t *testing.T) {
 	m := newMachine(t, trainDocs)
 	require.NoError(t, m.applyYAML(trainDoc, t0))
-	require.NoError(t, m.trainUpd(TrainClear, "a", "start"))
-	require.NoError(t, m.relUpd("t-a", ActAwait))
+	require.NoError(t, m.controller(&ClearMember{OnMember: m.memberOn("a", "start")}))
+	require.NoError(t, m.controller(&Await{On: m.relOn("t-a"), Hold: Hold{Kind: HoldGates, Message: "gates"}}))
 	require.Equal(t, PhaseAwaitingApproval, m.st.Releases["t-a"].Status.Phase)
-	require.NoError(t, m.trainUpd(TrainAbort, "", "stop"))
-	require.NoError(t, m.trainUpd(TrainUnwind, "a", "abort"))
+	require.NoError(t, m.controller(&AbortTrain{OnTrain: m.trainOn("stop")}))
+	require.NoError(t, m.controller(&UnwindMember{OnMember: m.memberOn("a", "abort")}))
 	r := m.st.Releases["t-a"]
 	require.Equal(t, PhaseAborted, r.Status.Phase)
 	require.Empty(t, r.Status.Blocked)

@@ -218,15 +218,20 @@ func TestCohorts(t *testing.T) {
 		eventually(t, 60*time.Second, "traffic by tenant in Prometheus", func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			return e.prom.WaitForSeries(ctx, `sum by (tenant) (rate(requests_total{service="measured",tenant="beta"}[1m])) > 0`)
+			for _, tenant := range []string{"beta", "acme"} {
+				if err := e.prom.WaitForSeries(ctx, `sum by (tenant) (rate(requests_total{service="measured",tenant="`+tenant+`"}[1m])) > 0`); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 		_, err = leader.client().StartRelease(ctxT(t), releaseSpec("measured-v2", "measured", "v2"))
 		require.NoError(t, err)
 		r := e.waitRelease(leader, "measured-v2", 60*time.Second, "held: beta's measured share exceeds the budget", func(r *state.Release) bool {
-			return strings.HasPrefix(r.Status.Holding, "exposure budget")
+			return r.HeldFor(state.HoldExposureBudget)
 		})
 		ex := r.Status.Exposure
-		require.Equal(t, "prometheus", ex.Source, ex.Detail)
+		require.Equal(t, state.ExposurePrometheus, ex.Source, ex.Detail)
 		require.Equal(t, 0, ex.Step)
 		require.InDelta(t, 25, ex.Share, 10, "beta sends about a quarter of the traffic: %s", ex.Detail)
 		require.Equal(t, state.PhasePending, r.Status.Phase, "the first step never started")
@@ -251,10 +256,10 @@ func TestCohorts(t *testing.T) {
 		_, err = leader.client().StartRelease(ctxT(t), releaseSpec("budget-v2", "budget", "v2"))
 		require.NoError(t, err)
 		r := e.waitRelease(leader, "budget-v2", 60*time.Second, "held by the exposure budget", func(r *state.Release) bool {
-			return strings.HasPrefix(r.Status.Holding, "exposure budget")
+			return r.HeldFor(state.HoldExposureBudget)
 		})
 		require.Equal(t, 1, r.Status.Step, "steps 1 (beta, ~2%) and 2 (10%) are within budget")
-		require.Equal(t, "exposure budget: step 3 would exceed it: ~50% of traffic > budget 20%; a person must approve: sluice release approve budget-v2", r.Status.Holding)
+		require.Equal(t, "exposure budget: step 3 would exceed it: ~50% of traffic > budget 20%; a person must approve: sluice release approve budget-v2", holdOf(r))
 		require.Equal(t, 2, r.Status.Exposure.Step)
 		require.Equal(t, 50.0, r.Status.Exposure.Share)
 		require.True(t, r.Status.Limited, "started with a tenant cohort")

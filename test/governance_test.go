@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -105,7 +104,7 @@ func TestRiskGatesWindowsAndApprovals(t *testing.T) {
 		_, err = alice.StartRelease(ctxT(t), releaseWith("risky-v2", "risky", &config.ChangeDescriptor{LinesAdded: &la, LinesDeleted: &ld, Files: &files, Author: "carol"}))
 		require.NoError(t, err)
 		r := e.waitRelease(leader, "risky-v2", 60*time.Second, "held for a risk approval", func(r *state.Release) bool {
-			return strings.HasPrefix(r.Status.Holding, "risk:")
+			return r.HeldFor(state.HoldRisk)
 		})
 		require.Equal(t, "high", string(r.Status.Assessment.Level))
 		require.Equal(t, "risk", r.Status.Assessment.PlanSource)
@@ -140,7 +139,7 @@ func TestRiskGatesWindowsAndApprovals(t *testing.T) {
 		r := e.waitRelease(leader, "gated-v2", 30*time.Second, "awaiting approval", func(r *state.Release) bool {
 			return r.Status.Phase == state.PhaseAwaitingApproval
 		})
-		require.Contains(t, r.Status.Holding, "quality gate(s) integration failed and are required")
+		require.Contains(t, holdOf(r), "quality gate(s) integration failed and are required")
 		// A start-now approval is not a gate override: still waiting.
 		_, err = bob.ApproveWith(ctxT(t), "gated-v2", api.ActionRequest{StartNow: true, Reason: "please"})
 		require.NoError(t, err)
@@ -183,8 +182,8 @@ func TestRiskGatesWindowsAndApprovals(t *testing.T) {
 			return r.Status.Phase == state.PhaseScheduled
 		})
 		require.False(t, r.Status.ScheduledAt.Before(to), "scheduled at %s, blackout ends %s", r.Status.ScheduledAt, to)
-		require.Contains(t, r.Status.Holding, "year-end freeze")
-		require.Equal(t, "scheduled", r.Status.Window)
+		require.Contains(t, holdOf(r), "year-end freeze")
+		require.Equal(t, state.StartScheduled, r.Status.Window)
 
 		// The suggestion is available on its own too.
 		out, err := exec.Command(sluiceBin, "--server", other.api, "--token", approverToken, "window", "suggest", "frozen", "--duration", "30m").CombinedOutput()
@@ -197,7 +196,7 @@ func TestRiskGatesWindowsAndApprovals(t *testing.T) {
 		r = e.waitRelease(leader, "frozen-v2", 30*time.Second, "started now", func(r *state.Release) bool {
 			return r.Status.Phase == state.PhaseProgressing
 		})
-		require.Equal(t, "start-now", r.Status.Window)
+		require.Equal(t, state.StartNow, r.Status.Window)
 		require.Equal(t, "bob", r.Status.Approvals[0].Actor)
 
 		// The report counts what happened.

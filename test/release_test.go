@@ -152,7 +152,7 @@ func (e *releaseEnv) waitRelease(p *proc, name string, timeout time.Duration, wh
 		}
 		last = r
 		if !cond(r) {
-			return fmt.Errorf("phase %s step %d weight %d holding %q", r.Status.Phase, r.Status.Step, r.Status.Weight, r.Status.Holding)
+			return fmt.Errorf("phase %s step %d weight %d holding %q", r.Status.Phase, r.Status.Step, r.Status.Weight, holdOf(r))
 		}
 		return nil
 	})
@@ -172,9 +172,9 @@ func checkDecisions(t *testing.T, r *state.Release) {
 	acks := map[int]int{}
 	for _, d := range r.Status.Decisions {
 		switch d.Action {
-		case state.ActStart, state.ActAdvance:
+		case state.DecisionStart, state.DecisionAdvance:
 			steps = append(steps, d.Step)
-		case state.ActAck:
+		case state.DecisionAck:
 			acks[d.Step]++
 		}
 	}
@@ -188,11 +188,11 @@ func checkDecisions(t *testing.T, r *state.Release) {
 	cur := -1
 	for _, d := range r.Status.Decisions {
 		switch d.Action {
-		case state.ActStart:
+		case state.DecisionStart:
 			cur = 0
-		case state.ActAck:
+		case state.DecisionAck:
 			ack = d.Time
-		case state.ActAdvance, state.ActPromote:
+		case state.DecisionAdvance, state.DecisionPromote:
 			bake := r.Status.Plan[cur].Bake.D()
 			require.GreaterOrEqualf(t, d.Time.Sub(ack), bake, "step %d left %s after its ACK, bake is %s", cur+1, d.Time.Sub(ack), bake)
 			cur = d.Step
@@ -249,7 +249,7 @@ func TestProgressiveReleases(t *testing.T) {
 		// evidence first.
 		require.Regexp(t, "burn rule fast fired|canary significantly worse than stable", r.Status.Reason)
 		last := r.Status.Decisions[len(r.Status.Decisions)-1]
-		require.Equal(t, state.ActRollback, last.Action)
+		require.Equal(t, state.DecisionRollback, last.Action)
 		require.True(t, strings.HasPrefix(last.Actor, "controller:"))
 		require.Contains(t, string(last.Verdict), "requests_total", "the recorded verdict carries the queries")
 		waitTraffic(t, l, "v1", 10*time.Second)
@@ -274,7 +274,7 @@ func TestProgressiveReleases(t *testing.T) {
 		require.Equal(t, state.PhaseProgressing, r.Status.Phase)
 		require.Equal(t, 0, r.Status.Step, "never advances without analysis")
 		require.True(t, time.Now().After(r.Status.BakeUntil), "the bake is over, yet it holds")
-		require.Contains(t, r.Status.Holding, "held:")
+		require.Contains(t, holdOf(r), "held:")
 		require.NoError(t, e.prom.Restart())
 		r = e.waitRelease(leader, "promdown-v2", 90*time.Second, "promoted after Prometheus returns", phaseIs(state.PhasePromoted))
 		checkDecisions(t, r)
@@ -291,6 +291,9 @@ func TestProgressiveReleases(t *testing.T) {
 		e.waitRelease(leader, "failover-v2", 60*time.Second, "step 2 baking", func(r *state.Release) bool {
 			return r.Status.Step == 1 && r.Status.Acked
 		})
+		// Under load leadership may have moved already: kill whoever
+		// leads now.
+		leader, followers = splitLeader(t, e.procs)
 		leader.stop(syscall.SIGKILL)
 		newLeader := leaderOf(t, followers)
 		r := e.waitRelease(newLeader, "failover-v2", 90*time.Second, "promoted after failover", phaseIs(state.PhasePromoted))
@@ -301,7 +304,7 @@ func TestProgressiveReleases(t *testing.T) {
 				actors[d.Actor] = true
 			}
 		}
-		require.Len(t, actors, 2, "decisions by both leaders: %v", actors)
+		require.GreaterOrEqual(t, len(actors), 2, "decisions by both leaders: %v", actors)
 		waitTraffic(t, l, "v2", 10*time.Second)
 	})
 }

@@ -313,7 +313,7 @@ func (e *rollbackEnv) trial(b *testing.B, v rollbackVariant, i int) rollbackSamp
 			return err
 		}
 		if r.Status.Phase != state.PhaseProgressing || r.Status.Step != 0 || !r.Status.Acked {
-			return fmt.Errorf("phase %s step %d acked %v holding %q", r.Status.Phase, r.Status.Step, r.Status.Acked, r.Status.Holding)
+			return fmt.Errorf("phase %s step %d acked %v holding %q", r.Status.Phase, r.Status.Step, r.Status.Acked, holdOf(r))
 		}
 		return nil
 	})
@@ -337,7 +337,7 @@ func (e *rollbackEnv) trial(b *testing.B, v rollbackVariant, i int) rollbackSamp
 	require.Equal(b, state.PhaseRolledBack, r.Status.Phase, "reason: %s", r.Status.Reason)
 	require.Equal(b, 0, r.Status.Step, "rolled back in the first step: %s", r.Status.Reason)
 	last := r.Status.Decisions[len(r.Status.Decisions)-1]
-	require.Equal(b, state.ActRollback, last.Action)
+	require.Equal(b, state.DecisionRollback, last.Action)
 	eventually(b, 30*time.Second, svc+": the client back on v1", func() error { return l.onlyOnSince("v1", last.Time, rollbackTail) })
 
 	s := rollbackSample{phase: phase, onset: onset, decidedAt: last.Time, codes: map[string]int{}}
@@ -356,7 +356,7 @@ func (e *rollbackEnv) waitTerminal(b *testing.B, name string, timeout time.Durat
 			return err
 		}
 		if !r.Status.Phase.Terminal() {
-			return fmt.Errorf("phase %s step %d holding %q counters %+v", r.Status.Phase, r.Status.Step, r.Status.Holding, r.Status.Counters)
+			return fmt.Errorf("phase %s step %d holding %q counters %+v", r.Status.Phase, r.Status.Step, holdOf(r), r.Status.Counters)
 		}
 		return nil
 	})
@@ -427,7 +427,7 @@ func (s *rollbackSample) measureRecord(b *testing.B, r *state.Release) {
 		if v.Phase == "Failed" && s.firstFailed.IsZero() {
 			s.firstFailed = v.Time
 		}
-		if d.Action == state.ActRollback {
+		if d.Action == state.DecisionRollback {
 			s.verdictAt = v.Time
 		}
 	}

@@ -85,7 +85,7 @@ func (e *releaseEnv) waitTrain(p *proc, name string, timeout time.Duration, what
 }
 
 // decisionTime returns when a release first took an action.
-func decisionTime(r *state.Release, a state.Action) time.Time {
+func decisionTime(r *state.Release, a state.DecisionKind) time.Time {
 	for _, d := range r.Status.Decisions {
 		if d.Action == a {
 			return d.Time
@@ -99,8 +99,8 @@ func decisionTime(r *state.Release, a state.Action) time.Time {
 func checkTrainOrder(t *testing.T, tv *api.TrainView, prefix string) {
 	t.Helper()
 	a, b, c := tv.Releases[prefix+"-a"], tv.Releases[prefix+"-b"], tv.Releases[prefix+"-c"]
-	require.False(t, decisionTime(b, "clear").Before(a.Status.EndedAt), "b cleared before a was promoted")
-	require.False(t, decisionTime(c, "clear").Before(b.Status.EndedAt), "c cleared before b was promoted")
+	require.False(t, decisionTime(b, state.DecisionClear).Before(a.Status.EndedAt), "b cleared before a was promoted")
+	require.False(t, decisionTime(c, state.DecisionClear).Before(b.Status.EndedAt), "c cleared before b was promoted")
 	for _, r := range []*state.Release{a, b, c} {
 		checkDecisions(t, r)
 	}

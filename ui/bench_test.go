@@ -26,7 +26,7 @@ func benchmarkReleasePage(b *testing.B, decisions int) {
 	r.Status.Decisions = nil
 	for i := range decisions {
 		at := t0.Add(time.Duration(i) * time.Second)
-		r.Status.Decisions = append(r.Status.Decisions, state.Decision{Seq: i + 1, Time: at, Actor: "controller:n1", Action: state.ActAnalysis,
+		r.Status.Decisions = append(r.Status.Decisions, state.Decision{Seq: i + 1, Time: at, Actor: "controller:n1", Action: state.DecisionAnalysis,
 			Phase: state.PhaseProgressing, Weight: uint32(i * 5 / decisions * 20), Message: fmt.Sprintf("analysis %d", i), Verdict: v})
 	}
 	st := state.New()

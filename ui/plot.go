@@ -219,13 +219,13 @@ func seriesColour(role analysis.Role, i int) string {
 // markerClass colours a decision by what it did.
 func markerClass(m Marker) string {
 	switch {
-	case m.Action == state.ActRollback || m.Action == state.ActAbort || m.Verdict == analysis.PhaseFailed:
+	case m.Action == state.DecisionRollback || m.Action == state.DecisionAbort || m.Verdict == analysis.PhaseFailed:
 		return "bad"
-	case m.Action == state.ActPromote || m.Action == state.ActAdvance || m.Action == state.ActStart:
+	case m.Action == state.DecisionPromote || m.Action == state.DecisionAdvance || m.Action == state.DecisionStart:
 		return "good"
-	case m.Action == state.ActApprove || m.Action == state.ActPause || m.Action == state.ActResume:
+	case m.Action == state.DecisionApprove || m.Action == state.DecisionPause || m.Action == state.DecisionResume:
 		return "person"
-	case m.Verdict == analysis.PhaseError || m.Verdict == analysis.PhaseInconclusive || m.Action == state.ActHold:
+	case m.Verdict == analysis.PhaseError || m.Verdict == analysis.PhaseInconclusive || m.Action == state.DecisionHold:
 		return "hold"
 	}
 	return "info"

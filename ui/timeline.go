@@ -54,7 +54,7 @@ type Series struct {
 type Marker struct {
 	Seq    int
 	T      time.Time
-	Action state.Action
+	Action state.DecisionKind
 	Actor  string
 	Phase  state.Phase
 	Step   int

@@ -53,13 +53,13 @@ func sampleRelease(t testing.TB) *state.Release {
 		PolicySpec: config.ReleasePolicySpec{Analysis: &config.AnalysisSpec{Baseline: &config.BaselineSpec{Window: config.Duration(10 * time.Second)}}},
 		Plan:       []config.StepSpec{{Weight: 10, Bake: config.Duration(5 * time.Second)}, {Weight: 50, Bake: config.Duration(5 * time.Second)}},
 		Decisions: []state.Decision{
-			{Seq: 1, Time: t0, Actor: "alice", Action: state.ActStart, Phase: state.PhaseProgressing, Step: 0, Weight: 10, Message: "start"},
-			{Seq: 2, Time: t0.Add(10 * time.Second), Actor: "controller:n1", Action: state.ActAnalysis, Phase: state.PhaseProgressing, Weight: 10, Message: "all checks passed",
+			{Seq: 1, Time: t0, Actor: "alice", Action: state.DecisionStart, Phase: state.PhaseProgressing, Step: 0, Weight: 10, Message: "start"},
+			{Seq: 2, Time: t0.Add(10 * time.Second), Actor: "controller:n1", Action: state.DecisionAnalysis, Phase: state.PhaseProgressing, Weight: 10, Message: "all checks passed",
 				Verdict: verdict(t, t0.Add(10*time.Second), analysis.PhaseSuccessful, 0.5, 0.2, 100, 0.001, 900, 0.002)},
-			{Seq: 3, Time: t0.Add(20 * time.Second), Actor: "controller:n1", Action: state.ActAdvance, Phase: state.PhaseProgressing, Step: 1, Weight: 50, Message: "advance to step 2",
+			{Seq: 3, Time: t0.Add(20 * time.Second), Actor: "controller:n1", Action: state.DecisionAdvance, Phase: state.PhaseProgressing, Step: 1, Weight: 50, Message: "advance to step 2",
 				Verdict: verdict(t, t0.Add(20*time.Second), analysis.PhaseSuccessful, 1, 0.5, 110, 0.002, 880, 0.001)},
-			{Seq: 4, Time: t0.Add(30 * time.Second), Actor: "<b>bob</b>", Action: state.ActApprove, Phase: state.PhaseProgressing, Step: 1, Weight: 50, Message: `approve by bob: <script>alert("x")</script>`},
-			{Seq: 5, Time: t0.Add(60 * time.Second), Actor: "controller:n1", Action: state.ActRollback, Phase: state.PhaseRolledBack, Step: 1, Weight: 0, Message: "rolled back",
+			{Seq: 4, Time: t0.Add(30 * time.Second), Actor: "<b>bob</b>", Action: state.DecisionApprove, Phase: state.PhaseProgressing, Step: 1, Weight: 50, Message: `approve by bob: <script>alert("x")</script>`},
+			{Seq: 5, Time: t0.Add(60 * time.Second), Actor: "controller:n1", Action: state.DecisionRollback, Phase: state.PhaseRolledBack, Step: 1, Weight: 0, Message: "rolled back",
 				Verdict: verdict(t, t0.Add(59*time.Second), analysis.PhaseFailed, 20, 30, 500, 0.3, 500, 0.001)},
 		}}
 	return r
@@ -181,7 +181,7 @@ func TestRunningReleaseOffersActionsAndApprovalFirst(t *testing.T) {
 	st := state.New()
 	r := sampleRelease(t)
 	r.Status.Phase, r.Status.EndedAt = state.PhaseProgressing, time.Time{}
-	r.Status.Holding = state.HoldRisk + " high risk: step 2 needs a person's approval"
+	r.Status.Hold = &state.Hold{Kind: state.HoldRisk, Message: "high risk: step 2 needs a person's approval"}
 	st.Releases[r.Name()] = r
 	p := BuildReleasePage(st, r, t0.Add(time.Minute))
 	require.True(t, p.WaitsForPerson)
@@ -247,4 +247,17 @@ func TestClusterPageShowsUnreachableNodes(t *testing.T) {
 	require.Contains(t, body, `data-node="n1"`)
 	require.Contains(t, body, "no proxies connected")
 	require.Contains(t, body, "peer status is not available")
+}
+
+// A promoted release, with nothing else running on its service, offers
+// the service's undo; a rolled-back one offers nothing.
+func TestPromotedReleaseOffersUndo(t *testing.T) {
+	st := state.New()
+	r := sampleRelease(t)
+	st.Releases[r.Name()] = r
+	require.Empty(t, BuildReleasePage(st, r, t0.Add(time.Minute)).Actions, "a rolled-back release has no actions")
+	r.Status.Phase = state.PhasePromoted
+	p := BuildReleasePage(st, r, t0.Add(time.Minute))
+	require.Len(t, p.Actions, 1)
+	require.Equal(t, ActionButton{Action: "undo", Label: "Undo", URL: "/v1/services/greeter/undo"}, p.Actions[0])
 }

@@ -69,7 +69,7 @@ func BuildOverview(st *state.State) Overview {
 func releaseRow(r *state.Release) ReleaseRow {
 	return ReleaseRow{Name: r.Name(), Service: r.Service(), From: r.Status.From, To: r.Spec.Spec.To,
 		Phase: r.Status.Phase, Step: r.Status.Step + 1, Steps: len(r.Status.Plan), Weight: r.Status.Weight,
-		Holding: r.Status.Holding, Reason: r.Status.Reason, Train: r.Status.Train, Href: releaseHref(r.Name())}
+		Holding: holdText(r), Reason: r.Status.Reason, Train: r.Status.Train, Href: releaseHref(r.Name())}
 }
 
 // ReleasePage is one release: its plot, plan, risk, window and record.
@@ -144,25 +144,22 @@ type ActionButton struct {
 	Primary            bool
 }
 
-// releaseActions are the manual actions of a release page, in order.
-// The undo action (POST /v1/releases/{name}/undo, being added to the API)
-// belongs in this list, after rollback.
+// releaseActions are the manual actions of a running release's page, in
+// order: the API verb of POST /v1/releases/{name}/{verb} and its label.
 func releaseActions() []actionSpec {
 	return []actionSpec{
-		{state.ActApprove, "Approve"},
-		{state.ActPause, "Pause"},
-		{state.ActResume, "Resume"},
-		{state.ActPromote, "Promote"},
-		{state.ActRollback, "Roll back"},
-		// UNDO: add {state.ActUndo, "Undo"} here once the API serves
-		// POST /v1/releases/{name}/undo; the page shows it on ended releases too.
+		{"approve", "Approve"},
+		{"pause", "Pause"},
+		{"resume", "Resume"},
+		{"promote", "Promote"},
+		{"rollback", "Roll back"},
 	}
 }
 
 // actionSpec is one manual action: its API verb and its button's label.
 type actionSpec struct {
-	action state.Action
-	label  string
+	verb  string
+	label string
 }
 
 // maxDecisionRows bounds the decision table of a release page; the
@@ -192,15 +189,31 @@ func BuildReleasePage(st *state.State, r *state.Release, now time.Time) ReleaseP
 		p.Decisions = append(p.Decisions, DecisionRow{Decision: d, Lines: p.Plot.Markers[i].Lines})
 	}
 	p.Older = len(p.Decisions) < p.Total
-	p.WaitsForPerson = rs.Phase == state.PhaseAwaitingApproval || rs.Phase == state.PhaseScheduled || r.HeldForStepApproval()
+	p.WaitsForPerson = rs.Phase == state.PhaseAwaitingApproval || rs.Phase == state.PhaseScheduled || r.WaitsForStepApproval()
 	if !rs.Phase.Terminal() {
 		for _, a := range releaseActions() {
-			p.Actions = append(p.Actions, ActionButton{Action: string(a.action), Label: a.label,
-				URL:     "/v1/releases/" + url.PathEscape(r.Name()) + "/" + string(a.action),
-				Primary: a.action == state.ActApprove && p.WaitsForPerson})
+			p.Actions = append(p.Actions, ActionButton{Action: a.verb, Label: a.label,
+				URL:     "/v1/releases/" + url.PathEscape(r.Name()) + "/" + a.verb,
+				Primary: a.verb == "approve" && p.WaitsForPerson})
 		}
 	}
+	if undoable(st, r) {
+		// Undo is the service's: a new, analysed release back to the
+		// version this one replaced (POST /v1/services/{name}/undo).
+		p.Actions = append(p.Actions, ActionButton{Action: "undo", Label: "Undo",
+			URL: "/v1/services/" + url.PathEscape(r.Service()) + "/undo"})
+	}
 	return p
+}
+
+// undoable says whether r is the promotion an undo of its service would
+// revert: it was promoted and no release of the service runs now.
+func undoable(st *state.State, r *state.Release) bool {
+	if r.Status.Phase != state.PhasePromoted {
+		return false
+	}
+	_, busy := st.ActiveRelease(r.Service())
+	return !busy
 }
 
 func riskView(a *state.Assessment) *RiskView {
@@ -228,9 +241,9 @@ func oneBased(steps []int) []int {
 // and, for a scheduled one, the optimizer's suggestion behind it.
 func windowView(r *state.Release) WindowView {
 	rs := &r.Status
-	w := WindowView{Mode: rs.Window, ScheduledAt: rs.ScheduledAt}
+	w := WindowView{Mode: string(rs.Window), ScheduledAt: rs.ScheduledAt}
 	for _, d := range rs.Decisions {
-		if d.Action == state.ActStart || d.Action == state.ActSchedule || d.Action == state.ActAwait {
+		if d.Action == state.DecisionStart || d.Action == state.DecisionSchedule || d.Action == state.DecisionAwait {
 			w.Decision = d.Message
 		}
 	}
@@ -259,7 +272,7 @@ type MemberRow struct {
 
 // trainActions are the manual actions of a train page.
 func trainActions() []actionSpec {
-	return []actionSpec{{state.TrainPause, "Pause"}, {state.TrainResume, "Resume"}, {state.TrainRollback, "Roll back"}}
+	return []actionSpec{{"pause", "Pause"}, {"resume", "Resume"}, {"rollback", "Roll back"}}
 }
 
 // BuildTrainPage derives the train page.
@@ -281,8 +294,8 @@ func BuildTrainPage(st *state.State, t *state.Train) TrainPage {
 	p.Graph = LayoutGraph(ts, rows)
 	if !ts.Phase.Terminal() {
 		for _, a := range trainActions() {
-			p.Actions = append(p.Actions, ActionButton{Action: string(a.action), Label: a.label,
-				URL: "/v1/trains/" + url.PathEscape(t.Name()) + "/" + string(a.action)})
+			p.Actions = append(p.Actions, ActionButton{Action: a.verb, Label: a.label,
+				URL: "/v1/trains/" + url.PathEscape(t.Name()) + "/" + a.verb})
 		}
 	}
 	return p
@@ -332,4 +345,12 @@ func stepText(step, steps int) string {
 		return fmt.Sprintf("–/%d", steps)
 	}
 	return fmt.Sprintf("%d/%d", step, steps)
+}
+
+// holdText is why a release is held, in words, or "".
+func holdText(r *state.Release) string {
+	if r.Status.Hold == nil {
+		return ""
+	}
+	return r.Status.Hold.Message
 }

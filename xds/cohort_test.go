@@ -63,12 +63,11 @@ spec: {service: web, to: v2}
 	for _, name := range []string{"greeter-v2", "web-v2"} {
 		for s := -1; s < step; s++ {
 			r := st.Releases[name]
-			act := state.ActAdvance
+			var e state.Event = &state.AdvanceStep{On: state.OnRelease(r, "advance")}
 			if s < 0 {
-				act = state.ActStart
+				e = &state.StartRelease{On: state.OnRelease(r, "start")}
 			}
-			u := state.ReleaseUpdate{Name: name, Action: act, ExpectPhase: r.Status.Phase, ExpectStep: r.Status.Step}
-			cmd, err := state.NewCommand(state.CmdReleaseUpdate, now, "test", u)
+			cmd, err := state.EventCommand(e, now, "test")
 			require.NoError(t, err)
 			idx++
 			st, _, err = state.Apply(st, idx, cmd)
@@ -161,8 +160,7 @@ func TestCohortRules(t *testing.T) {
 
 	// After a rollback every cohort route is gone from every group.
 	r := st.Releases["greeter-v2"]
-	cmd, err := state.NewCommand(state.CmdReleaseUpdate, time.Unix(0, 0), "t",
-		state.ReleaseUpdate{Name: "greeter-v2", Action: state.ActRollback, ExpectPhase: r.Status.Phase, ExpectStep: r.Status.Step})
+	cmd, err := state.EventCommand(&state.Rollback{On: state.OnRelease(r, "rollback")}, time.Unix(0, 0), "t")
 	require.NoError(t, err)
 	st, _, err = state.Apply(st, 100, cmd)
 	require.NoError(t, err)

@@ -90,7 +90,7 @@ func gated(r *state.Release) bool {
 		return true
 	}
 	for _, d := range r.Status.Decisions {
-		if d.Action == state.ActAwait {
+		if d.Action == state.DecisionAwait {
 			return true
 		}
 	}

@@ -107,11 +107,3 @@ func TestCLIUsageErrors(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(out, "sluice "))
 }
-
-func TestReleaseName(t *testing.T) {
-	now := time.Date(2026, 11, 25, 19, 30, 5, 0, time.UTC)
-	require.Equal(t, "greeter-v2-1125-193005", releaseName("greeter", "v2", now))
-	require.Equal(t, "api-1-2-3-1125-193005", releaseName("api", "1.2.3", now))
-	long := releaseName(strings.Repeat("a", 80), "v2", now)
-	require.LessOrEqual(t, len(long), 63)
-}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,7 +21,7 @@ func newReleaseCmd(c *cli) *cobra.Command {
 		Use:   "release",
 		Short: "Start, watch and steer progressive releases",
 	}
-	cmd.AddCommand(newReleaseStartCmd(c), newReleaseStatusCmd(c), newReleaseHistoryCmd(c), newReleaseWatchCmd(c), newReleaseApproveCmd(c))
+	cmd.AddCommand(newReleaseStartCmd(c), newReleaseStatusCmd(c), newReleaseHistoryCmd(c), newReleaseWatchCmd(c), newReleaseApproveCmd(c), newReleaseUndoCmd(c))
 	for _, verb := range []struct{ name, short string }{
 		{"pause", "Stop a release's clock; traffic stays where it is"},
 		{"resume", "Start a paused release's clock again"},
@@ -33,18 +32,6 @@ func newReleaseCmd(c *cli) *cobra.Command {
 		cmd.AddCommand(newReleaseActionCmd(c, verb.name, verb.short))
 	}
 	return cmd
-}
-
-var nameUnsafe = regexp.MustCompile(`[^a-z0-9-]+`)
-
-// releaseName makes a DNS-label name such as "greeter-v2-1125-1930".
-func releaseName(service, to string, now time.Time) string {
-	base := nameUnsafe.ReplaceAllString(strings.ToLower(service+"-"+to), "-")
-	suffix := now.UTC().Format("0102-150405")
-	if max := 63 - len(suffix) - 1; len(base) > max {
-		base = base[:max]
-	}
-	return strings.Trim(base, "-") + "-" + suffix
 }
 
 func newReleaseStartCmd(c *cli) *cobra.Command {
@@ -61,7 +48,7 @@ func newReleaseStartCmd(c *cli) *cobra.Command {
 				return fmt.Errorf("--to VERSION is required")
 			}
 			if rel.Metadata.Name == "" {
-				rel.Metadata.Name = releaseName(rel.Spec.Service, rel.Spec.To, time.Now())
+				rel.Metadata.Name = state.ReleaseName(rel.Spec.Service, rel.Spec.To, time.Now())
 			}
 			r, err := c.client().StartRelease(cmd.Context(), rel)
 			if err != nil {
@@ -75,6 +62,40 @@ func newReleaseStartCmd(c *cli) *cobra.Command {
 	cmd.Flags().StringVar(&rel.Spec.To, "to", "", "version to release")
 	cmd.Flags().StringVar(&rel.Spec.From, "from", "", "version traffic leaves (default: the current stable version)")
 	cmd.Flags().StringVar(&rel.Metadata.Name, "name", "", "release name (default: SERVICE-VERSION-MMDD-HHMMSS)")
+	return cmd
+}
+
+func newReleaseUndoCmd(c *cli) *cobra.Command {
+	var req api.UndoRequest
+	cmd := &cobra.Command{
+		Use:   "undo SERVICE",
+		Short: "Go back to the version a service ran before its last promotion",
+		Long: `Go back to the version a service ran before its last promotion.
+
+By default this starts a new release from the version running now back to the previous one,
+analysed and gated like any other (deployer role). With --now all traffic goes back at once,
+recorded with who asked and why (approver role). A release still in progress is rolled back
+with 'sluice release rollback', not undone.`,
+		Example: `  sluice release undo greeter
+  sluice release undo greeter --now --reason "INC-42: errors since v3"`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := c.client().Undo(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			p := res.Plan
+			if res.Now {
+				fmt.Fprintf(c.out, "%s: all traffic back from %s to %s now (undoing release %s)\n", p.Service, p.From, p.To, p.Release)
+				return nil
+			}
+			fmt.Fprintf(c.out, "release %s created: %s %s -> %s, undoing release %s\n", res.Release.Name(), p.Service, p.From, p.To, p.Release)
+			fmt.Fprintf(c.out, "watch it with: sluice release watch %s\n", res.Release.Name())
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&req.Now, "now", false, "send all traffic back at once, unanalysed (approver role)")
+	cmd.Flags().StringVar(&req.Reason, "reason", "", "why (recorded)")
 	return cmd
 }
 
@@ -213,8 +234,8 @@ func printStatus(w io.Writer, r *state.Release, now time.Time) {
 		}
 		fmt.Fprintf(tw, "Approved:\t%s by %s at %s %s\n", what, a.Actor, a.Time.Local().Format("15:04:05"), a.Reason)
 	}
-	if rs.Holding != "" {
-		fmt.Fprintf(tw, "Holding:\t%s\n", rs.Holding)
+	if h := rs.Hold; h != nil {
+		fmt.Fprintf(tw, "Holding:\t%s (%s)\n", h.Message, h.Kind)
 	}
 	if len(rs.LastVerdict) > 0 {
 		var v verdictView
@@ -370,9 +391,9 @@ func printReleases(w io.Writer, items []api.ReleaseSummary) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSERVICE\tFROM\tTO\tPHASE\tSTEP\tWEIGHT\tNOTE")
 	for _, r := range items {
-		note := r.Holding
-		if note == "" {
-			note = r.Reason
+		note := r.Reason
+		if r.Hold != nil {
+			note = r.Hold.Message
 		}
 		note = clip(note, 100)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\n", r.Name, r.Service, r.From, r.To, r.Phase, stepOf(r.Step, r.Steps), r.Weight, dash(note))

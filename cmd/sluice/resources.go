@@ -18,6 +18,7 @@ import (
 
 func newApplyCmd(c *cli) *cobra.Command {
 	var files []string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE",
 		Short: "Create or update objects from YAML or JSON (all documents of a file, or none)",
@@ -33,9 +34,15 @@ func newApplyCmd(c *cli) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				res, err := c.client().Apply(cmd.Context(), name, data)
+				res, err := c.client().ApplyForced(cmd.Context(), name, data, force)
 				if err != nil {
 					return err
+				}
+				for _, rel := range res.Started {
+					fmt.Fprintf(c.out, "Release/%s started: watch it with: sluice release watch %s\n", rel, rel)
+				}
+				for _, svc := range res.Forced {
+					fmt.Fprintf(c.out, "Service/%s: static weights forced (recorded)\n", svc)
 				}
 				for _, id := range res.Created {
 					fmt.Fprintf(c.out, "%s created\n", id)
@@ -51,6 +58,7 @@ func newApplyCmd(c *cli) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "file to apply (- for stdin); repeat for several files, each applied atomically in turn")
+	cmd.Flags().BoolVar(&force, "force", false, "let static weights move the traffic of a Service covered by a ReleasePolicy at once, unanalysed (admin role; recorded)")
 	return cmd
 }
 
@@ -91,6 +99,9 @@ func newGetCmd(c *cli) *cobra.Command {
 					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", t.Name, t.Phase, t.Members, dash(t.Failed), dash(clip(t.Reason, 100)))
 				}
 				return tw.Flush()
+			}
+			if isServices(args[0]) && output == "table" {
+				return getServices(cmd.Context(), cl, c.out, args[1:])
 			}
 			if (args[0] == "releases" || args[0] == "release") && len(args) == 1 && output == "table" {
 				list, err := cl.Releases(cmd.Context())
@@ -161,25 +172,6 @@ func printTable(w io.Writer, collection string, items []json.RawMessage) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
 	switch collection {
-	case "services", "service", "svc":
-		fmt.Fprintln(tw, "NAME\tPROTOCOL\tPORT\tVERSIONS\tDOMAINS\tDEPENDS ON")
-		for _, it := range items {
-			var s config.Service
-			if err := json.Unmarshal(it, &s); err != nil {
-				return err
-			}
-			weights := config.EffectiveWeights(&s.Spec)
-			vs := make([]string, len(s.Spec.Versions))
-			for i, v := range s.Spec.Versions {
-				vs[i] = fmt.Sprintf("%s=%d%% (%d ep)", v.Name, weights[i], len(v.Endpoints))
-			}
-			port := "-"
-			if s.Spec.Port != 0 {
-				port = fmt.Sprint(s.Spec.Port)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Metadata.Name, s.Spec.Protocol, port,
-				strings.Join(vs, ", "), dash(strings.Join(s.Spec.Domains, ",")), dash(strings.Join(s.Spec.DependsOn, ",")))
-		}
 	case "policies", "policy", "releasepolicies", "releasepolicy":
 		fmt.Fprintln(tw, "NAME\tSERVICES")
 		for _, it := range items {
