@@ -96,6 +96,7 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newRiskCmd(c),
 		newWindowCmd(c),
 		newReportCmd(c),
+		newEnvoyCmd(c),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the Sluice version",
