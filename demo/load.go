@@ -35,6 +35,9 @@ type LoadConfig struct {
 	MaxInFlight int
 	// DialOptions are added after the default insecure credentials.
 	DialOptions []grpc.DialOption
+	// HTTP, when set, sends HTTP requests (through an Envoy, say) instead
+	// of gRPC calls; Target and DialOptions are then unused.
+	HTTP *HTTPTarget
 }
 
 // Counts are a load generator's totals. Successful RPCs are counted by
@@ -92,6 +95,7 @@ type Load struct {
 	md     metadata.MD
 	conn   *grpc.ClientConn
 	client testgrpc.TestServiceClient
+	http   *httpCaller // set instead of conn and client for HTTP loads
 
 	mu     sync.Mutex
 	counts Counts
@@ -100,6 +104,9 @@ type Load struct {
 // NewLoad validates cfg and creates the client connection (it connects
 // lazily, on the first RPC).
 func NewLoad(cfg LoadConfig) (*Load, error) {
+	if cfg.HTTP != nil {
+		return newHTTPLoad(cfg)
+	}
 	if cfg.Target == "" {
 		return nil, fmt.Errorf("%w: load generator needs a target", ErrInvalidConfig)
 	}
@@ -140,11 +147,20 @@ func (l *Load) Counts() Counts {
 }
 
 // Close closes the client connection.
-func (l *Load) Close() error { return l.conn.Close() }
+func (l *Load) Close() error {
+	if l.http != nil {
+		l.http.close()
+		return nil
+	}
+	return l.conn.Close()
+}
 
 // Call sends one RPC, counts its outcome and returns the version that
 // answered.
 func (l *Load) Call(ctx context.Context) (string, error) {
+	if l.http != nil {
+		return l.callHTTP(ctx)
+	}
 	ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, l.md), l.cfg.Timeout)
 	defer cancel()
 	resp, err := l.client.UnaryCall(ctx, &testgrpc.SimpleRequest{})
