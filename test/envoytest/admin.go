@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -97,7 +98,9 @@ type Listener struct {
 	// ActiveVersion is the version of the listener in use ("" when none
 	// is active yet); Warming is set while a new one waits for its routes.
 	ActiveVersion string
-	Warming       bool
+	// Address is the active listener's socket address, host:port.
+	Address string
+	Warming bool
 	// Error is Envoy's message for the last rejected update of this
 	// listener (NACKed), empty when none.
 	Error string
@@ -114,6 +117,14 @@ func (a *Admin) Listeners(ctx context.Context) (map[string]Listener, error) {
 			Name        string `json:"name"`
 			ActiveState *struct {
 				VersionInfo string `json:"version_info"`
+				Listener    struct {
+					Address struct {
+						SocketAddress struct {
+							Address   string `json:"address"`
+							PortValue int    `json:"port_value"`
+						} `json:"socket_address"`
+					} `json:"address"`
+				} `json:"listener"`
 			} `json:"active_state"`
 			WarmingState *struct{} `json:"warming_state"`
 			ErrorState   *struct {
@@ -127,8 +138,10 @@ func (a *Admin) Listeners(ctx context.Context) (map[string]Listener, error) {
 	out := map[string]Listener{}
 	for _, c := range dump.Configs {
 		l := Listener{Name: c.Name, Warming: c.WarmingState != nil}
-		if c.ActiveState != nil {
-			l.ActiveVersion = c.ActiveState.VersionInfo
+		if a := c.ActiveState; a != nil {
+			l.ActiveVersion = a.VersionInfo
+			sa := a.Listener.Address.SocketAddress
+			l.Address = net.JoinHostPort(sa.Address, strconv.Itoa(sa.PortValue))
 		}
 		if c.ErrorState != nil {
 			l.Error = c.ErrorState.Details
@@ -232,4 +245,44 @@ func (a *Admin) Clusters(ctx context.Context) (map[string][]Host, error) {
 		out[c.Name] = hosts
 	}
 	return out, nil
+}
+
+// Split returns, for the named virtual host of the route configuration,
+// the weighted clusters of its last route (Sluice's default route), by
+// cluster name; a single-cluster route gives that cluster weight 1.
+func (rc RouteConfig) Split(vhost string) (map[string]uint32, error) {
+	var cfg struct {
+		VirtualHosts []struct {
+			Name   string `json:"name"`
+			Routes []struct {
+				Route struct {
+					Cluster          string `json:"cluster"`
+					WeightedClusters struct {
+						Clusters []struct {
+							Name   string `json:"name"`
+							Weight uint32 `json:"weight"`
+						} `json:"clusters"`
+					} `json:"weighted_clusters"`
+				} `json:"route"`
+			} `json:"routes"`
+		} `json:"virtual_hosts"`
+	}
+	if err := json.Unmarshal(rc.Config, &cfg); err != nil {
+		return nil, fmt.Errorf("decode route config %s: %w", rc.Name, err)
+	}
+	for _, vh := range cfg.VirtualHosts {
+		if vh.Name != vhost || len(vh.Routes) == 0 {
+			continue
+		}
+		last := vh.Routes[len(vh.Routes)-1].Route
+		out := map[string]uint32{}
+		if last.Cluster != "" {
+			out[last.Cluster] = 1
+		}
+		for _, c := range last.WeightedClusters.Clusters {
+			out[c.Name] = c.Weight
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("route config %s has no virtual host %q with routes", rc.Name, vhost)
 }
