@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin
 PKGS_CORE := ./config/... ./state/... ./raft/... ./xds/... ./api/... ./server/... ./controller/... ./analysis/...
 
-.PHONY: help build test test-short test-e2e lint demo bench bench-fanout bench-rollback clean envoy prometheus clean-tools
+.PHONY: help build test test-short test-e2e lint demo bench bench-fanout bench-rollback bench-envoy clean envoy prometheus clean-tools
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ bench: ## Go benchmarks (translation, fan-out at 1,000 streams); full runs and r
 
 bench-fanout: build ## the full xDS fan-out run (1k/5k/10k streams, ~75 s)
 	$(BIN)/sluice-bench fanout --streams 1000,5000,10000 --rounds 20 --conns-per 100
+
+bench-envoy: build envoy ## convergence on real Envoys (M = 1, 10, 25) against a bare go-control-plane server (~2 min)
+	$(BIN)/sluice-bench convergence --envoys 1,10,25 --rounds 10
 
 bench-rollback: ## rollback speed on real Prometheus, cluster and clients (several minutes)
 	$(GO) test -run '^$$' -bench Rollback -benchtime 7x -timeout 30m ./test/

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"time"
 )
@@ -60,13 +61,31 @@ func (a *Admin) Ready(ctx context.Context) error {
 type RouteConfig struct {
 	Name    string
 	Version string
+	// Updated is when Envoy last accepted it (its last_updated, to the
+	// millisecond).
+	Updated time.Time
 	// Config is the route configuration as Envoy holds it (proto JSON).
 	Config json.RawMessage
 }
 
 // Routes returns the dynamic route configurations, by name.
 func (a *Admin) Routes(ctx context.Context) (map[string]RouteConfig, error) {
-	body, err := a.get(ctx, "/config_dump?resource=dynamic_route_configs")
+	return a.routes(ctx, "/config_dump?resource=dynamic_route_configs")
+}
+
+// Route returns one dynamic route configuration (found false when Envoy
+// has none of that name); it asks Envoy for that one alone.
+func (a *Admin) Route(ctx context.Context, name string) (RouteConfig, bool, error) {
+	rs, err := a.routes(ctx, "/config_dump?resource=dynamic_route_configs&name_regex="+url.QueryEscape("^"+regexp.QuoteMeta(name)+"$"))
+	if err != nil {
+		return RouteConfig{}, false, err
+	}
+	rc, ok := rs[name]
+	return rc, ok, nil
+}
+
+func (a *Admin) routes(ctx context.Context, pathQuery string) (map[string]RouteConfig, error) {
+	body, err := a.get(ctx, pathQuery)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +93,7 @@ func (a *Admin) Routes(ctx context.Context) (map[string]RouteConfig, error) {
 		Configs []struct {
 			VersionInfo string          `json:"version_info"`
 			RouteConfig json.RawMessage `json:"route_config"`
+			LastUpdated time.Time       `json:"last_updated"`
 		} `json:"configs"`
 	}
 	if err := json.Unmarshal(body, &dump); err != nil {
@@ -87,7 +107,7 @@ func (a *Admin) Routes(ctx context.Context) (map[string]RouteConfig, error) {
 		if err := json.Unmarshal(c.RouteConfig, &named); err != nil {
 			return nil, fmt.Errorf("decode route config name: %w", err)
 		}
-		out[named.Name] = RouteConfig{Name: named.Name, Version: c.VersionInfo, Config: c.RouteConfig}
+		out[named.Name] = RouteConfig{Name: named.Name, Version: c.VersionInfo, Updated: c.LastUpdated, Config: c.RouteConfig}
 	}
 	return out, nil
 }
