@@ -247,4 +247,3 @@ func serveBareCommands(ctx context.Context, s *envoybench.BareServer, in io.Read
 	}
 	return sc.Err()
 }
-
