@@ -62,7 +62,7 @@ case "$(uname -s)/$(uname -m)" in
 esac
 py=$(command -v python3 2>/dev/null) || fail "python3 is not installed"
 
-say "installing $PKG into $VENV (a one-time download of about 40 MB)"
+say "installing $PKG into $VENV (once; about 130 MB on disk)"
 mkdir -p "$TOOLS/bin"
 log=$TOOLS/envoy-install.log
 pyenv=()
