@@ -38,16 +38,8 @@ type httpCaller struct {
 	client *http.Client
 }
 
+// newHTTPLoad builds an HTTP load from a cfg with defaults filled in.
 func newHTTPLoad(cfg LoadConfig) (*Load, error) {
-	if cfg.RPS < 0 || cfg.RPS > 100_000 {
-		return nil, fmt.Errorf("%w: rps %v: must be between 0 and 100000", ErrInvalidConfig, cfg.RPS)
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 2 * time.Second
-	}
-	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 256
-	}
 	u, err := url.Parse(cfg.HTTP.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%w: HTTP load URL %q: want http://host:port/path", ErrInvalidConfig, cfg.HTTP.URL)

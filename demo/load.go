@@ -104,20 +104,14 @@ type Load struct {
 // NewLoad validates cfg and creates the client connection (it connects
 // lazily, on the first RPC).
 func NewLoad(cfg LoadConfig) (*Load, error) {
+	if err := cfg.withDefaults(); err != nil {
+		return nil, err
+	}
 	if cfg.HTTP != nil {
 		return newHTTPLoad(cfg)
 	}
 	if cfg.Target == "" {
 		return nil, fmt.Errorf("%w: load generator needs a target", ErrInvalidConfig)
-	}
-	if cfg.RPS < 0 || cfg.RPS > 100_000 {
-		return nil, fmt.Errorf("%w: rps %v: must be between 0 and 100000", ErrInvalidConfig, cfg.RPS)
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 2 * time.Second
-	}
-	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 256
 	}
 	md := metadata.MD{}
 	for k, v := range cfg.Headers {
@@ -137,6 +131,21 @@ func NewLoad(cfg LoadConfig) (*Load, error) {
 	}
 	return &Load{cfg: cfg, md: md, conn: conn, client: testgrpc.NewTestServiceClient(conn),
 		counts: Counts{ByVersion: map[string]uint64{}, ByCode: map[string]uint64{}}}, nil
+}
+
+// withDefaults checks the rate and fills in the timeout and the in-flight
+// bound, for gRPC and HTTP loads alike.
+func (cfg *LoadConfig) withDefaults() error {
+	if cfg.RPS < 0 || cfg.RPS > 100_000 {
+		return fmt.Errorf("%w: rps %v: must be between 0 and 100000", ErrInvalidConfig, cfg.RPS)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 256
+	}
+	return nil
 }
 
 // Counts returns a copy of the totals so far.

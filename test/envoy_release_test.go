@@ -62,20 +62,10 @@ spec:
 %[2]s`, svc, policy)
 }
 
-// serviceYAML is the http service svc on its port and demo backends.
+// serviceYAML is the http service svc on its port and demo backends, all
+// traffic on v1.
 func (e *envoyEnv) serviceYAML(svc string) string {
-	v1, v2 := e.backends[svc+"/v1"], e.backends[svc+"/v2"]
-	return fmt.Sprintf(`apiVersion: sluice.dev/v1alpha1
-kind: Service
-metadata: {name: %[1]s}
-spec:
-  protocol: http
-  port: %[2]d
-  domains: [%[1]s.example.com]
-  versions:
-    - {name: v1, endpoints: [{address: %[3]q, region: eu-west}]}
-    - {name: v2, endpoints: [{address: %[4]q, region: eu-west}]}
-`, svc, e.ports[svc], v1.HTTPAddr(), v2.HTTPAddr())
+	return httpServiceYAML(svc, e.ports[svc], 100, 0, e.backends)
 }
 
 func (e *envoyEnv) apply(t *testing.T, svc, policy string) {

@@ -50,6 +50,19 @@ func (a *Admin) get(ctx context.Context, pathQuery string) ([]byte, error) {
 	return body, nil
 }
 
+// getJSON decodes the JSON answer to pathQuery into v; what names the
+// answer in errors.
+func (a *Admin) getJSON(ctx context.Context, pathQuery, what string, v any) error {
+	body, err := a.get(ctx, pathQuery)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("decode %s: %w", what, err)
+	}
+	return nil
+}
+
 // Ready returns nil once Envoy reports LIVE on /ready: its initial
 // listeners and clusters have arrived and warmed.
 func (a *Admin) Ready(ctx context.Context) error {
@@ -85,10 +98,6 @@ func (a *Admin) Route(ctx context.Context, name string) (RouteConfig, bool, erro
 }
 
 func (a *Admin) routes(ctx context.Context, pathQuery string) (map[string]RouteConfig, error) {
-	body, err := a.get(ctx, pathQuery)
-	if err != nil {
-		return nil, err
-	}
 	var dump struct {
 		Configs []struct {
 			VersionInfo string          `json:"version_info"`
@@ -96,8 +105,8 @@ func (a *Admin) routes(ctx context.Context, pathQuery string) (map[string]RouteC
 			LastUpdated time.Time       `json:"last_updated"`
 		} `json:"configs"`
 	}
-	if err := json.Unmarshal(body, &dump); err != nil {
-		return nil, fmt.Errorf("decode route config dump: %w", err)
+	if err := a.getJSON(ctx, pathQuery, "route config dump", &dump); err != nil {
+		return nil, err
 	}
 	out := map[string]RouteConfig{}
 	for _, c := range dump.Configs {
@@ -128,10 +137,6 @@ type Listener struct {
 
 // Listeners returns the dynamic listeners, by name.
 func (a *Admin) Listeners(ctx context.Context) (map[string]Listener, error) {
-	body, err := a.get(ctx, "/config_dump?resource=dynamic_listeners")
-	if err != nil {
-		return nil, err
-	}
 	var dump struct {
 		Configs []struct {
 			Name        string `json:"name"`
@@ -152,8 +157,8 @@ func (a *Admin) Listeners(ctx context.Context) (map[string]Listener, error) {
 			} `json:"error_state"`
 		} `json:"configs"`
 	}
-	if err := json.Unmarshal(body, &dump); err != nil {
-		return nil, fmt.Errorf("decode listener dump: %w", err)
+	if err := a.getJSON(ctx, "/config_dump?resource=dynamic_listeners", "listener dump", &dump); err != nil {
+		return nil, err
 	}
 	out := map[string]Listener{}
 	for _, c := range dump.Configs {
@@ -174,18 +179,14 @@ func (a *Admin) Listeners(ctx context.Context) (map[string]Listener, error) {
 // Stats returns the counters and gauges whose names match the regular
 // expression filter (Envoy's /stats?filter=), by name.
 func (a *Admin) Stats(ctx context.Context, filter string) (map[string]uint64, error) {
-	body, err := a.get(ctx, "/stats?format=json&filter="+url.QueryEscape(filter))
-	if err != nil {
-		return nil, err
-	}
 	var st struct {
 		Stats []struct {
 			Name  string          `json:"name"`
 			Value json.RawMessage `json:"value"`
 		} `json:"stats"`
 	}
-	if err := json.Unmarshal(body, &st); err != nil {
-		return nil, fmt.Errorf("decode stats: %w", err)
+	if err := a.getJSON(ctx, "/stats?format=json&filter="+url.QueryEscape(filter), "stats", &st); err != nil {
+		return nil, err
 	}
 	out := map[string]uint64{}
 	for _, s := range st.Stats {
@@ -226,10 +227,6 @@ type Host struct {
 // Clusters returns the hosts of every cluster Envoy knows (/clusters), by
 // cluster name.
 func (a *Admin) Clusters(ctx context.Context) (map[string][]Host, error) {
-	body, err := a.get(ctx, "/clusters?format=json")
-	if err != nil {
-		return nil, err
-	}
 	var cs struct {
 		ClusterStatuses []struct {
 			Name         string `json:"name"`
@@ -247,8 +244,8 @@ func (a *Admin) Clusters(ctx context.Context) (map[string][]Host, error) {
 			} `json:"host_statuses"`
 		} `json:"cluster_statuses"`
 	}
-	if err := json.Unmarshal(body, &cs); err != nil {
-		return nil, fmt.Errorf("decode clusters: %w", err)
+	if err := a.getJSON(ctx, "/clusters?format=json", "clusters", &cs); err != nil {
+		return nil, err
 	}
 	out := map[string][]Host{}
 	for _, c := range cs.ClusterStatuses {
