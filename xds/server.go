@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -328,7 +329,7 @@ func (c *callbacks) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) e
 	c.s.noteRequest(id, req.GetNode(), false)
 	var errMsg *string
 	if d := req.GetErrorDetail(); d != nil {
-		msg := d.GetMessage()
+		msg := nackMessage(d.GetMessage())
 		errMsg = &msg
 		c.s.log.Warn("proxy rejected config (NACK)", "stream", id, "group", GroupOf(req.GetNode()).Key(),
 			"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "nonce", req.GetResponseNonce(), "detail", msg)
@@ -352,7 +353,7 @@ func (c *callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscovery
 	c.s.noteRequest(id, req.GetNode(), true)
 	var errMsg *string
 	if d := req.GetErrorDetail(); d != nil {
-		msg := d.GetMessage()
+		msg := nackMessage(d.GetMessage())
 		errMsg = &msg
 		c.s.log.Warn("proxy rejected config (delta NACK)", "stream", id, "group", GroupOf(req.GetNode()).Key(),
 			"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "nonce", req.GetResponseNonce(), "detail", msg)
@@ -371,6 +372,20 @@ func (c *callbacks) OnFetchRequest(context.Context, *discovery.DiscoveryRequest)
 }
 
 func (c *callbacks) OnFetchResponse(*discovery.DiscoveryRequest, *discovery.DiscoveryResponse) {}
+
+// maxNACKMessage bounds how much of a proxy's error message is kept: it
+// is stored per stream and type and shown in status and hold reasons.
+const maxNACKMessage = 4 << 10
+
+// nackMessage is a proxy's error message as kept: without the trailing
+// newline Envoy adds, and cut at maxNACKMessage bytes.
+func nackMessage(m string) string {
+	m = strings.TrimSpace(m)
+	if len(m) > maxNACKMessage {
+		m = strings.ToValidUTF8(m[:maxNACKMessage], "") + "..."
+	}
+	return m
+}
 
 // noteRequest registers a stream on its first request (the only one that
 // must carry the node) and makes sure its group has a snapshot.
