@@ -347,9 +347,16 @@ func (c *callbacks) OnStreamResponse(_ context.Context, id int64, req *discovery
 
 func (c *callbacks) OnDeltaStreamOpen(context.Context, int64, string) error { return nil }
 
-func (c *callbacks) OnDeltaStreamClosed(id int64, _ *core.Node) { c.s.streamClosed(id) }
+// deltaStream is the number Sluice's bookkeeping gives a delta stream.
+// go-control-plane counts state-of-the-world and delta streams separately,
+// both from 1, so the two would collide in the tracker and the cache; delta
+// streams are numbered negatively instead.
+func deltaStream(id int64) int64 { return -id }
+
+func (c *callbacks) OnDeltaStreamClosed(id int64, _ *core.Node) { c.s.streamClosed(deltaStream(id)) }
 
 func (c *callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {
+	id = deltaStream(id)
 	c.s.noteRequest(id, req.GetNode(), true)
 	var errMsg *string
 	if d := req.GetErrorDetail(); d != nil {
@@ -364,7 +371,7 @@ func (c *callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscovery
 }
 
 func (c *callbacks) OnStreamDeltaResponse(id int64, req *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
-	c.s.tracker.Response(id, req.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
+	c.s.tracker.Response(deltaStream(id), req.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
 }
 
 func (c *callbacks) OnFetchRequest(context.Context, *discovery.DiscoveryRequest) error {
