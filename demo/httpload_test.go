@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,10 +13,13 @@ import (
 
 func TestHTTPLoadCountsVersionsAndStatuses(t *testing.T) {
 	b := startBackend(t, "v2", Faults{ErrorRatio: 0.5}, 7)
+	var mu sync.Mutex
 	var gotHost, gotTenant string
 	// A front that records what the load sends and forwards to the backend.
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
 		gotHost, gotTenant = r.Host, r.Header.Get(TenantHeader)
+		mu.Unlock()
 		b.Handler().ServeHTTP(w, r)
 	}))
 	t.Cleanup(front.Close)
@@ -35,8 +39,10 @@ func TestHTTPLoadCountsVersionsAndStatuses(t *testing.T) {
 	c := l.Counts()
 	require.Equal(t, c.OK, c.ByVersion["v2"])
 	require.Equal(t, c.Errors, c.ByCode["503"])
+	mu.Lock()
 	require.Equal(t, "greeter.example.com", gotHost)
 	require.Equal(t, "acme", gotTenant)
+	mu.Unlock()
 
 	// A refused connection counts as a transport failure.
 	front.Close()

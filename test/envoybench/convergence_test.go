@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -33,7 +34,19 @@ func TestConvergenceRuns(t *testing.T) {
 		require.LessOrEqual(t, p.P50(), p.Max(), p.Path)
 		t.Logf("%s: p50 %s max %s, control CPU %s/round, Envoy CPU %s/round", p.Path, p.P50(), p.Max(), p.ControlCPU, p.EnvoyCPU)
 	}
-	require.Positive(t, res.Sluice.ControlCPU+res.Sluice.EnvoyCPU, "CPU time is read")
+}
+
+func TestProcessCPU(t *testing.T) {
+	before := ProcessCPU(os.Getpid())
+	// Spin until a clock tick of CPU time shows in /proc (10 ms).
+	deadline := time.Now().Add(20 * time.Second)
+	for ProcessCPU(os.Getpid()) <= before && time.Now().Before(deadline) {
+		for n := 0; n < 1e6; n++ {
+			_ = n * n
+		}
+	}
+	require.Greater(t, ProcessCPU(os.Getpid()), before, "spinning shows in /proc")
+	require.Zero(t, ProcessCPU(0))
 }
 
 func TestResourcesAreSluices(t *testing.T) {
