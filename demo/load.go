@@ -35,6 +35,9 @@ type LoadConfig struct {
 	MaxInFlight int
 	// DialOptions are added after the default insecure credentials.
 	DialOptions []grpc.DialOption
+	// HTTP, when set, sends HTTP requests (through an Envoy, say) instead
+	// of gRPC calls; Target and DialOptions are then unused.
+	HTTP *HTTPTarget
 }
 
 // Counts are a load generator's totals. Successful RPCs are counted by
@@ -92,6 +95,7 @@ type Load struct {
 	md     metadata.MD
 	conn   *grpc.ClientConn
 	client testgrpc.TestServiceClient
+	http   *httpCaller // set instead of conn and client for HTTP loads
 
 	mu     sync.Mutex
 	counts Counts
@@ -100,17 +104,14 @@ type Load struct {
 // NewLoad validates cfg and creates the client connection (it connects
 // lazily, on the first RPC).
 func NewLoad(cfg LoadConfig) (*Load, error) {
+	if err := cfg.withDefaults(); err != nil {
+		return nil, err
+	}
+	if cfg.HTTP != nil {
+		return newHTTPLoad(cfg)
+	}
 	if cfg.Target == "" {
 		return nil, fmt.Errorf("%w: load generator needs a target", ErrInvalidConfig)
-	}
-	if cfg.RPS < 0 || cfg.RPS > 100_000 {
-		return nil, fmt.Errorf("%w: rps %v: must be between 0 and 100000", ErrInvalidConfig, cfg.RPS)
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 2 * time.Second
-	}
-	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 256
 	}
 	md := metadata.MD{}
 	for k, v := range cfg.Headers {
@@ -132,6 +133,21 @@ func NewLoad(cfg LoadConfig) (*Load, error) {
 		counts: Counts{ByVersion: map[string]uint64{}, ByCode: map[string]uint64{}}}, nil
 }
 
+// withDefaults checks the rate and fills in the timeout and the in-flight
+// bound, for gRPC and HTTP loads alike.
+func (cfg *LoadConfig) withDefaults() error {
+	if cfg.RPS < 0 || cfg.RPS > 100_000 {
+		return fmt.Errorf("%w: rps %v: must be between 0 and 100000", ErrInvalidConfig, cfg.RPS)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 256
+	}
+	return nil
+}
+
 // Counts returns a copy of the totals so far.
 func (l *Load) Counts() Counts {
 	l.mu.Lock()
@@ -140,11 +156,20 @@ func (l *Load) Counts() Counts {
 }
 
 // Close closes the client connection.
-func (l *Load) Close() error { return l.conn.Close() }
+func (l *Load) Close() error {
+	if l.http != nil {
+		l.http.close()
+		return nil
+	}
+	return l.conn.Close()
+}
 
 // Call sends one RPC, counts its outcome and returns the version that
 // answered.
 func (l *Load) Call(ctx context.Context) (string, error) {
+	if l.http != nil {
+		return l.callHTTP(ctx)
+	}
 	ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, l.md), l.cfg.Timeout)
 	defer cancel()
 	resp, err := l.client.UnaryCall(ctx, &testgrpc.SimpleRequest{})

@@ -9,7 +9,11 @@
 #   - three backends of the greeter service, v1, v2 and v3;
 #   - Prometheus scraping the backends every second;
 #   - a proxyless gRPC client (`sluice-demo loadgen`) calling greeter
-#     through Sluice's xDS server.
+#     through Sluice's xDS server;
+#   - a real Envoy 1.40 (`make envoy` finds or installs it) taking its
+#     configuration from the same Sluice, and a second client calling
+#     greeter through Envoy's gateway listener. Without Envoy the demo
+#     says why and runs with the proxyless client alone.
 #
 # It applies the greeter Service and a demo-speed ReleasePolicy
 # (examples/demo/greeter.yaml.tmpl), then releases greeter v1 -> v2, which
@@ -28,6 +32,8 @@
 #   DEMO_KEEP=1     keep everything running at the end to explore it;
 #                   Ctrl-C stops it and keeps the logs
 #   PROMETHEUS      the prometheus binary to use (default: from PATH)
+#   ENVOY           the Envoy 1.40 binary to use (default: scripts/envoy.sh)
+#   DEMO_ENVOY=0    leave Envoy out
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,7 +58,7 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-demo.XXXXXX")
 pids=()     # every long-running process, in start order
-follower=   # the background job printing the client's reports
+followers=() # the background jobs printing the clients' reports
 injector=   # the background job switching on v3's fault
 fg_job=     # the command in_bg waits for
 sleeper=
@@ -82,7 +88,11 @@ stop_job() {
   kill "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
 }
-stop_follower() { stop_job "$follower"; follower=; }
+stop_follower() {
+  local f
+  for f in ${followers[@]+"${followers[@]}"}; do stop_job "$f"; done
+  followers=()
+}
 stop_injector() { stop_job "$injector"; injector=; }
 
 # in_bg CMD...: run CMD and wait for it. It runs in the background so that
@@ -156,36 +166,38 @@ sluice() { bin/sluice "$@"; }
 
 # --- the client's reports ----------------------------------------------
 
-# client_lines HIDE: format the client's report lines (stdin) for the
-# screen. HIDE is a version whose column is dropped while it is at 0%.
+# client_lines HIDE [LABEL]: format a client's report lines (stdin) for the
+# screen. HIDE is a version whose column is dropped while it is at 0%;
+# LABEL names the client (default "grpc ", the proxyless one).
 client_lines() {
-  awk -v hide="$1" -v lbl="${GREEN}client${RESET}" '{
+  awk -v hide="$1" -v lbl="${GREEN}${2:-grpc }${RESET}" '{
     if (hide != "") sub(hide " +0\\.0% \\| ", "")
     print "  " lbl "  " $0
     fflush()
   }'
 }
 
-# follow_client FROM HIDE: in the background, print the client's reports
-# from line FROM+1 on as they come.
+# follow_client FROM HIDE [FILE LABEL]: in the background, print a client's
+# reports (default: the proxyless client's) from line FROM+1 on as they
+# come.
 follow_client() {
-  local from=$1 hide=$2
+  local from=$1 hide=$2 file=${3:-$work/loadgen.out} label=${4:-}
   (
     trap 'exit 0' TERM # after the lines being printed
     n=$from
     while :; do
-      total=$(wc -l <"$work/loadgen.out")
+      total=$(wc -l <"$file")
       if ((total > n)); then
-        sed -n "$((n + 1)),${total}p" "$work/loadgen.out" | client_lines "$hide"
+        sed -n "$((n + 1)),${total}p" "$file" | client_lines "$hide" "$label"
         n=$total
       fi
       sleep 0.2
     done
   ) &
-  follower=$!
+  followers+=($!)
 }
 
-client_count() { wc -l <"$work/loadgen.out" | tr -d ' '; }
+client_count() { wc -l <"${1:-$work/loadgen.out}" | tr -d ' '; }
 
 # --- a release's decisions ----------------------------------------------
 
@@ -223,9 +235,15 @@ watch_release() {
   local name=$1 hide=$2 rc=0
   show "sluice release watch $name"
   note "${CYAN}sluice${RESET}: each decision as Sluice records it (step, canary weight, reason)"
-  note "${GREEN}client${RESET}: what the gRPC client saw in the last $REPORT (calls, share per version, errors)"
+  note "${GREEN}grpc${RESET}:  what the proxyless gRPC client saw in the last $REPORT (calls, share per version, errors)"
+  if [ -n "$envoy_admin" ]; then
+    note "${GREEN}envoy${RESET}: the same for the calls that went through Envoy"
+  fi
   echo
   follow_client "$(client_count)" "$hide"
+  if [ -n "$envoy_admin" ]; then
+    follow_client "$(client_count "$work/envoy-load.out")" "$hide" "$work/envoy-load.out" "envoy"
+  fi
   {
     wrc=0
     sluice release watch "$name" 2>"$work/watch-$name.log" || wrc=$?
@@ -273,6 +291,23 @@ inject_fault_at() {
   injector=$!
 }
 
+# http_get HOST:PORT PATH: print the body of a plain HTTP GET (Envoy's
+# admin interface, which wants HTTP/1.1), with bash alone.
+http_get() {
+  local hp=$1 path=$2
+  exec 5<>"/dev/tcp/${hp%:*}/${hp##*:}" || return 1
+  printf 'GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$path" "$hp" >&5
+  sed '1,/^\r\{0,1\}$/d' <&5
+  exec 5<&-
+}
+
+# envoy_upstream: Envoy's own count of requests sent to each greeter
+# version, "v1=N v2=N v3=N".
+envoy_upstream() {
+  http_get "$envoy_admin" '/stats?filter=upstream_rq_total' |
+    sed -n 's|^cluster\.greeter/\(v[0-9]*\)\.upstream_rq_total: \([0-9]*\)|\1=\2|p' | tr '\n' ' '
+}
+
 # ms_of HH:MM:SS.mmm: milliseconds since midnight.
 ms_of() { awk -v t="$1" 'BEGIN { split(t, p, ":"); printf "%.0f\n", ((p[1] * 60 + p[2]) * 60 + p[3]) * 1000 }'; }
 
@@ -302,39 +337,27 @@ fi
 
 # --- 2. Prometheus ---------------------------------------------------------
 
-prom_bin=${PROMETHEUS:-}
-if [ -n "$prom_bin" ]; then
-  [ -x "$prom_bin" ] || die "PROMETHEUS=$prom_bin is not an executable"
-elif ! prom_bin=$(command -v prometheus); then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "Prometheus is not installed: installing the Debian package (log: $work/apt.log)"
-    note "(the package also sets up a system service; the demo runs its own Prometheus)"
-    export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y --no-install-recommends prometheus >"$work/apt.log" 2>&1; then
-      note "apt-get install failed; refreshing the package lists and trying again"
-      apt-get update >>"$work/apt.log" 2>&1 || die "apt-get update failed"
-      apt-get install -y --no-install-recommends prometheus >>"$work/apt.log" 2>&1 ||
-        die "apt-get install prometheus failed"
-    fi
-    prom_bin=$(command -v prometheus) || die "the prometheus package is installed but there is no prometheus on PATH"
-  else
-    cat >&2 <<'EOF'
-
-The demo needs Prometheus: Sluice asks it how the new version behaves.
-Install it, make sure `prometheus` is on PATH, and run `make demo` again:
-
-  Debian/Ubuntu:  sudo apt-get install prometheus
-  macOS:          brew install prometheus
-  with Go:        go install github.com/prometheus/prometheus/cmd/prometheus@v0.316.0
-                  (builds Prometheus 3, ~15 min; puts it in $(go env GOPATH)/bin)
-
-or point PROMETHEUS at a binary: PROMETHEUS=/path/to/prometheus make demo
-EOF
-    exit 1
-  fi
+if ! prom_bin=$(./scripts/prometheus.sh 2>"$work/prometheus-install.log"); then
+  cat "$work/prometheus-install.log" >&2
+  exit 1
 fi
 say "Prometheus: $prom_bin"
 note "$("$prom_bin" --version 2>&1 | head -n 1)"
+
+# --- Envoy -------------------------------------------------------------------
+
+envoy_bin= envoy_admin= envoy_why=
+if [ "${DEMO_ENVOY:-1}" = 0 ]; then
+  envoy_why="DEMO_ENVOY=0"
+elif envoy_bin=$(./scripts/envoy.sh 2>"$work/envoy-install.log"); then
+  say "Envoy: $envoy_bin"
+  note "$("$envoy_bin" --version 2>&1 | grep -o 'version: .*' | head -n 1)"
+else
+  envoy_bin=
+  envoy_why=$(grep -m 1 '^envoy: ' "$work/envoy-install.log" | sed 's/^envoy: //')
+  say "Envoy is not available: ${envoy_why:-see $work/envoy-install.log}"
+  note "the demo goes on with the proxyless gRPC client alone; \`make envoy\` says how to get Envoy"
+fi
 
 # --- 3. backends, Prometheus, Sluice ----------------------------------------
 
@@ -408,8 +431,15 @@ say "Applying the greeter Service (v1 takes all traffic) and its ReleasePolicy"
 note "policy: SLO 99% of calls succeed (error budget 1%); an analysis every second; burn rule: the"
 note "error ratio above 10x the budget (10%) over both the last 10s and 3s rolls back;"
 note "steps 10% -> 30% -> 60% -> promoted, each baked $BAKE"
+# The port Envoy's gateway listener serves greeter on.
+gateway=
+for _ in 1 2 3 4 5; do
+  port=$((20000 + RANDOM % 12000))
+  port_in_use "$port" || { gateway=$port; break; }
+done
+[ -n "$gateway" ] || die "could not find a free port for Envoy's gateway listener"
 sed -e "s/@V1_ADDR@/$(grpc_of v1)/" -e "s/@V2_ADDR@/$(grpc_of v2)/" -e "s/@V3_ADDR@/$(grpc_of v3)/" \
-  -e "s/@BAKE@/$BAKE/g" examples/demo/greeter.yaml.tmpl >"$work/greeter.yaml"
+  -e "s/@BAKE@/$BAKE/g" -e "s/@GATEWAY_PORT@/$gateway/" examples/demo/greeter.yaml.tmpl >"$work/greeter.yaml"
 show "sluice apply -f greeter.yaml     # from examples/demo/greeter.yaml.tmpl"
 applied=
 for ((i = 0; i < 100; i++)); do # the new node elects itself leader first
@@ -430,6 +460,26 @@ bin/sluice-demo loadgen --xds "$xds" --target greeter --rps "$RPS" --report "$RE
 pids+=($!)
 wait_line "$work/loadgen.out" 'v1 100\.0%' 20 "the client's calls to greeter v1" "$!"
 client_lines "" <"$work/loadgen.out"
+
+if [ -n "$envoy_bin" ]; then
+  say "Starting Envoy on a bootstrap from \`sluice envoy bootstrap\`, and a client calling greeter through it"
+  show "sluice envoy bootstrap --node-id demo-envoy --cluster demo --region local --zone local-a --xds $xds --gateway-address 127.0.0.1 > envoy.yaml"
+  sluice envoy bootstrap --node-id demo-envoy --cluster demo --region local --zone local-a --xds "$xds" \
+    --gateway-address 127.0.0.1 --admin 127.0.0.1:0 >"$work/envoy.yaml" || die "sluice envoy bootstrap failed"
+  "$envoy_bin" -c "$work/envoy.yaml" --admin-address-path "$work/envoy-admin" --disable-hot-restart \
+    --concurrency 1 -l warn >"$work/envoy.log" 2>&1 &
+  pids+=($!)
+  wait_line "$work/envoy-admin" ':' 30 "envoy" "$!"
+  envoy_admin=$(cat "$work/envoy-admin")
+  note "Envoy admin http://$envoy_admin   gateway 127.0.0.1:$gateway (greeter.demo.internal)"
+  note "greeter has port $gateway, so Sluice gives Envoy a gateway listener for it: Envoy routes the"
+  note "same split as the proxyless client, from the same Raft state."
+  bin/sluice-demo loadgen --proxy "127.0.0.1:$gateway" --authority greeter.demo.internal --rps "$RPS" \
+    --report "$REPORT" --bar-version latest >"$work/envoy-load.out" 2>"$work/envoy-load.log" &
+  pids+=($!)
+  wait_line "$work/envoy-load.out" 'v1 100\.0%' 30 "the calls to greeter v1 through Envoy" "$!"
+  client_lines "" envoy <"$work/envoy-load.out"
+fi
 
 note "waiting for Prometheus to have the calls (its first samples come a few seconds after it starts)"
 in_bg bin/sluice-demo wait-prometheus --url "http://$prom" --timeout 40s \
@@ -531,6 +581,18 @@ for ((i = 0; i < 100; i++)); do
 done
 [ -n "$clean" ] || die "the client still reached v3, or saw errors, 20 s after the rollback"
 note "every call in the $REPORT up to $clean went to v2, and none failed."
+if [ -n "$envoy_admin" ]; then
+  before=$(envoy_upstream)
+  hold 2
+  after=$(envoy_upstream)
+  note "Envoy's own counters (cluster.greeter/VERSION.upstream_rq_total), 2 s apart:"
+  note "  before: $before"
+  note "  after:  $after"
+  v3a=$(sed -n 's/.*v3=\([0-9]*\).*/\1/p' <<<"$after")
+  v3b=$(sed -n 's/.*v3=\([0-9]*\).*/\1/p' <<<"$before")
+  [ -n "$v3a" ] && [ "$v3a" = "$v3b" ] || die "Envoy still sends requests to v3 after the rollback ($before -> $after)"
+  note "Envoy sent nothing more to v3: the calls through Envoy are back on v2 too."
+fi
 
 say "Done in $((SECONDS - t_begin)) s: v2 was promoted step by step; v3 was rolled back as soon as it burned its error budget."
 show "sluice get releases"
@@ -548,11 +610,18 @@ if [ "$KEEP" = 1 ]; then
   tip "bin/sluice-demo faults --addr $(http_of v3) --error-ratio 0" "fix v3's bug"
   tip "bin/sluice release start greeter --to v3 --name greeter-v3-fixed"
   tip "bin/sluice release watch greeter-v3-fixed"
-  tip "tail -f $work/loadgen.out" "the client's reports"
+  tip "tail -f $work/loadgen.out" "the proxyless client's reports"
+  if [ -n "$envoy_admin" ]; then
+    tip "tail -f $work/envoy-load.out" "the reports of the calls through Envoy"
+    tip "http://$envoy_admin/config_dump?resource=dynamic_route_configs" "what Envoy holds"
+  fi
   tip "http://$prom/graph?g0.expr=sum%20by%20(version%2Ccode)(rate(requests_total%5B10s%5D))"
   tip "ls $work" "logs, generated configs"
   echo "Press Ctrl-C to stop everything."
   exploring=1
   while :; do hold 3600; done
 fi
-note "Stopping the client, Sluice, Prometheus and the backends."
+if [ -z "$envoy_admin" ]; then
+  note "This run had no Envoy (${envoy_why:-not started}): only the proxyless gRPC client took part."
+fi
+note "Stopping the clients, Envoy, Sluice, Prometheus and the backends."

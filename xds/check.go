@@ -17,6 +17,8 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/sluicehq/sluice/xds/re2"
 )
 
 // ErrInvalidResource is matched (errors.Is) by a resource that fails the
@@ -51,7 +53,8 @@ const (
 // checks gRPC clients apply (weighted clusters summing to more than 0, every
 // locality with a Locality and a non-zero weight, no endpoint weight 0, no
 // duplicate endpoint address, router filter last, RDS and EDS over ADS) and
-// unique names per type; and the reference check: every listener's route
+// unique names per type; regular expressions within Envoy's RE2 program
+// size limit; and the reference check: every listener's route
 // configuration (in a filter chain or an api_listener), every route's
 // cluster and every EDS cluster's load assignment exists. Problems wrap
 // ErrInvalidResource or ErrDanglingReference; nil means the set can be
@@ -109,6 +112,11 @@ type reference struct {
 
 func (c *checker) invalid(kind, name, format string, args ...any) {
 	c.errs = append(c.errs, fmt.Errorf("%s %q: %s: %w", kind, name, fmt.Sprintf(format, args...), ErrInvalidResource))
+}
+
+// invalidErr is invalid for a cause that callers may match too.
+func (c *checker) invalidErr(kind, name, where string, err error) {
+	c.errs = append(c.errs, fmt.Errorf("%s %q: %s: %w: %w", kind, name, where, err, ErrInvalidResource))
 }
 
 func (c *checker) refer(fromKind, fromName, where, toKind, toName string) {
@@ -261,7 +269,32 @@ func (c *checker) routeConfig(kind, name, prefix string, rc *routev3.RouteConfig
 			if n := r.GetName(); n != "" {
 				where += fmt.Sprintf(" %q", n)
 			}
+			c.routeMatch(kind, name, where, r.GetMatch())
 			c.routeAction(kind, name, where, r.GetRoute())
+		}
+	}
+}
+
+// routeMatch checks the regular expressions of a route's match against
+// Envoy's RE2 program size limit: Envoy rejects the whole route
+// configuration over one too large regex, which ValidateAll and Go's
+// regexp both accept.
+func (c *checker) routeMatch(kind, name, where string, m *routev3.RouteMatch) {
+	if re := m.GetSafeRegex().GetRegex(); re != "" {
+		if err := re2.Check(re); err != nil {
+			c.invalidErr(kind, name, where+": match.safe_regex", err)
+		}
+	}
+	for i, h := range m.GetHeaders() {
+		re := h.GetStringMatch().GetSafeRegex().GetRegex()
+		if re == "" {
+			re = h.GetSafeRegexMatch().GetRegex()
+		}
+		if re == "" {
+			continue
+		}
+		if err := re2.Check(re); err != nil {
+			c.invalidErr(kind, name, fmt.Sprintf("%s: headers[%d] %q", where, i, h.GetName()), err)
 		}
 	}
 }

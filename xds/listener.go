@@ -13,10 +13,11 @@ import (
 	"github.com/sluicehq/sluice/config"
 )
 
-// httpListener is the Envoy listener on 0.0.0.0:port shared by every http
-// service on that port. Its one filter chain holds an HttpConnectionManager
+// httpListener is the Envoy gateway listener on address:port shared by
+// every http service on that port (address is the group's gateway
+// address). Its one filter chain holds an HttpConnectionManager
 // that takes its routes from the RouteConfiguration of the same name.
-func httpListener(name string, port uint32) (*listenerv3.Listener, error) {
+func httpListener(name, address string, port uint32) (*listenerv3.Listener, error) {
 	hcm, err := connectionManager(name, name)
 	if err != nil {
 		return nil, fmt.Errorf("Listener %q: %w", name, err)
@@ -26,7 +27,7 @@ func httpListener(name string, port uint32) (*listenerv3.Listener, error) {
 		Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
 			SocketAddress: &corev3.SocketAddress{
 				Protocol:      corev3.SocketAddress_TCP,
-				Address:       "0.0.0.0",
+				Address:       address,
 				PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
 			},
 		}},

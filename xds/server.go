@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -354,7 +355,7 @@ func (c *callbacks) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) e
 	c.s.noteRequest(id, req.GetNode(), false)
 	var errMsg *string
 	if d := req.GetErrorDetail(); d != nil {
-		msg := d.GetMessage()
+		msg := nackMessage(d.GetMessage())
 		errMsg = &msg
 		c.s.log.Warn("proxy rejected config (NACK)", "stream", id, "group", GroupOf(req.GetNode()).Key(),
 			"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "nonce", req.GetResponseNonce(), "detail", msg)
@@ -372,13 +373,20 @@ func (c *callbacks) OnStreamResponse(_ context.Context, id int64, req *discovery
 
 func (c *callbacks) OnDeltaStreamOpen(context.Context, int64, string) error { return nil }
 
-func (c *callbacks) OnDeltaStreamClosed(id int64, _ *core.Node) { c.s.streamClosed(id) }
+// deltaStream is the number Sluice's bookkeeping gives a delta stream.
+// go-control-plane counts state-of-the-world and delta streams separately,
+// both from 1, so the two would collide in the tracker and the cache; delta
+// streams are numbered negatively instead.
+func deltaStream(id int64) int64 { return -id }
+
+func (c *callbacks) OnDeltaStreamClosed(id int64, _ *core.Node) { c.s.streamClosed(deltaStream(id)) }
 
 func (c *callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {
+	id = deltaStream(id)
 	c.s.noteRequest(id, req.GetNode(), true)
 	var errMsg *string
 	if d := req.GetErrorDetail(); d != nil {
-		msg := d.GetMessage()
+		msg := nackMessage(d.GetMessage())
 		errMsg = &msg
 		c.s.log.Warn("proxy rejected config (delta NACK)", "stream", id, "group", GroupOf(req.GetNode()).Key(),
 			"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "nonce", req.GetResponseNonce(), "detail", msg)
@@ -389,7 +397,7 @@ func (c *callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscovery
 }
 
 func (c *callbacks) OnStreamDeltaResponse(id int64, req *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
-	c.s.tracker.Response(id, req.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
+	c.s.tracker.Response(deltaStream(id), req.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
 }
 
 func (c *callbacks) OnFetchRequest(context.Context, *discovery.DiscoveryRequest) error {
@@ -397,6 +405,20 @@ func (c *callbacks) OnFetchRequest(context.Context, *discovery.DiscoveryRequest)
 }
 
 func (c *callbacks) OnFetchResponse(*discovery.DiscoveryRequest, *discovery.DiscoveryResponse) {}
+
+// maxNACKMessage bounds how much of a proxy's error message is kept: it
+// is stored per stream and type and shown in status and hold reasons.
+const maxNACKMessage = 4 << 10
+
+// nackMessage is a proxy's error message as kept: without the trailing
+// newline Envoy adds, and cut at maxNACKMessage bytes.
+func nackMessage(m string) string {
+	m = strings.TrimSpace(m)
+	if len(m) > maxNACKMessage {
+		m = strings.ToValidUTF8(m[:maxNACKMessage], "") + "..."
+	}
+	return m
+}
 
 // noteRequest registers a stream on its first request (the only one that
 // must carry the node) and makes sure its group has a snapshot.

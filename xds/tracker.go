@@ -76,7 +76,7 @@ func (s *streamInfo) minCurrent() uint64 {
 type NACK struct {
 	Group   string `json:"group"`
 	NodeID  string `json:"nodeId"`
-	Stream  int64  `json:"stream"`
+	Stream  int64  `json:"stream"` // negative for delta streams (see deltaStream)
 	TypeURL string `json:"typeUrl"`
 	// Index is the state index of the rejected snapshot.
 	Index   uint64 `json:"index"`

@@ -9,41 +9,98 @@ package xds
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
 	"slices"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/state"
 )
 
 // Group is a proxy group: the proxies that share one snapshot. It is
-// derived from the xDS node's cluster and locality.
+// derived from the xDS node's cluster, locality and gateway address.
 type Group struct {
 	Cluster string
 	Region  string
 	Zone    string
+	// GatewayAddress is the IP address the group's gateway listeners bind,
+	// from the node metadata key MetaGatewayAddress; empty binds
+	// DefaultGatewayAddress. It is a property of the host a proxy runs on
+	// (an edge proxy binds every interface, a sidecar loopback), so it
+	// comes with the proxy and, being part of the group, keeps
+	// translation a function of (state, group).
+	GatewayAddress string
 }
 
+// MetaGatewayAddress is the node metadata key an Envoy sets (`sluice envoy
+// bootstrap --gateway-address`) to bind its gateway listeners to one IP
+// address instead of DefaultGatewayAddress.
+const MetaGatewayAddress = "sluice.gatewayAddress"
+
+// DefaultGatewayAddress is what gateway listeners bind when the proxy's
+// node metadata names no address: every IPv4 interface.
+const DefaultGatewayAddress = "0.0.0.0"
+
+// maxGatewayAddress bounds the gateway address GroupOf keeps: no IP
+// address is longer, so a longer value is invalid anyway and is cut, which
+// keeps hostile metadata out of group keys and messages.
+const maxGatewayAddress = 64
+
 // GroupOf returns the group of an xDS node. A nil node, or one without a
-// locality, belongs to the group with empty fields.
+// locality, belongs to the group with empty fields. A gateway address that
+// is not a string is kept as its JSON text, and one longer than any IP
+// address is cut, so that Translate reports it.
 func GroupOf(node *corev3.Node) Group {
-	return Group{
+	g := Group{
 		Cluster: node.GetCluster(),
 		Region:  node.GetLocality().GetRegion(),
 		Zone:    node.GetLocality().GetZone(),
 	}
+	if v, ok := node.GetMetadata().GetFields()[MetaGatewayAddress]; ok {
+		if s, isString := v.GetKind().(*structpb.Value_StringValue); isString {
+			g.GatewayAddress = s.StringValue
+		} else {
+			b, _ := protojson.Marshal(v)
+			g.GatewayAddress = string(b)
+		}
+		if len(g.GatewayAddress) > maxGatewayAddress {
+			g.GatewayAddress = g.GatewayAddress[:maxGatewayAddress] + "..."
+		}
+	}
+	return g
 }
 
 // Key is a stable string for the group, "cluster/region/zone", suitable as
-// a snapshot cache key.
+// a snapshot cache key; a group with a gateway address appends
+// "@address".
 func (g Group) Key() string {
-	return g.Cluster + "/" + g.Region + "/" + g.Zone
+	k := g.Cluster + "/" + g.Region + "/" + g.Zone
+	if g.GatewayAddress != "" {
+		k += "@" + g.GatewayAddress
+	}
+	return k
+}
+
+// gatewayAddress is the address the group's gateway listeners bind, or an
+// error when the node metadata holds something that is not an IP address.
+func (g Group) gatewayAddress() (string, error) {
+	if g.GatewayAddress == "" {
+		return DefaultGatewayAddress, nil
+	}
+	ip, err := netip.ParseAddr(g.GatewayAddress)
+	if err != nil || ip.Zone() != "" {
+		return "", fmt.Errorf("%w: node metadata %s = %q: want an IP address such as 127.0.0.1 or ::",
+			ErrInvalidResource, MetaGatewayAddress, g.GatewayAddress)
+	}
+	return ip.String(), nil
 }
 
 // Resources is one group's full configuration. Each slice is sorted by
@@ -72,7 +129,11 @@ func (r *Resources) ByType() map[resource.Type][]types.Resource {
 // same order. The result has passed Check; on any problem Translate returns
 // an error naming the resource and no resources.
 func Translate(st *state.State, g Group) (*Resources, error) {
-	t := &translator{group: g, st: st}
+	gateway, err := g.gatewayAddress()
+	if err != nil {
+		return nil, fmt.Errorf("translate for group %s: %w", g.Key(), err)
+	}
+	t := &translator{group: g, st: st, gateway: gateway}
 	var names []string
 	if st != nil {
 		names = st.ServiceNames()
@@ -101,6 +162,8 @@ type translator struct {
 	group Group
 	// st is the state being translated (release weights, cohorts).
 	st *state.State
+	// gateway is the IP address gateway listeners bind.
+	gateway string
 
 	// httpPorts holds the virtual hosts of the http services sharing a
 	// listener port; one Listener and one RouteConfiguration per port are
@@ -193,7 +256,7 @@ func (t *translator) finish() (*Resources, error) {
 	for _, port := range ports {
 		name := httpResourceName(port)
 		t.routes = append(t.routes, httpRouteConfig(name, t.httpPorts[port]))
-		l, err := httpListener(name, port)
+		l, err := httpListener(name, t.gateway, port)
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 	_ "google.golang.org/grpc/xds" // registers the xds:/// resolver and xDS balancers
 
 	"github.com/sluicehq/sluice/demo"
@@ -28,9 +29,12 @@ func newLoadgenCmd(out, errOut io.Writer) *cobra.Command {
 		every    time.Duration
 		jsonOut  bool
 		barVer   string
+		proxy    string
+		auth     string
+		useHTTP  bool
 	)
 	cmd := &cobra.Command{
-		Use:   "loadgen --xds ADDR --target NAME",
+		Use:   "loadgen (--xds ADDR --target NAME | --proxy ADDR --authority HOST)",
 		Short: "Call a service through Sluice's xDS server and report which versions answer",
 		Long: `Send grpc.testing.TestService/UnaryCall to xds:///TARGET at a steady rate
 with grpc-go's own xDS client (proxyless gRPC), and print every report
@@ -40,9 +44,17 @@ of one version's share.
 grpc-go reads its xDS bootstrap from the environment when the process
 starts, so loadgen builds the bootstrap from its flags and restarts itself
 with GRPC_XDS_BOOTSTRAP_CONFIG set (any bootstrap already in the
-environment is replaced).`,
+environment is replaced).
+
+With --proxy the calls go instead to a proxy such as Envoy's gateway
+listener (plaintext HTTP/2), with --authority as the :authority the proxy
+routes by; no xDS client is involved. --http makes them plain HTTP GETs
+with --authority as the Host header, for an http service; answers are
+counted by the version the demo backend names.`,
 		Example: `  sluice-demo loadgen --xds 127.0.0.1:18000 --target greeter --rps 50
-  sluice-demo loadgen --xds 127.0.0.1:18000 --target greeter --header x-tenant=acme --json --duration 30s`,
+  sluice-demo loadgen --xds 127.0.0.1:18000 --target greeter --header x-tenant=acme --json --duration 30s
+  sluice-demo loadgen --proxy 127.0.0.1:10000 --authority greeter.demo.internal --rps 50
+  sluice-demo loadgen --proxy envoy:10000 --authority web.example.com --http --rps 20`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -54,6 +66,24 @@ environment is replaced).`,
 			}
 			if duration < 0 {
 				return fmt.Errorf("--duration %s: must not be negative (0 runs until interrupted)", duration)
+			}
+			if proxy != "" {
+				if xdsAddr != "" || auth == "" {
+					return fmt.Errorf("--proxy takes --authority (the host the proxy routes by) and no --xds")
+				}
+				if useHTTP {
+					cfg.HTTP = &demo.HTTPTarget{URL: "http://" + proxy + "/", Host: auth}
+				} else {
+					cfg.Target = "passthrough:///" + proxy
+					cfg.DialOptions = append(cfg.DialOptions, grpc.WithAuthority(auth))
+				}
+				return startLoad(cmd.Context(), cfg, out, jsonOut, barVer, duration, every)
+			}
+			if useHTTP {
+				return fmt.Errorf("--http needs --proxy: proxyless clients speak gRPC")
+			}
+			if xdsAddr == "" || cfg.Target == "" {
+				return fmt.Errorf("--xds and --target are required (or --proxy and --authority)")
 			}
 			if node.ID == "" {
 				host, _ := os.Hostname()
@@ -67,19 +97,15 @@ environment is replaced).`,
 			if err := ensureBootstrap(boot); err != nil {
 				return err
 			}
-			load, err := demo.NewLoad(cfg)
-			if err != nil {
-				return err
-			}
-			defer load.Close()
-			rep := demo.NewReporter(out)
-			rep.JSON, rep.BarVersion = jsonOut, barVer
-			return runLoad(cmd.Context(), load, rep, duration, every)
+			return startLoad(cmd.Context(), cfg, out, jsonOut, barVer, duration, every)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&xdsAddr, "xds", "", "xDS server address of a Sluice node, host:port (required)")
-	f.StringVar(&cfg.Target, "target", "", "service to call: a name such as greeter (dialled as xds:///greeter) (required)")
+	f.StringVar(&xdsAddr, "xds", "", "xDS server address of a Sluice node, host:port")
+	f.StringVar(&cfg.Target, "target", "", "service to call: a name such as greeter (dialled as xds:///greeter)")
+	f.StringVar(&proxy, "proxy", "", "call through this proxy (host:port, e.g. Envoy's gateway listener) instead of xDS")
+	f.StringVar(&auth, "authority", "", "with --proxy: the :authority the proxy routes by (the service's domain)")
+	f.BoolVar(&useHTTP, "http", false, "with --proxy: send HTTP GETs (Host: --authority) instead of gRPC calls")
 	f.Float64Var(&cfg.RPS, "rps", 50, "requests per second")
 	f.DurationVar(&cfg.Timeout, "timeout", 2*time.Second, "deadline of each RPC")
 	f.StringVar(&node.ID, "node-id", "", "xDS node id (default sluice-demo-loadgen-<host>-<pid>)")
@@ -91,9 +117,19 @@ environment is replaced).`,
 	f.DurationVar(&every, "report", time.Second, "report interval")
 	f.BoolVar(&jsonOut, "json", false, "print one JSON object per report instead of text")
 	f.StringVar(&barVer, "bar-version", "v2", `version whose share the bar shows, or "latest": the latest version that answered so far`)
-	_ = cmd.MarkFlagRequired("xds")
-	_ = cmd.MarkFlagRequired("target")
 	return cmd
+}
+
+// startLoad runs a load generator with a reporter on out.
+func startLoad(ctx context.Context, cfg demo.LoadConfig, out io.Writer, jsonOut bool, barVer string, duration, every time.Duration) error {
+	load, err := demo.NewLoad(cfg)
+	if err != nil {
+		return err
+	}
+	defer load.Close()
+	rep := demo.NewReporter(out)
+	rep.JSON, rep.BarVersion = jsonOut, barVer
+	return runLoad(ctx, load, rep, duration, every)
 }
 
 func parseHeaders(kvs []string) (map[string]string, error) {

@@ -114,6 +114,7 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newReportCmd(c),
 		newTLSCmd(c),
 		newSnapshotCmd(c),
+		newEnvoyCmd(c),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the Sluice version",

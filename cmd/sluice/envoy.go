@@ -1,0 +1,62 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/xds"
+)
+
+func newEnvoyCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "envoy",
+		Short: "Help Envoy proxies connect to Sluice",
+	}
+	cmd.AddCommand(newEnvoyBootstrapCmd(c))
+	return cmd
+}
+
+func newEnvoyBootstrapCmd(c *cli) *cobra.Command {
+	var (
+		o      xds.BootstrapOptions
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "bootstrap --node-id ID --cluster NAME --xds HOST:PORT [--xds HOST:PORT ...]",
+		Short: "Print an Envoy bootstrap that takes its configuration from Sluice over ADS",
+		Long: `Print a complete Envoy bootstrap (YAML or JSON) for one proxy.
+
+The proxy's group is its --cluster, --region and --zone: every proxy of a
+group receives the same listeners, routes, clusters and endpoints. List every
+Sluice node with --xds: Envoy keeps one ADS stream to one of them and moves
+to the next when that node goes away. --gateway-address makes the gateway
+listeners bind one IP address (default 0.0.0.0, every interface).`,
+		Example: `  sluice envoy bootstrap --node-id edge-1 --cluster edge --region eu-west --zone eu-west-1a \
+    --xds 10.0.0.1:18000 --xds 10.0.0.2:18000 --xds 10.0.0.3:18000 > envoy.yaml
+  envoy -c envoy.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, err := xds.EnvoyBootstrap(o)
+			if err != nil {
+				return err
+			}
+			out, err := xds.MarshalBootstrap(b, output)
+			if err != nil {
+				return err
+			}
+			_, err = c.out.Write(out)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.NodeID, "node-id", "", "the proxy's node id (unique per proxy)")
+	f.StringVar(&o.Cluster, "cluster", "", "the proxy's cluster: with region and zone, its proxy group")
+	f.StringVar(&o.Region, "region", "", "the proxy's locality region (region cohorts route by it)")
+	f.StringVar(&o.Zone, "zone", "", "the proxy's locality zone")
+	f.StringArrayVar(&o.XDS, "xds", nil, "a Sluice node's xDS address, host:port; repeat for every node")
+	f.BoolVar(&o.Delta, "delta", false, "use incremental (delta) ADS instead of state of the world")
+	f.StringVar(&o.Admin, "admin", xds.DefaultEnvoyAdmin, "Envoy's admin listen address (keep it private: it can change the proxy)")
+	f.StringVar(&o.GatewayAddress, "gateway-address", "", "IP address the gateway listeners bind (default 0.0.0.0)")
+	f.Uint64Var(&o.MaxConnections, "max-connections", xds.DefaultMaxDownstreamConnections, "downstream connections Envoy accepts in all")
+	f.StringVarP(&output, "output", "o", xds.FormatYAML, "yaml or json")
+	return cmd
+}
