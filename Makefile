@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin
 PKGS_CORE := ./config/... ./state/... ./raft/... ./xds/... ./api/... ./server/... ./controller/... ./analysis/...
 
-.PHONY: help build test test-short test-e2e lint fuzz fuzz-short demo bench bench-fanout bench-rollback bench-envoy screenshots clean envoy prometheus clean-tools
+.PHONY: help build test test-stress test-short test-e2e lint fuzz fuzz-short demo bench bench-fanout bench-rollback bench-envoy screenshots clean envoy prometheus clean-tools
 
 # Fuzz targets as package:Target; `make fuzz` runs each for FUZZTIME, one
 # at a time on one worker (the machine may be shared).
@@ -38,6 +38,9 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10m) each; crashers land in
 
 fuzz-short: ## a few seconds of each fuzz target (part of make test)
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+
+test-stress: ## make test RUNS times (default 3) with every core kept busy by a CPU hog; see docs/testing.md
+	./scripts/test-stress.sh
 
 test-short: ## unit tests only (no server processes, no Prometheus)
 	$(GO) test -short -count=1 ./...
