@@ -364,13 +364,25 @@ func testNACK(t *testing.T, e *envoyEnv) {
 	e.abort(t, "guarded-v2")
 }
 
-// metricsText is a node's /metrics page.
+// metricsText is a node's /metrics page, read with the harness's token
+// (the page is closed without one).
 func metricsText(p *proc) (string, error) {
-	resp, err := http.Get("http://" + p.api + "/metrics")
+	req, err := http.NewRequest(http.MethodGet, "http://"+p.api+"/metrics", nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return "", err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	return string(b), err
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET /metrics on %s: %s: %.200s", p.id, resp.Status, b)
+	}
+	return string(b), nil
 }
