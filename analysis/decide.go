@@ -47,10 +47,9 @@ type Counters struct {
 //     errorLimit analyses of that phase have happened since the last
 //     Successful one. A phase Decide does not know counts as Error.
 //
-// Defaults are applied to spec first, so it may come straight from a
-// policy.
+// spec must hold its defaults (config.PolicyDefaults), as a release's
+// stored spec does: they are applied once, when the release starts.
 func Decide(prev Counters, v Verdict, spec config.ReleasePolicySpec) (Counters, Action, string) {
-	spec = config.PolicyDefaults(&spec)
 	a := spec.Analysis
 	c := prev
 	switch v.Phase {

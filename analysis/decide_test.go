@@ -122,7 +122,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, action, reason := Decide(tc.prev, tc.v, tc.spec)
+			got, action, reason := decideD(tc.prev, tc.v, tc.spec)
 			require.Equal(t, tc.want, got)
 			require.Equal(t, tc.action, action)
 			require.Equal(t, tc.reason, reason)
@@ -138,17 +138,17 @@ func TestDecideSequence(t *testing.T) {
 	var c Counters
 	var action Action
 	for range 10 {
-		c, action, _ = Decide(c, Verdict{Phase: PhaseInconclusive}, spec)
+		c, action, _ = decideD(c, Verdict{Phase: PhaseInconclusive}, spec)
 		require.Equal(t, ActionHold, action)
 	}
-	c, action, _ = Decide(c, Verdict{Phase: PhaseSuccessful}, spec)
+	c, action, _ = decideD(c, Verdict{Phase: PhaseSuccessful}, spec)
 	require.Equal(t, ActionAdvance, action)
 	require.Equal(t, Counters{Successes: 1}, c)
 	for range 11 {
-		c, action, _ = Decide(c, Verdict{Phase: PhaseError}, spec)
+		c, action, _ = decideD(c, Verdict{Phase: PhaseError}, spec)
 		require.Equal(t, ActionHold, action)
 	}
-	c, action, _ = Decide(c, Verdict{Phase: PhaseSuccessful}, spec)
+	c, action, _ = decideD(c, Verdict{Phase: PhaseSuccessful}, spec)
 	require.Equal(t, ActionAdvance, action)
 	require.Equal(t, Counters{Successes: 2}, c)
 }

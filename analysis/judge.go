@@ -147,10 +147,9 @@ type Verdict struct {
 //     analysis.baseline.minRequests requests in the baseline window.
 //   - Otherwise Successful.
 //
-// Defaults are applied to spec first, so it may come straight from a
-// policy; it must be the spec the measurements were taken with.
+// spec must hold its defaults (config.PolicyDefaults), as a release's
+// stored spec does, and be the spec the measurements were taken with.
 func Judge(m Measurements, spec config.ReleasePolicySpec) Verdict {
-	spec = config.PolicyDefaults(&spec)
 	v := Verdict{Subject: m.Subject, Time: m.Time, Measurements: sortedMeasurements(m.Items)}
 	slo := spec.SLO
 	switch {

@@ -165,9 +165,6 @@ func phaseIs(p state.Phase) func(*state.Release) bool {
 	return func(r *state.Release) bool { return r.Status.Phase == p }
 }
 
-// checkDecisions asserts the record moves through every step exactly
-// once, in order, each step ACKed once, and each advance (or the
-// promotion) at least a bake after the ACK of the step it leaves.
 // requireRolledBackByAnalysis checks what an automatic rollback
 // guarantees: the release's last decision is the controller's rollback,
 // and it records a Failed analysis verdict. Which rule failed first (a
@@ -186,6 +183,9 @@ func requireRolledBackByAnalysis(t *testing.T, r *state.Release) state.Decision 
 	return last
 }
 
+// checkDecisions asserts the record moves through every step exactly
+// once, in order, each step ACKed once, and each advance (or the
+// promotion) at least a bake after the ACK of the step it leaves.
 func checkDecisions(t *testing.T, r *state.Release) {
 	t.Helper()
 	var steps []int
