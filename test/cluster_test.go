@@ -124,10 +124,10 @@ func TestNonVoterReplicates(t *testing.T) {
 		t.Skip("starts server processes")
 	}
 	boot := newProc(t, "v1", "--bootstrap")
-	boot.start()
+	boot.startFresh()
 	waitReady(t, boot)
 	nv := newProc(t, "nv1", "--join", boot.api, "--nonvoter")
-	nv.start()
+	nv.startFresh()
 	eventually(t, 20*time.Second, "non-voter in configuration", func() error {
 		m, err := boot.client().Members(context.Background())
 		if err != nil {

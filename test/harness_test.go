@@ -100,6 +100,22 @@ func (b *logBuffer) add(s string) {
 	b.mu.Unlock()
 }
 
+// since returns the lines from index i on.
+func (b *logBuffer) since(i int) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if i > len(b.lines) {
+		return nil
+	}
+	return slices.Clone(b.lines[i:])
+}
+
+func (b *logBuffer) len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.lines)
+}
+
 func (b *logBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -123,7 +139,7 @@ func (p *proc) start() {
 	p.t.Helper()
 	args := append([]string{"server", "--node-id", p.id, "--data-dir", p.dataDir,
 		"--api-addr", p.api, "--xds-addr", p.xds, "--raft-addr", p.raftAddr, "--log-level", "debug",
-		"--raft-heartbeat-timeout", "300ms", "--raft-election-timeout", "300ms", "--raft-leader-lease-timeout", "150ms"}, p.args...)
+		"--raft-heartbeat-timeout", harnessRaftTimeout, "--raft-election-timeout", harnessRaftTimeout, "--raft-leader-lease-timeout", harnessRaftLease}, p.args...)
 	cmd := exec.Command(sluiceBin, args...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(p.t, err)
@@ -148,6 +164,71 @@ func (p *proc) start() {
 			p.t.Logf("---- logs of %s ----\n%s", p.id, p.logs.String())
 		}
 	})
+}
+
+// The harness's Raft timeouts are the server's defaults. Shorter ones
+// (300 ms, with a 150 ms lease) made failovers quicker but, on two busy
+// cores under -race, a leader missed its lease every few seconds and
+// stepped down, and the tests ran on a cluster that kept re-electing.
+const (
+	harnessRaftTimeout = "1s"
+	harnessRaftLease   = "500ms"
+)
+
+// startFresh starts a process that has never run. freePort can only
+// find a port that was free a moment ago: another process (a node of
+// another test, Envoy, Prometheus) may bind it first. When the process
+// exits because a port was taken, it gets new ports and a new data
+// directory and starts again, up to three times.
+func (p *proc) startFresh() {
+	p.t.Helper()
+	for attempt := 1; ; attempt++ {
+		from := p.logs.len()
+		p.start()
+		if !p.lostPortRace(from) || attempt == 3 {
+			return
+		}
+		p.t.Logf("%s: a port was taken before the process bound it (attempt %d); starting on new ports", p.id, attempt)
+		p.dataDir = p.t.TempDir()
+		p.api, p.xds, p.raftAddr = freePort(p.t), freePort(p.t), freePort(p.t)
+	}
+}
+
+// lostPortRace waits until the process has bound its ports (it logs
+// "sluice node started") or exited, and reports whether it exited because
+// an address was in use. Log lines from index from on are this start's.
+func (p *proc) lostPortRace(from int) bool {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	deadline := time.After(60 * time.Second)
+	for {
+		exited := false
+		select {
+		case <-done:
+			exited = true
+		case <-deadline:
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+		lines := p.logs.since(from)
+		for _, l := range lines {
+			if strings.Contains(l, "sluice node started") {
+				return false
+			}
+		}
+		if exited {
+			for _, l := range lines {
+				if strings.Contains(l, "address already in use") {
+					p.mu.Lock()
+					p.cmd = nil
+					p.mu.Unlock()
+					return true
+				}
+			}
+			return false
+		}
+	}
 }
 
 // stop sends sig and waits for the process to exit.
@@ -211,11 +292,11 @@ func startCluster(t testing.TB, n int, extra ...string) []*proc {
 	t.Helper()
 	procs := make([]*proc, n)
 	procs[0] = newProc(t, "n1", append([]string{"--bootstrap"}, extra...)...)
-	procs[0].start()
+	procs[0].startFresh()
 	waitReady(t, procs[0])
 	for i := 1; i < n; i++ {
 		procs[i] = newProc(t, fmt.Sprintf("n%d", i+1), append([]string{"--join", procs[0].api}, extra...)...)
-		procs[i].start()
+		procs[i].startFresh()
 	}
 	waitMembers(t, procs, n)
 	for _, p := range procs {
