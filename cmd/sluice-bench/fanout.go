@@ -66,7 +66,7 @@ pre-marshalled DiscoveryResponse to every open stream.`,
 	fl.StringVar(&f.jsonOut, "json-out", "", "also write the results as JSON to this file")
 	fl.BoolVar(&f.inProcess, "in-process", false, "run the client in this process (memory then counts client and server)")
 	fl.DurationVar(&f.timeout, "timeout", 2*time.Minute, "bound on connecting and on each round")
-	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of each path's rounds to FILE.<path>.<N>")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of each path's rounds to FILE.<path>.<N>, and heap profiles before and after them to FILE.<path>.<N>.heap0 and .heap1")
 	fl.StringVar(&f.memProfile, "memprofile", "", "write a heap profile of the server once each path's streams are synced to FILE.<path>.<N>")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every round")
 	fl.BoolVar(&f.restart, "restart", true, "after Sluice's rounds, restart the node and time N streams reconnecting at once")
@@ -161,6 +161,8 @@ func writeHeapProfile(log *slog.Logger, file string) {
 		return
 	}
 	defer out.Close()
+	// The heap profile is as of the last completed collection.
+	runtime.GC()
 	if err := pprof.Lookup("heap").WriteTo(out, 0); err != nil {
 		log.Error("heap profile", "err", err)
 		return
@@ -179,10 +181,12 @@ func startProfile(log *slog.Logger, file string) func() {
 		out.Close()
 		return func() {}
 	}
+	writeHeapProfile(log, file+".heap0")
 	return func() {
 		pprof.StopCPUProfile()
 		out.Close()
 		log.Info("wrote cpu profile", "file", file)
+		writeHeapProfile(log, file+".heap1")
 	}
 }
 
@@ -255,7 +259,7 @@ func writeTable(w io.Writer, env environment, results []*xdsload.FanoutResult) {
 	fmt.Fprintln(w, "ratio: sluice / that path")
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "N\tpath\tp50\tp99\tmax\tmedian stream\tratio p50\tratio max\tcpu srv\tclient\tmem/stream\tsync s\t")
+	fmt.Fprintln(tw, "N\tpath\tp50\tp99\tmax\tmedian stream\tratio p50\tratio max\tcpu srv\tclient\tallocs srv\tMB\tmem/stream\tsync s\t")
 	for _, r := range results {
 		s := summarize(r.Sluice, r.Streams)
 		for _, p := range append([]xdsload.PathResult{r.Sluice}, baselines(r)...) {
@@ -264,13 +268,14 @@ func writeTable(w io.Writer, env environment, results []*xdsload.FanoutResult) {
 			if p.Path != r.Sluice.Path {
 				rp50, rmax = fmt.Sprintf("%.2f", quotient(s.P50, b.P50)), fmt.Sprintf("%.2f", quotient(s.Max, b.Max))
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f KiB\t%.2f\t\n", r.Streams, p.Path,
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.1f\t%.1f KiB\t%.2f\t\n", r.Streams, p.Path,
 				ms(b.P50), ms(b.P99), ms(b.Max), ms(b.MedianP50), rp50, rmax,
-				ms(p.ServerCPU), cpuMS(p.ClientCPU), b.MemPerStream/1024, p.Sync.Seconds())
+				ms(p.ServerCPU), cpuMS(p.ClientCPU), p.Allocs, float64(p.AllocBytes)/1e6, b.MemPerStream/1024, p.Sync.Seconds())
 		}
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "median stream: p50 over rounds of each round's median stream; cpu: per round, server process and client process;")
+	fmt.Fprintln(w, "allocs srv, MB: heap allocations per round in the server process (count, megabytes);")
 	fmt.Fprintln(w, "mem/stream: server live heap + goroutine stacks after every stream synced, minus before any was opened, / N;")
 	fmt.Fprintln(w, "sync: dialling to every stream holding config")
 	fmt.Fprintln(w, "\nSluice: apply p50 (API call committed through Raft), ms; cold sync and restart storm: s to every stream")

@@ -129,6 +129,11 @@ type PathResult struct {
 	// ClientCPU is the client's CPU time per round, when the fleet can
 	// tell (CPUMeter); 0 otherwise.
 	ClientCPU time.Duration `json:"clientCpuPerRoundNs,omitempty"`
+	// Allocs and AllocBytes are this process's heap allocations per
+	// round (runtime.MemStats Mallocs and TotalAlloc), over the same span
+	// as ServerCPU.
+	Allocs     uint64 `json:"allocsPerRound"`
+	AllocBytes uint64 `json:"allocBytesPerRound"`
 }
 
 // CPUMeter is implemented by fleets that can tell how much CPU time their
@@ -146,26 +151,33 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// cpuClock measures CPU time per round for a path.
+// cpuClock measures CPU time and allocations per round for a path.
 type cpuClock struct {
 	fleet          Fleet
 	server, client time.Duration
+	mem            runtime.MemStats
 }
 
 func startCPU(f Fleet) *cpuClock {
-	c := &cpuClock{fleet: f, server: processCPU()}
+	c := &cpuClock{fleet: f}
+	runtime.ReadMemStats(&c.mem)
+	c.server = processCPU()
 	if m, ok := f.(CPUMeter); ok {
 		c.client = m.CPUTime()
 	}
 	return c
 }
 
-// stop records the CPU time per round since start into res.
+// stop records the CPU time and allocations per round since start into res.
 func (c *cpuClock) stop(res *PathResult, rounds int) {
 	res.ServerCPU = (processCPU() - c.server) / time.Duration(rounds)
 	if m, ok := c.fleet.(CPUMeter); ok {
 		res.ClientCPU = (m.CPUTime() - c.client) / time.Duration(rounds)
 	}
+	var now runtime.MemStats
+	runtime.ReadMemStats(&now)
+	res.Allocs = (now.Mallocs - c.mem.Mallocs) / uint64(rounds)
+	res.AllocBytes = (now.TotalAlloc - c.mem.TotalAlloc) / uint64(rounds)
 }
 
 // FanoutResult compares the paths at one stream count.
