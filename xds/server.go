@@ -300,6 +300,7 @@ func (s *Server) ensureGroup(g Group) {
 	key := g.Key()
 	st := s.src.State()
 	s.mu.Lock()
+	_, known := s.groups[key]
 	s.groups[key] = g
 	if done, ok := s.firstBuild[key]; ok {
 		s.mu.Unlock()
@@ -307,7 +308,12 @@ func (s *Server) ensureGroup(g Group) {
 		return
 	}
 	idx, failed := s.failedAt[key]
-	_, built := s.cache.Index(key)
+	// A group not known here may still hold a snapshot in the cache: a
+	// build that finished after its last stream closed. It is built anew.
+	built := false
+	if known {
+		_, built = s.cache.Index(key)
+	}
 	if built || (failed && idx >= st.Index) {
 		s.mu.Unlock()
 		return
