@@ -60,7 +60,7 @@ demo: ## dev server, Prometheus, backends, Envoy (make envoy) and two clients: o
 bench: ## Go benchmarks (translation, fan-out at 1,000 streams); full runs and results in docs/benchmarks.md
 	$(GO) test -run '^$$' -bench 'Translate|Fanout' -benchtime 10x ./xds/ ./test/xdsload/
 
-bench-fanout: build ## the full xDS fan-out run (1k/5k/10k streams, ~75 s)
+bench-fanout: build ## the full xDS fan-out run (1k/5k/10k streams, Sluice vs bare cache vs floor server, a few minutes)
 	$(BIN)/sluice-bench fanout --streams 1000,5000,10000 --rounds 20 --conns-per 100
 
 bench-envoy: build envoy ## convergence on real Envoys (M = 1, 10, 25) against a bare go-control-plane server (~2 min)
