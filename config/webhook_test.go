@@ -125,3 +125,25 @@ func names(ws []WebhookSpec) []string {
 	}
 	return out
 }
+
+// TestWebhooksRoundTrip: a policy's webhooks written as YAML read back
+// the same.
+func TestWebhooksRoundTrip(t *testing.T) {
+	src := `apiVersion: sluice.dev/v1alpha1
+kind: ReleasePolicy
+metadata: {name: p}
+spec:
+  services: [web]
+  webhooks:
+    - {name: load test, type: rollout, url: "http://loadtester/?q=1", timeout: 3s, metadata: {cmd: "hey -z 1m"}, onFailure: rollback}
+    - {name: notify, type: post-rollout, url: "https://chat.example.com/hook"}
+`
+	docs, err := Parse("p.yaml", []byte(src))
+	require.NoError(t, err)
+	out, err := EncodeYAML(docs[0].ReleasePolicy)
+	require.NoError(t, err)
+	again, err := Parse("again.yaml", out)
+	require.NoError(t, err, string(out))
+	require.Equal(t, docs[0].ReleasePolicy.Spec.Webhooks, again[0].ReleasePolicy.Spec.Webhooks)
+	require.Len(t, again[0].ReleasePolicy.Spec.Webhooks, 2)
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sluicehq/sluice/analysis"
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/state"
 )
@@ -302,4 +303,36 @@ func TestHTTPWebhooks(t *testing.T) {
 	c = h.Call(context.Background(), config.WebhookSpec{Name: "w", URL: closed.URL}, p)
 	require.Equal(t, state.WebhookErrConnection, c.Error)
 	require.NotEmpty(t, c.Detail)
+}
+
+// TestConfirmPromotionDecision: the pure decision at the last step
+// promotes only on 2xx answers; without answers it holds (closed by
+// default), and a rollback webhook's failure rolls back with the verdict
+// and the calls.
+func TestConfirmPromotionDecision(t *testing.T) {
+	spec := config.PolicyDefaults(&config.ReleasePolicySpec{Services: []string{"svc"}, Webhooks: []config.WebhookSpec{
+		{Name: "confirm", Type: config.WebhookConfirmPromotion, URL: "http://c/", OnFailure: config.WebhookRollback}}})
+	r := &state.Release{Status: state.ReleaseStatus{Phase: state.PhaseProgressing, Step: 1, Weight: 50, Acked: true, BakeUntil: t0,
+		Plan: []config.StepSpec{{Weight: 10}, {Weight: 50}}, PolicySpec: spec}}
+	r.Spec.Metadata.Name = "r"
+	in := AnalysisInput{Verdict: analysis.Verdict{Phase: analysis.PhaseSuccessful, Reason: "ok"}, Now: t0.Add(time.Second)}
+	require.True(t, PromoteDue(r, in.Verdict, in.Now))
+
+	e := AfterAnalysis(r, in)
+	held, ok := e.(*state.RecordAnalysis)
+	require.True(t, ok, "%T", e)
+	require.Equal(t, state.HoldWebhook, held.Hold.Kind)
+	require.Contains(t, held.Hold.Message, "webhook confirm was not called")
+
+	in.Confirm = []state.WebhookCall{{Name: "confirm", Status: 403, Error: state.WebhookErrStatus}}
+	rb, ok := AfterAnalysis(r, in).(*state.Rollback)
+	require.True(t, ok)
+	require.Equal(t, state.WebhookRolledBack, rb.Webhooks.Outcome)
+	require.NotEmpty(t, rb.Verdict)
+
+	in.Confirm = []state.WebhookCall{{Name: "confirm", Status: 200}}
+	p, ok := AfterAnalysis(r, in).(*state.Promote)
+	require.True(t, ok)
+	require.Equal(t, state.WebhookPassed, p.Webhooks.Outcome)
+	require.Contains(t, p.Message, "confirm-promotion: webhook confirm answered 200")
 }
