@@ -257,9 +257,10 @@ type ReleaseStatus struct {
 	// first step was a cohort of tenants, regions or headers, or exposed
 	// at most LimitedShare percent of traffic.
 	Limited bool `json:"limited"`
-	// Webhooks lists the webhook types (and steps) the release is done
-	// with; NextWebhookAt is when a webhook that held it is called again.
-	Webhooks      []WebhookPass `json:"webhooks,omitempty"`
+	// DoneWebhooks lists the webhook types (and steps) the release is
+	// done with; NextWebhookAt is when a webhook that held it is called
+	// again.
+	DoneWebhooks  []WebhookPass `json:"doneWebhooks,omitempty"`
 	NextWebhookAt time.Time     `json:"nextWebhookAt,omitzero"`
 	Decisions     []Decision    `json:"decisions"`
 	CreatedAt     time.Time     `json:"createdAt"`
@@ -367,6 +368,6 @@ func (r *Release) clone() *Release {
 	c.Status.Decisions = append([]Decision(nil), r.Status.Decisions...)
 	c.Status.Plan = append([]config.StepSpec(nil), r.Status.Plan...)
 	c.Status.Approvals = append([]Approval(nil), r.Status.Approvals...)
-	c.Status.Webhooks = append([]WebhookPass(nil), r.Status.Webhooks...)
+	c.Status.DoneWebhooks = append([]WebhookPass(nil), r.Status.DoneWebhooks...)
 	return &c
 }

@@ -101,7 +101,7 @@ type WebhookPass struct {
 // WebhooksDone reports whether the release is done with its webhooks of
 // type t at step (see WebhookPass).
 func (r *Release) WebhooksDone(t config.WebhookType, step int) bool {
-	for _, p := range r.Status.Webhooks {
+	for _, p := range r.Status.DoneWebhooks {
 		if p.Type == t && p.Step == step {
 			return true
 		}
@@ -155,7 +155,7 @@ func (e *RecordWebhooks) change(rt *releaseTx) {
 		rs.NextWebhookAt = rt.time.Add(analysisInterval(rs))
 		return
 	}
-	rs.Webhooks = append(rs.Webhooks, WebhookPass{Type: rec.Type, Step: rec.Step})
+	rs.DoneWebhooks = append(rs.DoneWebhooks, WebhookPass{Type: rec.Type, Step: rec.Step})
 	rs.NextWebhookAt = time.Time{}
 	if rt.r.HeldFor(HoldWebhook) {
 		rs.Hold = nil
