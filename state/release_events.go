@@ -73,6 +73,8 @@ type releaseTx struct {
 	// verdict is recorded with the decision; skip leaves it unrecorded.
 	verdict json.RawMessage
 	skip    bool
+	// webhooks are the webhook calls recorded with the decision.
+	webhooks *WebhookRecord
 }
 
 func (rt *releaseTx) status() *ReleaseStatus { return &rt.r.Status }
@@ -102,6 +104,9 @@ func applyRelease(t *tx, e ReleaseEvent) (any, error) {
 	e.change(rt)
 	if !rt.skip {
 		t.recordOn(rt.r, tr.Records, on.Message, rt.verdict)
+		if rt.webhooks != nil {
+			rt.r.Status.Decisions[len(rt.r.Status.Decisions)-1].Webhooks = rt.webhooks
+		}
 	}
 	return rt.r.Status.Phase, nil
 }
@@ -171,6 +176,8 @@ type RecordAnalysis struct {
 	Hold     *Hold              `json:"hold,omitempty"`
 	// Exposure is the estimate of the step an exposure hold waits for.
 	Exposure *Exposure `json:"exposure,omitempty"`
+	// Webhooks are the confirm-promotion calls made with the analysis.
+	Webhooks *WebhookRecord `json:"webhooks,omitempty"`
 }
 
 func (*RecordAnalysis) Type() Type { return CmdReleaseAnalysis }
@@ -189,6 +196,7 @@ func (e *RecordAnalysis) change(rt *releaseTx) {
 	rs.NextAnalysisAt = rt.time.Add(analysisInterval(rs))
 	rs.LastVerdict = e.Verdict
 	rt.verdict = e.Verdict
+	rt.webhooks = e.Webhooks
 }
 
 func sameHold(a, b *Hold) bool {
@@ -246,6 +254,9 @@ func (e *AdvanceStep) change(rt *releaseTx) {
 type Ending struct {
 	Verdict  json.RawMessage    `json:"verdict,omitempty"`
 	Counters *analysis.Counters `json:"counters,omitempty"`
+	// Webhooks are the webhook calls the ending was decided on (a
+	// confirm-promotion that passed, a webhook that rolls back).
+	Webhooks *WebhookRecord `json:"webhooks,omitempty"`
 }
 
 func (e Ending) note(rt *releaseTx) {
@@ -257,6 +268,7 @@ func (e Ending) note(rt *releaseTx) {
 		rs.LastVerdict = e.Verdict
 	}
 	rt.verdict = e.Verdict
+	rt.webhooks = e.Webhooks
 }
 
 // Promote ends the release with all traffic on the new version.

@@ -322,12 +322,30 @@ func newReleaseHistoryCmd(c *cli) *cobra.Command {
 					step = fmt.Sprint(d.Step + 1)
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\n", d.Seq, d.Time.Local().Format("15:04:05.000"), d.Actor, d.Action, d.Phase, step, d.Weight, d.Message)
+				if d.Webhooks != nil {
+					for _, call := range d.Webhooks.Calls {
+						fmt.Fprintf(tw, "\t\t\t\t\t\t\t  %s\n", webhookCallText(call))
+					}
+				}
 			}
 			return tw.Flush()
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json (json includes every analysis measurement)")
 	return cmd
+}
+
+// webhookCallText is one webhook call of a decision, for the history.
+func webhookCallText(c state.WebhookCall) string {
+	answer := fmt.Sprintf("HTTP %d", c.Status)
+	if c.Error != "" && c.Error != state.WebhookErrStatus {
+		answer = fmt.Sprintf("no answer (%s: %s)", c.Error, clip(c.Detail, 80))
+	}
+	out := fmt.Sprintf("%s webhook %s: POST %s -> %s in %s", c.Type, c.Name, c.URL, answer, c.Latency.D())
+	if c.Body != "" {
+		out += ": " + clip(strings.Join(strings.Fields(c.Body), " "), 80)
+	}
+	return out
 }
 
 func newReleaseWatchCmd(c *cli) *cobra.Command {
