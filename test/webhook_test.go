@@ -83,7 +83,7 @@ func TestWebhookGates(t *testing.T) {
 	_, err := followers[0].client().Apply(ctxT(t), "gated.yaml", []byte(policy))
 	require.NoError(t, err)
 	l := e.load("gated", followers[0], 100)
-	waitTraffic(t, l, "v1", 20*time.Second)
+	waitTraffic(t, l, "v1")
 	_, err = followers[1].client().StartRelease(ctxT(t), releaseSpec("gated-v2", "gated", "v2"))
 	require.NoError(t, err)
 
@@ -101,7 +101,7 @@ func TestWebhookGates(t *testing.T) {
 
 	recv.confirm.Store(http.StatusOK)
 	r = e.waitRelease(leader, "gated-v2", 60*time.Second, "promoted once confirmed", phaseIs(state.PhasePromoted))
-	waitTraffic(t, l, "v2", 10*time.Second)
+	waitTraffic(t, l, "v2")
 	promoted := lastWith(r, config.WebhookConfirmPromotion)
 	require.Equal(t, state.DecisionPromote, promoted.Action)
 	require.Equal(t, http.StatusOK, promoted.Webhooks.Calls[0].Status)
