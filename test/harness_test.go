@@ -168,6 +168,25 @@ func (p *proc) stop(sig syscall.Signal) {
 	}
 }
 
+// signal sends sig (SIGSTOP, SIGCONT) without waiting for anything.
+func (p *proc) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		_ = p.cmd.Process.Signal(sig)
+	}
+}
+
+// pid is the running process's id, 0 when it is not running.
+func (p *proc) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 func (p *proc) client() *api.Client {
 	c := api.NewClientWith(p.api, api.ClientOptions{TLS: p.clientTLS})
 	c.Actor = "e2e"
@@ -209,12 +228,24 @@ func ctxT(t testing.TB) context.Context {
 // it; extra flags go to every process.
 func startCluster(t testing.TB, n int, extra ...string) []*proc {
 	t.Helper()
+	return startClusterWith(t, n, nil, extra...)
+}
+
+// startClusterWith is startCluster with prepare called on each process
+// before it first starts (nil: nothing).
+func startClusterWith(t testing.TB, n int, prepare func(*proc), extra ...string) []*proc {
+	t.Helper()
+	if prepare == nil {
+		prepare = func(*proc) {}
+	}
 	procs := make([]*proc, n)
 	procs[0] = newProc(t, "n1", append([]string{"--bootstrap"}, extra...)...)
+	prepare(procs[0])
 	procs[0].start()
 	waitReady(t, procs[0])
 	for i := 1; i < n; i++ {
 		procs[i] = newProc(t, fmt.Sprintf("n%d", i+1), append([]string{"--join", procs[0].api}, extra...)...)
+		prepare(procs[i])
 		procs[i].start()
 	}
 	waitMembers(t, procs, n)
