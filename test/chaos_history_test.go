@@ -41,38 +41,40 @@ type kvOutput struct{ Value int }
 // outcome is unknown returns at +∞ (math.MaxInt64): it may take effect at
 // any point after its call, or never, which for a register is the same as
 // taking effect after everything else.
-var kvModel = porcupine.Model{
-	Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
-		byKey := map[string][]porcupine.Operation{}
-		var keys []string
-		for _, op := range h {
-			k := op.Input.(kvInput).Key
-			if _, ok := byKey[k]; !ok {
-				keys = append(keys, k)
+func kvModel() porcupine.Model {
+	return porcupine.Model{
+		Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
+			byKey := map[string][]porcupine.Operation{}
+			var keys []string
+			for _, op := range h {
+				k := op.Input.(kvInput).Key
+				if _, ok := byKey[k]; !ok {
+					keys = append(keys, k)
+				}
+				byKey[k] = append(byKey[k], op)
 			}
-			byKey[k] = append(byKey[k], op)
-		}
-		out := make([][]porcupine.Operation, 0, len(keys))
-		for _, k := range keys {
-			out = append(out, byKey[k])
-		}
-		return out
-	},
-	Init: func() any { return 0 },
-	Step: func(st, in, out any) (bool, any) {
-		i := in.(kvInput)
-		if i.Write {
-			return true, i.Value
-		}
-		return out.(kvOutput).Value == st.(int), st
-	},
-	DescribeOperation: func(in, out any) string {
-		i := in.(kvInput)
-		if i.Write {
-			return fmt.Sprintf("put(%s, %d)", i.Key, i.Value)
-		}
-		return fmt.Sprintf("get(%s) -> %d", i.Key, out.(kvOutput).Value)
-	},
+			out := make([][]porcupine.Operation, 0, len(keys))
+			for _, k := range keys {
+				out = append(out, byKey[k])
+			}
+			return out
+		},
+		Init: func() any { return 0 },
+		Step: func(st, in, out any) (bool, any) {
+			i := in.(kvInput)
+			if i.Write {
+				return true, i.Value
+			}
+			return out.(kvOutput).Value == st.(int), st
+		},
+		DescribeOperation: func(in, out any) string {
+			i := in.(kvInput)
+			if i.Write {
+				return fmt.Sprintf("put(%s, %d)", i.Key, i.Value)
+			}
+			return fmt.Sprintf("get(%s) -> %d", i.Key, out.(kvOutput).Value)
+		},
+	}
 }
 
 // history records client operations with invocation and response times.
@@ -183,16 +185,48 @@ func (h *history) check(t *testing.T) (ops, unknown int) {
 	t.Helper()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	res, info := porcupine.CheckOperationsVerbose(kvModel, h.ops, 3*time.Minute)
+	res, info := porcupine.CheckOperationsVerbose(kvModel(), h.ops, 3*time.Minute)
 	if res != porcupine.Ok {
 		dir, err := os.MkdirTemp("", "sluice-chaos-")
 		if err == nil {
 			path := filepath.Join(dir, "linearizability.html")
-			if verr := porcupine.VisualizePath(kvModel, info, path); verr == nil {
+			if verr := porcupine.VisualizePath(kvModel(), info, path); verr == nil {
 				t.Errorf("visualisation of the history: %s", path)
 			}
 		}
 		t.Fatalf("linearizability check of %d operations: %s", len(h.ops), res)
 	}
 	return len(h.ops), h.indeterminate
+}
+
+// TestKVModel checks that the model the chaos suite checks histories
+// against tells a linearizable history from a stale read, and lets a write
+// of unknown outcome take effect or not.
+func TestKVModel(t *testing.T) {
+	w := func(c int, v int, call, ret int64) porcupine.Operation {
+		return porcupine.Operation{ClientId: c, Input: kvInput{Key: "k", Write: true, Value: v}, Call: call, Output: kvOutput{}, Return: ret}
+	}
+	r := func(c int, v int, call, ret int64) porcupine.Operation {
+		return porcupine.Operation{ClientId: c, Input: kvInput{Key: "k"}, Call: call, Output: kvOutput{Value: v}, Return: ret}
+	}
+	cases := []struct {
+		name string
+		ops  []porcupine.Operation
+		ok   bool
+	}{
+		{"read after write", []porcupine.Operation{w(0, 1, 0, 10), r(1, 1, 20, 30)}, true},
+		{"concurrent read may see either", []porcupine.Operation{w(0, 1, 0, 10), w(0, 2, 20, 40), r(1, 1, 25, 30)}, true},
+		{"stale read after a newer write returned", []porcupine.Operation{w(0, 1, 0, 10), w(0, 2, 20, 30), r(1, 1, 40, 50)}, false},
+		{"read of a value never written", []porcupine.Operation{w(0, 1, 0, 10), r(1, 7, 20, 30)}, false},
+		{"unknown write seen", []porcupine.Operation{w(0, 1, 0, math.MaxInt64), r(1, 1, 20, 30)}, true},
+		{"unknown write never seen", []porcupine.Operation{w(0, 1, 0, math.MaxInt64), r(1, 0, 20, 30)}, true},
+		{"unknown write seen then unseen", []porcupine.Operation{w(0, 1, 0, math.MaxInt64), r(1, 1, 20, 30), r(1, 0, 40, 50)}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := porcupine.CheckOperations(kvModel(), tc.ops); got != tc.ok {
+				t.Fatalf("linearizable = %v, want %v", got, tc.ok)
+			}
+		})
+	}
 }
