@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin
 PKGS_CORE := ./config/... ./state/... ./raft/... ./xds/... ./api/... ./server/... ./controller/... ./analysis/...
 
-.PHONY: help build test test-stress test-short test-e2e lint fuzz fuzz-short demo bench bench-fanout bench-rollback bench-envoy screenshots clean envoy prometheus clean-tools
+.PHONY: help build test test-stress test-short test-e2e lint fuzz fuzz-short demo bench bench-fanout bench-rollback bench-envoy screenshots clean envoy prometheus clean-tools chaos
 
 # Fuzz targets as package:Target; `make fuzz` runs each for FUZZTIME, one
 # at a time on one worker (the machine may be shared).
@@ -65,6 +65,11 @@ bench-fanout: build ## the full xDS fan-out run (1k/5k/10k streams, Sluice vs ba
 
 bench-envoy: build envoy ## convergence on real Envoys (M = 1, 10, 25) against a bare go-control-plane server (~2 min)
 	$(BIN)/sluice-bench convergence --envoys 1,10,25 --rounds 10
+
+CHAOS_ROUNDS ?= 3
+
+chaos: prometheus ## the chaos suite, CHAOS_ROUNDS rounds (default 3, minutes): leader kill -9 in every phase, SIGSTOP, Prometheus outage, full restart, node loss, Raft partition; linearizability checked; see docs/reliability.md
+	$(GO) test -count=1 -v -run 'TestChaos$$' -timeout 60m ./test/ -args -chaos.rounds=$(CHAOS_ROUNDS)
 
 bench-rollback: ## rollback speed on real Prometheus, cluster and clients (several minutes)
 	$(GO) test -run '^$$' -bench Rollback -benchtime 7x -timeout 30m ./test/

@@ -24,6 +24,18 @@ type Client struct {
 	Actor string
 	// Token is sent as a bearer token when set.
 	Token string
+	// Consistent makes Get and Release linearizable reads
+	// (?consistent=true): answered by the leader after a Raft barrier
+	// instead of from the node's own, possibly lagging, state.
+	Consistent bool
+}
+
+// readQuery is the query string of a read.
+func (c *Client) readQuery() string {
+	if c.Consistent {
+		return "?consistent=true"
+	}
+	return ""
 }
 
 // NewClient returns a client for a node at addr ("host:port" or a URL),
@@ -164,7 +176,7 @@ func (c *Client) Undo(ctx context.Context, service string, req UndoRequest) (*Un
 // Get returns one object's JSON.
 func (c *Client) Get(ctx context.Context, collection, name string) (json.RawMessage, error) {
 	var out []byte
-	if err := c.do(ctx, http.MethodGet, "/v1/"+url.PathEscape(collection)+"/"+url.PathEscape(name), nil, "", &out); err != nil {
+	if err := c.do(ctx, http.MethodGet, "/v1/"+url.PathEscape(collection)+"/"+url.PathEscape(name)+c.readQuery(), nil, "", &out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -226,7 +238,7 @@ func (c *Client) StartRelease(ctx context.Context, rel config.Release) (*state.R
 // Release returns one release with its status and decisions.
 func (c *Client) Release(ctx context.Context, name string) (*state.Release, error) {
 	var out state.Release
-	if err := c.do(ctx, http.MethodGet, "/v1/releases/"+url.PathEscape(name), nil, "", &out); err != nil {
+	if err := c.do(ctx, http.MethodGet, "/v1/releases/"+url.PathEscape(name)+c.readQuery(), nil, "", &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -51,13 +51,20 @@ func newReleaseEnv(t *testing.T, services ...string) *releaseEnv {
 // newReleaseEnvWith passes extra flags to every server process.
 func newReleaseEnvWith(t *testing.T, extra []string, services ...string) *releaseEnv {
 	t.Helper()
+	return newReleaseEnvPrepared(t, nil, extra, services...)
+}
+
+// newReleaseEnvPrepared calls prepare on each server process before it
+// first starts (see startClusterWith).
+func newReleaseEnvPrepared(t *testing.T, prepare func(*proc), extra []string, services ...string) *releaseEnv {
+	t.Helper()
 	backends := startBackends(t, services...)
 	var targets []string
 	for _, b := range backends {
 		targets = append(targets, b.HTTPAddr())
 	}
 	prom := promtest.Start(t, targets...)
-	procs := startCluster(t, 3, append([]string{"--prometheus-url", prom.URL(), "--controller-tick", "100ms"}, extra...)...)
+	procs := startClusterWith(t, 3, prepare, append([]string{"--prometheus-url", prom.URL(), "--controller-tick", "100ms"}, extra...)...)
 	return &releaseEnv{t: t, procs: procs, prom: prom, backends: backends}
 }
 
