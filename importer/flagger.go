@@ -181,9 +181,11 @@ func (w *walk) flaggerPlan(an node, spec *config.ReleasePolicySpec, interval tim
 			an.get("stepWeight").fail("want a step of 1 to 100 percent")
 			return
 		}
+		// Flagger adds stepWeight each interval and caps the weight at
+		// maxWeight.
 		var ws []uint32
-		for v := step; v <= maxW; v += step {
-			ws = append(ws, uint32(v))
+		for v := step; v < maxW+step; v += step {
+			ws = append(ws, uint32(min(v, maxW)))
 		}
 		w.planSteps(an.get("stepWeight"), spec, ws, interval)
 	case hasIters:

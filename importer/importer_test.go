@@ -317,3 +317,52 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("unknown format: %v", err)
 	}
 }
+
+func TestTooLarge(t *testing.T) {
+	big := bytes.Repeat([]byte("#"), MaxInputBytes+1)
+	if _, err := Import(FormatArgo, "big.yaml", big); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("got %v, want ErrTooLarge", err)
+	}
+}
+
+// FuzzImport: no input makes a conversion panic, and whatever converts
+// parses as Sluice configuration.
+func FuzzImport(f *testing.F) {
+	inputs, _ := filepath.Glob("testdata/*.yaml")
+	for _, in := range inputs {
+		data, err := os.ReadFile(in)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(uint8(len(in)), data)
+	}
+	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
+		format := Formats[int(which)%len(Formats)]
+		res, err := Import(format, "fuzz.yaml", data)
+		if err != nil {
+			return
+		}
+		out, err := res.YAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := config.Parse("fuzz.yaml", out); err != nil {
+			t.Fatalf("converted output does not parse: %v\n%s", err, out)
+		}
+	})
+}
+
+func TestFlaggerMaxWeightCapsTheLastStep(t *testing.T) {
+	in := "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web}\nspec:\n  analysis: {interval: 30s, stepWeight: 30, maxWeight: 50}\n"
+	res, err := Import(FormatFlagger, "c.yaml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws []uint32
+	for _, s := range res.Policies[0].Spec.Steps {
+		ws = append(ws, s.Weight)
+	}
+	if len(ws) != 3 || ws[0] != 30 || ws[1] != 50 || ws[2] != 100 {
+		t.Errorf("weights %v, want [30 50 100]", ws)
+	}
+}
