@@ -164,6 +164,13 @@ func (w *walk) flaggerPlan(an node, spec *config.ReleasePolicySpec, interval tim
 		for _, k := range []string{"maxWeight", "stepWeight", "stepWeights"} {
 			an.get(k).unmapped("ignored by Flagger itself when the analysis has match conditions")
 		}
+	case hasIters:
+		an.get("iterations").note("blue/green: Flagger tests the new version before any live traffic reaches it; " +
+			"Sluice judges live traffic, so the plan moves all traffic at once and watches it for iterations × interval, rolling back on failure")
+		spec.Steps = []config.StepSpec{{Weight: 100, Bake: config.Duration(interval * time.Duration(max(iters, 1)))}}
+		for _, k := range []string{"maxWeight", "stepWeight", "stepWeights"} {
+			an.get(k).unmapped("ignored by Flagger itself when the analysis has iterations (blue/green)")
+		}
 	case an.has("stepWeights"):
 		var ws []uint32
 		for _, s := range an.get("stepWeights").list() {
@@ -188,10 +195,6 @@ func (w *walk) flaggerPlan(an node, spec *config.ReleasePolicySpec, interval tim
 			ws = append(ws, uint32(min(v, maxW)))
 		}
 		w.planSteps(an.get("stepWeight"), spec, ws, interval)
-	case hasIters:
-		an.get("iterations").note("blue/green: Flagger tests the new version before any live traffic reaches it; " +
-			"Sluice judges live traffic, so the plan moves all traffic at once and watches it for iterations × interval, rolling back on failure")
-		spec.Steps = []config.StepSpec{{Weight: 100, Bake: config.Duration(interval * time.Duration(max(iters, 1)))}}
 	default:
 		an.unmapped("no stepWeight, stepWeights or iterations: the policy keeps Sluice's default steps")
 	}

@@ -62,9 +62,24 @@ type Unmapped struct {
 	Path string `json:"path"`
 	// Line is the field's line in the input.
 	Line int `json:"line,omitempty"`
+	// Kind says whether the field was left out or converted with a
+	// different meaning.
+	Kind UnmappedKind `json:"kind"`
 	// Reason says why it has no equivalent, or what it became instead.
 	Reason string `json:"reason"`
 }
+
+// UnmappedKind classifies a report entry.
+type UnmappedKind string
+
+// The kinds of report entries.
+const (
+	// Dropped: the field has no Sluice equivalent and was left out.
+	Dropped UnmappedKind = "dropped"
+	// Approximated: the field was converted, but the Sluice document does
+	// not mean exactly the same (the reason says how it differs).
+	Approximated UnmappedKind = "approximated"
+)
 
 // Result is one conversion.
 type Result struct {
@@ -262,11 +277,12 @@ func commonMetadata(doc node) {
 // ratio (0.95 × 100 = 94.99999999999999).
 func roundObjective(v float64) float64 { return math.Round(v*1e6) / 1e6 }
 
-// Report renders the unmapped fields one a line, "file:line: path: reason".
+// Report renders the unmapped fields one a line,
+// "file:line: path: kind: reason".
 func (r Result) Report(file string) string {
 	var b strings.Builder
 	for _, u := range r.Unmapped {
-		fmt.Fprintf(&b, "%s:%d: %s: %s\n", file, u.Line, u.Path, u.Reason)
+		fmt.Fprintf(&b, "%s:%d: %s: %s: %s\n", file, u.Line, u.Path, u.Kind, u.Reason)
 	}
 	return b.String()
 }

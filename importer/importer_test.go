@@ -366,3 +366,25 @@ func TestFlaggerMaxWeightCapsTheLastStep(t *testing.T) {
 		t.Errorf("weights %v, want [30 50 100]", ws)
 	}
 }
+
+func TestFlaggerBlueGreen(t *testing.T) {
+	in := "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web}\nspec:\n  analysis: {interval: 1m, iterations: 10, stepWeight: 100, maxWeight: 100}\n"
+	res, err := Import(FormatFlagger, "c.yaml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := res.Policies[0].Spec.Steps
+	if len(steps) != 1 || steps[0].Weight != 100 || steps[0].Bake.D() != 10*time.Minute {
+		t.Errorf("steps %+v, want one step to 100%% baked 10m", steps)
+	}
+	for _, path := range []string{"Canary/web: spec.analysis.iterations", "Canary/web: spec.analysis.stepWeight"} {
+		if reported(res, path) == "" {
+			t.Errorf("%s not reported: %+v", path, res.Unmapped)
+		}
+	}
+	for _, u := range res.Unmapped {
+		if u.Path == "Canary/web: spec.analysis.iterations" && u.Kind != Approximated {
+			t.Errorf("iterations: kind %q, want approximated", u.Kind)
+		}
+	}
+}

@@ -108,7 +108,12 @@ func (x node) fail(format string, args ...any) {
 }
 
 // unmapped records that the value at x has no Sluice equivalent, and why.
-func (x node) unmapped(reason string) {
+func (x node) unmapped(reason string) { x.report(Dropped, reason) }
+
+// note records a value that was converted only approximately, and how.
+func (x node) note(reason string) { x.report(Approximated, reason) }
+
+func (x node) report(kind UnmappedKind, reason string) {
 	if x.n == nil {
 		return
 	}
@@ -116,11 +121,8 @@ func (x node) unmapped(reason string) {
 	if x.w.doc != "" {
 		path = x.w.doc + ": " + path
 	}
-	x.w.unmapped = append(x.w.unmapped, Unmapped{Path: path, Line: x.n.Line, Reason: reason})
+	x.w.unmapped = append(x.w.unmapped, Unmapped{Path: path, Line: x.n.Line, Kind: kind, Reason: reason})
 }
-
-// note records a value that was converted only approximately.
-func (x node) note(reason string) { x.unmapped(reason) }
 
 // rest reports every key of the mapping not read, with the reason given
 // for it in reasons or fallback.
