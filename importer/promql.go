@@ -42,7 +42,7 @@ type query struct {
 func sluiceQuery(src string) (query, error) {
 	var q query
 	text := src
-	if argPlaceholder.MatchString(text) {
+	if argPlaceholder.MatchString(text) || strings.Contains(text, serviceSentinel) {
 		text = argPlaceholder.ReplaceAllString(text, serviceSentinel)
 		q.Changes = append(q.Changes, "argument placeholders {{args.*}} became {{service}}")
 	}
@@ -97,7 +97,8 @@ func withVersion(ms []*labels.Matcher) []*labels.Matcher {
 }
 
 // splitRatio splits a query of the form A / B at its top level, the way
-// success-rate queries are written, into good (A) and total (B).
+// success-rate queries are written, into good (A) and total (B), both to
+// be passed to sluiceQuery (arguments stand as serviceSentinel).
 func splitRatio(src string) (good, total string, ok bool) {
 	text := argPlaceholder.ReplaceAllString(src, serviceSentinel)
 	expr, err := parser.NewParser(parser.Options{}).ParseExpr(text)
@@ -115,8 +116,7 @@ func splitRatio(src string) (good, total string, ok bool) {
 	if !isBin || b.Op != parser.DIV {
 		return "", "", false
 	}
-	back := func(e parser.Expr) string { return strings.ReplaceAll(e.String(), serviceSentinel, "{{args.service}}") }
-	return back(b.LHS), back(b.RHS), true
+	return b.LHS.String(), b.RHS.String(), true
 }
 
 // counterQuery reads the bare counters of a query as increases over a
