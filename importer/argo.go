@@ -76,6 +76,9 @@ func (w *walk) rollout(doc node, docs *argoDocs) (*config.Service, *config.Relea
 	}
 	strat.rest(nil, "no Sluice equivalent")
 	w.argoAnalysis(refs, docs, &pol.Spec)
+	if a := pol.Spec.Analysis; a != nil && a.Interval == 0 && a.FailureLimit == 0 && a.ErrorLimit == 0 && a.InconclusiveLimit == 0 {
+		pol.Spec.Analysis = nil // nothing converted: Sluice's defaults
+	}
 	w.doc = "Rollout/" + name
 	spec.rest(map[string]string{
 		"replicas":                "Kubernetes workload detail: Sluice routes traffic and manages no pods",
