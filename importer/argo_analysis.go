@@ -137,6 +137,10 @@ func (w *walk) argoSLO(q, cond node) (*config.SLOSpec, func(), bool) {
 	if x > 1 && x < 100 {
 		x /= 100 // written as a percentage
 	}
+	if err := checkQueryLen(q.str()); err != nil {
+		q.unmapped(fmt.Sprintf("not converted: %v", err))
+		return nil, nil, false
+	}
 	good, total, ratio := splitRatio(q.str())
 	if !ratio {
 		q.unmapped("not a ratio A / B: Sluice's SLO needs good and total requests, or an error ratio and a request count")

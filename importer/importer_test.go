@@ -388,3 +388,18 @@ func TestFlaggerBlueGreen(t *testing.T) {
 		}
 	}
 }
+
+// TestHugeQueryIsNotParsed: a query over Sluice's bound on templates is
+// reported without being parsed (a deep expression would cost the parser
+// dearly).
+func TestHugeQueryIsNotParsed(t *testing.T) {
+	in := "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: t}\nspec: {metrics: [{successCondition: result > 0.9, provider: {prometheus: {query: '" +
+		strings.Repeat("a+", 200000) + "a / b'}}}]}\n---\napiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: r}\nspec: {strategy: {canary: {analysis: {templates: [{templateName: t}]}}}}\n"
+	res, err := Import(FormatArgo, "t.yaml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Policies[0].Spec.SLO != nil || !strings.Contains(reported(res, "AnalysisTemplate/t: spec.metrics[0].provider.prometheus.query"), "at most 16384") {
+		t.Errorf("a huge query must be reported, not converted: %+v", res.Unmapped)
+	}
+}

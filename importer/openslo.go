@@ -155,6 +155,12 @@ func (w *walk) sliQuery(m node, counter bool) (string, bool) {
 	}
 	q := src.get("spec").get("query")
 	text := q.str()
+	if err := checkQueryLen(text); err != nil {
+		q.unmapped(fmt.Sprintf("not converted: %v", err))
+		src.get("spec").rest(nil, "no Sluice equivalent")
+		src.rest(nil, "no Sluice equivalent")
+		return "", false
+	}
 	if counter {
 		text = counterQuery(text)
 	}

@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/sluicehq/sluice/config"
 )
 
 // Sentinels stand for Sluice's placeholders while a query is parsed and
@@ -40,6 +43,9 @@ type query struct {
 // Sluice reads request counts (the minimum sample is a number of
 // requests, not a rate). Argo's {{args.NAME}} becomes {{service}}.
 func sluiceQuery(src string) (query, error) {
+	if err := checkQueryLen(src); err != nil {
+		return query{}, err
+	}
 	var q query
 	text := src
 	if argPlaceholder.MatchString(text) || strings.Contains(text, serviceSentinel) {
@@ -100,6 +106,9 @@ func withVersion(ms []*labels.Matcher) []*labels.Matcher {
 // success-rate queries are written, into good (A) and total (B), both to
 // be passed to sluiceQuery (arguments stand as serviceSentinel).
 func splitRatio(src string) (good, total string, ok bool) {
+	if checkQueryLen(src) != nil {
+		return "", "", false
+	}
 	text := argPlaceholder.ReplaceAllString(src, serviceSentinel)
 	expr, err := parser.NewParser(parser.Options{}).ParseExpr(text)
 	if err != nil {
@@ -125,6 +134,9 @@ func splitRatio(src string) (good, total string, ok bool) {
 // needs the number of requests in the window. An unparsable query is
 // returned as it is, for sluiceQuery to report.
 func counterQuery(src string) string {
+	if checkQueryLen(src) != nil {
+		return src
+	}
 	expr, err := parser.NewParser(parser.Options{}).ParseExpr(src)
 	if err != nil {
 		return src
@@ -159,4 +171,16 @@ func wrapCounters(e parser.Expr) parser.Expr {
 		}
 	}
 	return e
+}
+
+// errQueryTooLong is a query longer than Sluice accepts in a template.
+var errQueryTooLong = errors.New("query too long")
+
+// checkQueryLen holds a foreign query to Sluice's bound on query
+// templates before it is parsed, so that a huge query costs nothing.
+func checkQueryLen(src string) error {
+	if len(src) > config.MaxQueryLen {
+		return fmt.Errorf("%w: %d bytes, Sluice's query templates have at most %d", errQueryTooLong, len(src), config.MaxQueryLen)
+	}
+	return nil
 }
