@@ -115,6 +115,7 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newTLSCmd(c),
 		newSnapshotCmd(c),
 		newEnvoyCmd(c),
+		newImportCmd(c),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the Sluice version",
