@@ -2,6 +2,9 @@
 SHELL := /usr/bin/env bash
 GO    ?= go
 BIN   := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PKGS_CORE := ./config/... ./state/... ./raft/... ./xds/... ./api/... ./server/... ./controller/... ./analysis/...
 
 .PHONY: help build test test-stress test-short test-e2e lint fuzz fuzz-short demo bench bench-fanout bench-rollback bench-envoy screenshots clean envoy prometheus clean-tools
@@ -16,7 +19,7 @@ help: ## list the targets
 
 build: ## build bin/sluice, bin/sluice-demo and bin/sluice-bench
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/sluice ./cmd/sluice
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/sluice ./cmd/sluice
 	@if [ -d cmd/sluice-demo ]; then $(GO) build -o $(BIN)/sluice-demo ./cmd/sluice-demo; fi
 	@if [ -d cmd/sluice-bench ]; then $(GO) build -o $(BIN)/sluice-bench ./cmd/sluice-bench; fi
 

@@ -159,7 +159,7 @@ it needs --reason. --start-now starts a release outside its release window.`,
 func stepLabel(r *state.Release) string { return stepOf(r.Status.Step, len(r.Status.Plan)) }
 
 func newReleaseStatusCmd(c *cli) *cobra.Command {
-	var output string
+	var output *outputFormat
 	cmd := &cobra.Command{
 		Use:   "status NAME",
 		Short: "Show a release's phase, step, weights, hold reason and last analysis",
@@ -169,14 +169,13 @@ func newReleaseStatusCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(c.out, r)
-			}
-			printStatus(c.out, r, time.Now())
-			return nil
+			return output.print(c.out, r, func(w io.Writer) error {
+				printStatus(w, r, time.Now())
+				return nil
+			})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	output = addOutputFlag(cmd)
 	return cmd
 }
 
@@ -192,6 +191,9 @@ func printStatus(w io.Writer, r *state.Release, now time.Time) {
 	fmt.Fprintf(tw, "Release:\t%s\n", r.Name())
 	fmt.Fprintf(tw, "Service:\t%s  %s -> %s  (policy %s)\n", r.Service(), rs.From, r.Spec.Spec.To, rs.Policy)
 	fmt.Fprintf(tw, "Phase:\t%s\n", rs.Phase)
+	if who, ok := pausedBy(r, now); ok {
+		fmt.Fprintf(tw, "Paused:\t%s\n", who)
+	}
 	fmt.Fprintf(tw, "Step:\t%s  %s\n", stepLabel(r), planLine(r))
 	if st, ok := r.Stage(rs.Step); ok {
 		fmt.Fprintf(tw, "Cohort:\t%s\n", describeStage(st))
@@ -301,7 +303,7 @@ func ago(now, t time.Time) string {
 }
 
 func newReleaseHistoryCmd(c *cli) *cobra.Command {
-	var output string
+	var output *outputFormat
 	cmd := &cobra.Command{
 		Use:   "history NAME",
 		Short: "Show every decision of a release, with who made it and why",
@@ -311,22 +313,13 @@ func newReleaseHistoryCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(c.out, r.Status.Decisions)
-			}
-			tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "#\tTIME\tACTOR\tACTION\tPHASE\tSTEP\tWEIGHT\tMESSAGE")
-			for _, d := range r.Status.Decisions {
-				step := "-"
-				if d.Step >= 0 {
-					step = fmt.Sprint(d.Step + 1)
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\n", d.Seq, d.Time.Local().Format("15:04:05.000"), d.Actor, d.Action, d.Phase, step, d.Weight, d.Message)
-			}
-			return tw.Flush()
+			return output.print(c.out, historyView(r.Status.Decisions), func(w io.Writer) error {
+				return printHistory(w, r.Status.Decisions)
+			})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json (json includes every analysis measurement)")
+	output = addOutputFlag(cmd)
+	cmd.Flags().Lookup("output").Usage = "output format: table, yaml or json (yaml and json include every analysis measurement)"
 	return cmd
 }
 
@@ -399,14 +392,4 @@ func printReleases(w io.Writer, items []api.ReleaseSummary) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\n", r.Name, r.Service, r.From, r.To, r.Phase, stepOf(r.Step, r.Steps), r.Weight, dash(note))
 	}
 	return tw.Flush()
-}
-
-// printJSON writes v as indented JSON.
-func printJSON(w io.Writer, v any) error {
-	b, err := config.EncodeJSON(v)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
 }

@@ -136,7 +136,7 @@ func printTrain(w io.Writer, t *api.TrainView) {
 }
 
 func newTrainStatusCmd(c *cli) *cobra.Command {
-	var output string
+	var output *outputFormat
 	cmd := &cobra.Command{
 		Use:   "status NAME",
 		Short: "Show a train: one row per member with its state, step, weights and last verdict",
@@ -146,14 +146,13 @@ func newTrainStatusCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(c.out, t)
-			}
-			printTrain(c.out, t)
-			return nil
+			return output.print(c.out, t, func(w io.Writer) error {
+				printTrain(w, t)
+				return nil
+			})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	output = addOutputFlag(cmd)
 	return cmd
 }
 
