@@ -51,6 +51,8 @@ type cli struct {
 	in      io.Reader
 	out     io.Writer
 	errOut  io.Writer
+	// termWidth tells a terminal from a pipe (nil: ask the OS).
+	termWidth func(io.Writer) (int, bool)
 }
 
 func (c *cli) client() *api.Client {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -327,42 +326,19 @@ func newReleaseWatchCmd(c *cli) *cobra.Command {
 	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:   "watch NAME",
-		Short: "Follow a release live until it ends",
-		Args:  cobra.ExactArgs(1),
+		Short: "Follow a release live until it ends (exit code 2 unless promoted)",
+		Long: `Follow a release live until it ends; the exit code is 2 unless it was promoted.
+
+On a terminal one view is redrawn in place: phase, step, bake countdown, latest
+verdict and the last decisions, in colour unless NO_COLOR is set. Piped, every
+decision is printed as a plain line as it is made.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return watchRelease(cmd.Context(), c.client(), c.out, args[0], interval)
+			return runWatch(cmd.Context(), c.out, c.display(), &releaseWatch{cl: c.client(), name: args[0]}, interval)
 		},
 	}
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "refresh interval")
 	return cmd
-}
-
-// watchRelease prints a line whenever something changes, until the
-// release ends; it returns an error if it rolled back or was aborted.
-func watchRelease(ctx context.Context, cl *api.Client, out io.Writer, name string, interval time.Duration) error {
-	seen := 0
-	for {
-		r, err := cl.Release(ctx, name)
-		if err != nil {
-			return err
-		}
-		for _, d := range r.Status.Decisions[seen:] {
-			fmt.Fprintf(out, "%s  %-9s %-11s step %-5s %s %3d%%  %s\n", d.Time.Local().Format("15:04:05"), d.Action, d.Phase,
-				stepOf(d.Step, len(r.Status.Plan)), bar(d.Weight, 20), d.Weight, clip(d.Message, 160))
-		}
-		seen = len(r.Status.Decisions)
-		if r.Status.Phase.Terminal() {
-			if r.Status.Phase != state.PhasePromoted {
-				return &exitError{code: 2, err: fmt.Errorf("release %s %s: %s", name, r.Status.Phase, r.Status.Reason)}
-			}
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(interval):
-		}
-	}
 }
 
 // clip shortens a line for live views; history keeps the full text.

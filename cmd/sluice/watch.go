@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/api"
+	"github.com/sluicehq/sluice/state"
+)
+
+// Widths used when nothing says how wide the output is.
+const (
+	defaultTerminalWidth = 80
+	defaultLineWidth     = 160
+)
+
+// display is how a watch shows what it follows.
+type display struct {
+	// live redraws one frame in place (a terminal); otherwise every
+	// new decision is appended as a plain line.
+	live  bool
+	color bool
+	// width is the number of columns every line is cut to.
+	width int
+}
+
+// chooseDisplay picks the display for out: a live frame on a terminal,
+// in colour unless NO_COLOR is set (https://no-color.org) or TERM is
+// dumb; plain appended lines otherwise, as wide as the terminal on
+// errOut, or $COLUMNS.
+func chooseDisplay(out, errOut io.Writer, termWidth func(io.Writer) (int, bool), getenv func(string) string) display {
+	dumb := getenv("TERM") == "dumb"
+	if w, ok := termWidth(out); ok && !dumb {
+		if w <= 0 {
+			w = defaultTerminalWidth
+		}
+		return display{live: true, color: getenv("NO_COLOR") == "", width: w}
+	}
+	if w, ok := termWidth(errOut); ok && w > 0 {
+		return display{width: w}
+	}
+	if w, err := strconv.Atoi(getenv("COLUMNS")); err == nil && w > 0 {
+		return display{width: w}
+	}
+	return display{width: defaultLineWidth}
+}
+
+func (c *cli) display() display {
+	tw := c.termWidth
+	if tw == nil {
+		tw = terminalWidth
+	}
+	return chooseDisplay(c.out, c.errOut, tw, os.Getenv)
+}
+
+// watchSource is what a watch follows: a release or a train.
+type watchSource interface {
+	// poll fetches the latest state; each call is one API request.
+	poll(ctx context.Context) error
+	// frame is the live view at now.
+	frame(now time.Time, width int, color bool) string
+	// newLines are the decisions recorded since the previous poll.
+	newLines() []string
+	// ended reports whether it ended, and the error when not promoted.
+	ended() (bool, error)
+}
+
+// runWatch polls src every interval until it ends, showing it on d.
+func runWatch(ctx context.Context, out io.Writer, d display, src watchSource, interval time.Duration) error {
+	drawn := 0
+	for {
+		if err := src.poll(ctx); err != nil {
+			return err
+		}
+		if d.live {
+			s := src.frame(time.Now(), d.width, d.color)
+			if drawn > 0 {
+				// Back to the first line of the previous frame, and clear
+				// from there to the end of the screen.
+				fmt.Fprintf(out, "\x1b[%dF\x1b[J", drawn)
+			}
+			io.WriteString(out, s)
+			drawn = strings.Count(s, "\n")
+		} else {
+			for _, l := range src.newLines() {
+				f := &frame{width: d.width}
+				f.line(l, styleNone)
+				io.WriteString(out, f.String())
+			}
+		}
+		if done, err := src.ended(); done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+// releaseWatch follows one release.
+type releaseWatch struct {
+	cl   *api.Client
+	name string
+	r    *state.Release
+	seen int
+}
+
+func (w *releaseWatch) poll(ctx context.Context) error {
+	r, err := w.cl.Release(ctx, w.name)
+	if err != nil {
+		return err
+	}
+	w.r = r
+	return nil
+}
+
+func (w *releaseWatch) frame(now time.Time, width int, color bool) string {
+	return releaseFrame(w.r, now, width, color)
+}
+
+func (w *releaseWatch) newLines() []string {
+	var out []string
+	for _, d := range w.r.Status.Decisions[min(w.seen, len(w.r.Status.Decisions)):] {
+		out = append(out, fmt.Sprintf("%s  %-9s %-11s step %-5s %s %3d%%  %s", d.Time.Local().Format("15:04:05"), d.Action, d.Phase,
+			stepOf(d.Step, len(w.r.Status.Plan)), bar(d.Weight, 20), d.Weight, d.Message))
+	}
+	w.seen = len(w.r.Status.Decisions)
+	return out
+}
+
+func (w *releaseWatch) ended() (bool, error) {
+	rs := &w.r.Status
+	if !rs.Phase.Terminal() {
+		return false, nil
+	}
+	if rs.Phase != state.PhasePromoted {
+		return true, &exitError{code: 2, err: fmt.Errorf("release %s %s: %s", w.name, rs.Phase, rs.Reason)}
+	}
+	return true, nil
+}
+
+// trainWatch follows a train and its members.
+type trainWatch struct {
+	cl   *api.Client
+	name string
+	t    *api.TrainView
+	seen map[string]int // decisions already printed, per member ("" the train's)
+}
+
+func (w *trainWatch) poll(ctx context.Context) error {
+	t, err := w.cl.Train(ctx, w.name)
+	if err != nil {
+		return err
+	}
+	w.t = t
+	return nil
+}
+
+func (w *trainWatch) frame(now time.Time, width int, color bool) string {
+	return trainFrame(w.t, now, width, color)
+}
+
+func (w *trainWatch) newLines() []string {
+	if w.seen == nil {
+		w.seen = map[string]int{}
+	}
+	var out []string
+	for _, l := range trainDecisionLines(w.t, w.seen) {
+		out = append(out, l.text)
+	}
+	w.seen[""] = len(w.t.Status.Decisions)
+	for member, r := range w.t.Releases {
+		if r != nil {
+			w.seen[member] = len(r.Status.Decisions)
+		}
+	}
+	return out
+}
+
+func (w *trainWatch) ended() (bool, error) {
+	ts := &w.t.Status
+	if !ts.Phase.Terminal() {
+		return false, nil
+	}
+	if ts.Phase != state.TrainPromoted {
+		return true, &exitError{code: 2, err: fmt.Errorf("train %s %s: %s", w.name, ts.Phase, ts.Reason)}
+	}
+	return true, nil
+}
