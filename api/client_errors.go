@@ -48,7 +48,7 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 }
 
 func (c *Client) notAPIError() error {
-	return fmt.Errorf("%s answers gRPC (HTTP/2 only), as a Sluice xDS port does: %w; point --server at the node's API port (`sluice server --api-addr`, default 127.0.0.1:7070)",
+	return fmt.Errorf("%s is %w: it answers gRPC only, as a node's xDS port does; point --server at the node's API port (`sluice server --api-addr`, default 127.0.0.1:7070)",
 		c.base, ErrNotAPI)
 }
 

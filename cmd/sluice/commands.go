@@ -3,9 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/api"
 )
 
 // rejectUnknownSubcommands makes every command that only groups others
@@ -48,4 +51,34 @@ func unknownSubcommand(cmd *cobra.Command, name string) error {
 	}
 	fmt.Fprintf(&b, "\nRun '%s --help' for its commands.", cmd.CommandPath())
 	return errors.New(b.String())
+}
+
+// listCommand names the command that lists what the commands of a group
+// take by name ("" when there is none).
+func listCommand(group string) string {
+	switch group {
+	case "sluice release", "sluice risk":
+		return "sluice get releases"
+	case "sluice train":
+		return "sluice get trains"
+	case "sluice get", "sluice delete":
+		return "sluice get services|policies|releases|trains"
+	}
+	return ""
+}
+
+// withNextStep adds to an error what to do next, where the error alone
+// does not say: a name the server does not know is followed by the
+// command that lists the names.
+func withNextStep(cmd *cobra.Command, err error) error {
+	var ae *api.Error
+	if cmd == nil || !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
+		return err
+	}
+	for c := cmd; c != nil; c = c.Parent() {
+		if list := listCommand(c.CommandPath()); list != "" {
+			return fmt.Errorf("%w; %s lists them", err, list)
+		}
+	}
+	return err
 }

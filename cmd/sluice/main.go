@@ -29,9 +29,10 @@ func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRoot(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
+	cmd, err := newRoot(os.Stdin, os.Stdout, os.Stderr).ExecuteContextC(ctx)
 	stop()
 	if err != nil {
+		err = withNextStep(cmd, err)
 		fmt.Fprintln(os.Stderr, "error:", err)
 		var ee *exitError
 		if errors.As(err, &ee) {

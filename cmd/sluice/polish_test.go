@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net"
@@ -192,4 +194,24 @@ func TestCLIXDSPort(t *testing.T) {
 	require.Contains(t, err.Error(), "xDS port")
 	require.Contains(t, err.Error(), "--api-addr")
 	require.NotRegexp(t, `\\x00|\x00`, err.Error(), "no raw HTTP/2 bytes")
+}
+
+// TestCLINotFoundNextStep: a name the server does not know is followed by
+// the command that lists the names.
+func TestCLINotFoundNextStep(t *testing.T) {
+	addr := startServer(t)
+	for args, want := range map[string]string{
+		"release status nope": `not found: Release "nope"; sluice get releases lists them`,
+		"risk explain nope":   `not found: Release "nope"; sluice get releases lists them`,
+		"train status nope":   `; sluice get trains lists them`,
+		"get services nope":   `; sluice get services|policies|releases|trains lists them`,
+	} {
+		var out, errOut bytes.Buffer
+		root := newRoot(strings.NewReader(""), &out, &errOut)
+		root.SetArgs(append([]string{"--server", addr}, strings.Fields(args)...))
+		cmd, err := root.ExecuteContextC(context.Background())
+		err = withNextStep(cmd, err)
+		require.Error(t, err, args)
+		require.Contains(t, err.Error(), want, args)
+	}
 }
