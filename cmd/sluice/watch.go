@@ -68,6 +68,23 @@ type watchSource interface {
 	newLines() []string
 	// ended reports whether it ended, and the error when not promoted.
 	ended() (bool, error)
+	// label names it for messages: "release greeter-v2".
+	label() string
+}
+
+// exitInterrupted is the exit code of a watch stopped by Ctrl-C (128 +
+// SIGINT, as shells report it).
+const exitInterrupted = 130
+
+// stopped is the error of a watch whose context ended (Ctrl-C): the
+// watch stops, what it followed goes on.
+func stopped(src watchSource) error {
+	return &exitError{code: exitInterrupted, err: fmt.Errorf("stopped watching; %s goes on (sluice %s)", src.label(), statusCommand(src.label()))}
+}
+
+func statusCommand(label string) string {
+	kind, name, _ := strings.Cut(label, " ")
+	return kind + " status " + name
 }
 
 // runWatch polls src every interval until it ends, showing it on d.
@@ -75,6 +92,9 @@ func runWatch(ctx context.Context, out io.Writer, d display, src watchSource, in
 	drawn := 0
 	for {
 		if err := src.poll(ctx); err != nil {
+			if ctx.Err() != nil {
+				return stopped(src)
+			}
 			return err
 		}
 		if d.live {
@@ -98,7 +118,7 @@ func runWatch(ctx context.Context, out io.Writer, d display, src watchSource, in
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return stopped(src)
 		case <-time.After(interval):
 		}
 	}
@@ -134,6 +154,8 @@ func (w *releaseWatch) newLines() []string {
 	w.seen = len(w.r.Status.Decisions)
 	return out
 }
+
+func (w *releaseWatch) label() string { return "release " + w.name }
 
 func (w *releaseWatch) ended() (bool, error) {
 	rs := &w.r.Status
@@ -183,6 +205,8 @@ func (w *trainWatch) newLines() []string {
 	}
 	return out
 }
+
+func (w *trainWatch) label() string { return "train " + w.name }
 
 func (w *trainWatch) ended() (bool, error) {
 	ts := &w.t.Status

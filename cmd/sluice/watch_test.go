@@ -203,6 +203,15 @@ func TestWatchLiveAndPiped(t *testing.T) {
 	require.Contains(t, out, "\x1b[J", "later frames replace the first in place")
 	require.Contains(t, out, styleGreen+styleBold+"Promoted"+styleReset, "the end is shown in colour")
 
+	// Stopped (Ctrl-C cancels the context): it says the release goes on.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = runWatch(ctx, io.Discard, display{}, &releaseWatch{cl: c.client(), name: "greeter-v2"}, time.Second)
+	require.EqualError(t, err, "stopped watching; release greeter-v2 goes on (sluice release status greeter-v2)")
+	var ee *exitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, exitInterrupted, ee.code)
+
 	out, _, err = run(t, "", "--server", addr, "release", "watch", "greeter-v2", "--interval", "20ms")
 	require.NoError(t, err)
 	require.NotContains(t, out, "\x1b", "no escape codes when piped")
