@@ -6,12 +6,24 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/state"
 )
 
-// decisionView is a recorded decision as `release history -o json|yaml`
-// prints it: the API's decision with its step counted from 1, as the
-// tables count it (null before the first step).
+// The CLI's JSON and YAML are the API's objects with one change: a step
+// is counted from 1, as every table counts it (null before the first
+// step), where the API gives the plan index.
+
+// stepNumber is a plan index counted from 1; nil before the first step.
+func stepNumber(index int) *int {
+	if index < 0 {
+		return nil
+	}
+	n := index + 1
+	return &n
+}
+
+// decisionView is a recorded decision with its step counted from 1.
 type decisionView struct {
 	state.Decision
 	Step *int `json:"step"`
@@ -21,13 +33,45 @@ type decisionView struct {
 func historyView(ds []state.Decision) []decisionView {
 	out := make([]decisionView, len(ds))
 	for i, d := range ds {
-		out[i] = decisionView{Decision: d}
-		if d.Step >= 0 {
-			n := d.Step + 1
-			out[i].Step = &n
-		}
+		out[i] = decisionView{Decision: d, Step: stepNumber(d.Step)}
 	}
 	return out
+}
+
+type approvalView struct {
+	state.Approval
+	Step *int `json:"step"`
+}
+
+type exposureView struct {
+	state.Exposure
+	Step *int `json:"step"`
+}
+
+type releaseStatusView struct {
+	state.ReleaseStatus
+	Step      *int           `json:"step"`
+	Exposure  *exposureView  `json:"exposure,omitempty"`
+	Approvals []approvalView `json:"approvals,omitempty"`
+	Decisions []decisionView `json:"decisions"`
+}
+
+// releaseView is a release as `release status -o json|yaml` prints it.
+type releaseView struct {
+	Spec   config.Release    `json:"spec"`
+	Status releaseStatusView `json:"status"`
+}
+
+func viewRelease(r *state.Release) releaseView {
+	rs := r.Status
+	v := releaseView{Spec: r.Spec, Status: releaseStatusView{ReleaseStatus: rs, Step: stepNumber(rs.Step), Decisions: historyView(rs.Decisions)}}
+	if e := rs.Exposure; e != nil {
+		v.Status.Exposure = &exposureView{Exposure: *e, Step: stepNumber(e.Step)}
+	}
+	for _, a := range rs.Approvals {
+		v.Status.Approvals = append(v.Status.Approvals, approvalView{Approval: a, Step: stepNumber(a.Step)})
+	}
+	return v
 }
 
 // printHistory is the table of `release history`.

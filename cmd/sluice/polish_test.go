@@ -141,6 +141,25 @@ func TestCLIOutputFormats(t *testing.T) {
 		require.Equal(t, []string{strconv.Itoa(h.Seq), h.Action, step}, rows[i][1:], "decision %d: JSON and table disagree", h.Seq)
 	}
 	require.True(t, sawStep, "a started release has a decision at step 1: %s", table)
+
+	// status: the step of -o json is the step of the table.
+	table, _, err = run(t, "", "--server", addr, "release", "status", "greeter-v2")
+	require.NoError(t, err)
+	out, _, err = run(t, "", "--server", addr, "release", "status", "greeter-v2", "-o", "json")
+	require.NoError(t, err)
+	var st struct {
+		Status struct {
+			Step      int `json:"step"`
+			Decisions []struct {
+				Step *int `json:"step"`
+			} `json:"decisions"`
+		} `json:"status"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &st))
+	m := regexp.MustCompile(`(?m)^Step:\s+(\d+)/`).FindStringSubmatch(table)
+	require.NotNil(t, m, table)
+	require.Equal(t, m[1], strconv.Itoa(st.Status.Step))
+	require.Len(t, st.Status.Decisions, len(hist))
 }
 
 // TestCLIPausedShowsWho: a paused release's status names who paused it,

@@ -168,7 +168,7 @@ func newReleaseStatusCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return output.print(c.out, r, func(w io.Writer) error {
+			return output.print(c.out, viewRelease(r), func(w io.Writer) error {
 				printStatus(w, r, time.Now())
 				return nil
 			})
