@@ -52,8 +52,8 @@ type cli struct {
 	in      io.Reader
 	out     io.Writer
 	errOut  io.Writer
-	// termWidth tells a terminal from a pipe (nil: ask the OS).
-	termWidth func(io.Writer) (int, bool)
+	// termSize tells a terminal from a pipe (nil: ask the OS).
+	termSize func(io.Writer) (termSize, bool)
 }
 
 func (c *cli) client() *api.Client {

@@ -8,16 +8,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// terminalWidth reports whether w is a terminal, and its width in columns
-// (0 when the terminal does not say).
-func terminalWidth(w io.Writer) (int, bool) {
+// terminalSize reports whether w is a terminal, and its size in columns
+// and rows (0 when the terminal does not say).
+func terminalSize(w io.Writer) (termSize, bool) {
 	f, ok := w.(interface{ Fd() uintptr })
 	if !ok {
-		return 0, false
+		return termSize{}, false
 	}
 	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
 	if err != nil {
-		return 0, false
+		return termSize{}, false
 	}
-	return int(ws.Col), true
+	return termSize{cols: int(ws.Col), rows: int(ws.Row)}, true
 }

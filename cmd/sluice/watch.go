@@ -27,22 +27,29 @@ type display struct {
 	color bool
 	// width is the number of columns every line is cut to.
 	width int
+	// height is the number of rows of a live frame (0: no limit): a
+	// frame taller than the terminal could not be redrawn in place.
+	height int
 }
+
+// termSize is a terminal's size; 0 where it does not say.
+type termSize struct{ cols, rows int }
 
 // chooseDisplay picks the display for out: a live frame on a terminal,
 // in colour unless NO_COLOR is set (https://no-color.org) or TERM is
 // dumb; plain appended lines otherwise, as wide as the terminal on
 // errOut, or $COLUMNS.
-func chooseDisplay(out, errOut io.Writer, termWidth func(io.Writer) (int, bool), getenv func(string) string) display {
+func chooseDisplay(out, errOut io.Writer, termSize func(io.Writer) (termSize, bool), getenv func(string) string) display {
 	dumb := getenv("TERM") == "dumb"
-	if w, ok := termWidth(out); ok && !dumb {
+	if ts, ok := termSize(out); ok && !dumb {
+		w := ts.cols
 		if w <= 0 {
 			w = defaultTerminalWidth
 		}
-		return display{live: true, color: getenv("NO_COLOR") == "", width: w}
+		return display{live: true, color: getenv("NO_COLOR") == "", width: w, height: ts.rows}
 	}
-	if w, ok := termWidth(errOut); ok && w > 0 {
-		return display{width: w}
+	if ts, ok := termSize(errOut); ok && ts.cols > 0 {
+		return display{width: ts.cols}
 	}
 	if w, err := strconv.Atoi(getenv("COLUMNS")); err == nil && w > 0 {
 		return display{width: w}
@@ -51,11 +58,11 @@ func chooseDisplay(out, errOut io.Writer, termWidth func(io.Writer) (int, bool),
 }
 
 func (c *cli) display() display {
-	tw := c.termWidth
-	if tw == nil {
-		tw = terminalWidth
+	ts := c.termSize
+	if ts == nil {
+		ts = terminalSize
 	}
-	return chooseDisplay(c.out, c.errOut, tw, os.Getenv)
+	return chooseDisplay(c.out, c.errOut, ts, os.Getenv)
 }
 
 // watchSource is what a watch follows: a release or a train.
@@ -98,7 +105,7 @@ func runWatch(ctx context.Context, out io.Writer, d display, src watchSource, in
 			return err
 		}
 		if d.live {
-			s := src.frame(time.Now(), d.width, d.color)
+			s := fitRows(src.frame(time.Now(), d.width, d.color), d.height)
 			if drawn > 0 {
 				// Back to the first line of the previous frame, and clear
 				// from there to the end of the screen.
@@ -122,6 +129,19 @@ func runWatch(ctx context.Context, out io.Writer, d display, src watchSource, in
 		case <-time.After(interval):
 		}
 	}
+}
+
+// fitRows keeps the first lines of a frame that fit a terminal of rows
+// rows, leaving the last row for the cursor (rows 0: all of it).
+func fitRows(frame string, rows int) string {
+	if rows <= 1 {
+		return frame
+	}
+	lines := strings.SplitAfter(frame, "\n")
+	if len(lines) <= rows-1 || (len(lines) == rows && lines[rows-1] == "") {
+		return frame
+	}
+	return strings.Join(lines[:rows-1], "")
 }
 
 // releaseWatch follows one release.

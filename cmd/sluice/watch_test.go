@@ -126,14 +126,14 @@ func TestTrainFrame(t *testing.T) {
 // as wide as the terminal on stderr, or $COLUMNS.
 func TestChooseDisplay(t *testing.T) {
 	tty, pipe, errTTY := &bytes.Buffer{}, &bytes.Buffer{}, &bytes.Buffer{}
-	termWidth := func(w io.Writer) (int, bool) {
+	sizeOf := func(w io.Writer) (termSize, bool) {
 		switch w {
 		case tty:
-			return 100, true
+			return termSize{cols: 100, rows: 30}, true
 		case errTTY:
-			return 70, true
+			return termSize{cols: 70, rows: 20}, true
 		}
-		return 0, false
+		return termSize{}, false
 	}
 	env := func(kv ...string) func(string) string {
 		return func(k string) string {
@@ -145,12 +145,21 @@ func TestChooseDisplay(t *testing.T) {
 			return ""
 		}
 	}
-	require.Equal(t, display{live: true, color: true, width: 100}, chooseDisplay(tty, pipe, termWidth, env()))
-	require.Equal(t, display{live: true, width: 100}, chooseDisplay(tty, pipe, termWidth, env("NO_COLOR", "1")))
-	require.Equal(t, display{width: 160}, chooseDisplay(tty, pipe, termWidth, env("TERM", "dumb")))
-	require.Equal(t, display{width: 70}, chooseDisplay(pipe, errTTY, termWidth, env()))
-	require.Equal(t, display{width: 90}, chooseDisplay(pipe, pipe, termWidth, env("COLUMNS", "90")))
-	require.Equal(t, display{width: 160}, chooseDisplay(pipe, pipe, termWidth, env()))
+	require.Equal(t, display{live: true, color: true, width: 100, height: 30}, chooseDisplay(tty, pipe, sizeOf, env()))
+	require.Equal(t, display{live: true, width: 100, height: 30}, chooseDisplay(tty, pipe, sizeOf, env("NO_COLOR", "1")))
+	require.Equal(t, display{width: 160}, chooseDisplay(tty, pipe, sizeOf, env("TERM", "dumb")))
+	require.Equal(t, display{width: 70}, chooseDisplay(pipe, errTTY, sizeOf, env()))
+	require.Equal(t, display{width: 90}, chooseDisplay(pipe, pipe, sizeOf, env("COLUMNS", "90")))
+	require.Equal(t, display{width: 160}, chooseDisplay(pipe, pipe, sizeOf, env()))
+}
+
+// TestFitRows: a live frame taller than the terminal keeps its first
+// rows, so that the next redraw can move back over all of it.
+func TestFitRows(t *testing.T) {
+	frame := "a\nb\nc\nd\n"
+	require.Equal(t, frame, fitRows(frame, 0))
+	require.Equal(t, frame, fitRows(frame, 5))
+	require.Equal(t, "a\nb\n", fitRows(frame, 3))
 }
 
 // syncBuffer is a bytes.Buffer safe to read while a watch writes to it.
@@ -185,7 +194,7 @@ func TestWatchLiveAndPiped(t *testing.T) {
 
 	var live syncBuffer
 	c := &cli{server: addr, timeout: 5 * time.Second, out: &live, errOut: &bytes.Buffer{},
-		termWidth: func(w io.Writer) (int, bool) { return 100, w == &live }}
+		termSize: func(w io.Writer) (termSize, bool) { return termSize{cols: 100, rows: 40}, w == &live }}
 	done := make(chan error, 1)
 	go func() {
 		done <- runWatch(context.Background(), c.out, c.display(), &releaseWatch{cl: c.client(), name: "greeter-v2"}, 20*time.Millisecond)
