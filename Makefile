@@ -2,9 +2,12 @@
 SHELL := /usr/bin/env bash
 GO    ?= go
 BIN   := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PKGS_CORE := ./config/... ./state/... ./raft/... ./xds/... ./api/... ./server/... ./controller/... ./analysis/...
 
-.PHONY: help build test test-stress test-short test-e2e lint fuzz fuzz-short demo bench bench-fanout bench-rollback bench-envoy screenshots clean envoy prometheus clean-tools chaos
+.PHONY: help build test test-stress test-short test-e2e lint fuzz fuzz-short demo one-node bench bench-fanout bench-rollback bench-envoy screenshots clean envoy prometheus clean-tools chaos
 
 # Fuzz targets as package:Target; `make fuzz` runs each for FUZZTIME, one
 # at a time on one worker (the machine may be shared).
@@ -16,7 +19,7 @@ help: ## list the targets
 
 build: ## build bin/sluice, bin/sluice-demo and bin/sluice-bench
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/sluice ./cmd/sluice
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/sluice ./cmd/sluice
 	@if [ -d cmd/sluice-demo ]; then $(GO) build -o $(BIN)/sluice-demo ./cmd/sluice-demo; fi
 	@if [ -d cmd/sluice-bench ]; then $(GO) build -o $(BIN)/sluice-bench ./cmd/sluice-bench; fi
 
@@ -56,6 +59,9 @@ prometheus: ## find Prometheus, or install the Debian package when running as ro
 
 demo: ## dev server, Prometheus, backends, Envoy (make envoy) and two clients: one release promoted, one rolled back by itself
 	./scripts/demo.sh
+
+one-node: ## the README's "One node" walkthrough needs: greeter backends, Prometheus on 127.0.0.1:9090, a client (Ctrl-C stops them)
+	./scripts/one-node.sh
 
 bench: ## Go benchmarks (translation, fan-out at 1,000 streams); full runs and results in docs/benchmarks.md
 	$(GO) test -run '^$$' -bench 'Translate|Fanout' -benchtime 10x ./xds/ ./test/xdsload/

@@ -19,9 +19,10 @@ import (
 
 // Client talks to any node's API.
 type Client struct {
-	base  string
-	http  *http.Client
-	Actor string
+	base    string
+	http    *http.Client
+	timeout time.Duration
+	Actor   string
 	// Token is sent as a bearer token when set.
 	Token string
 	// Consistent makes Get and Release linearizable reads
@@ -69,7 +70,7 @@ func NewClientWith(addr string, o ClientOptions) *Client {
 		tr.TLSClientConfig = o.TLS
 		hc.Transport = tr
 	}
-	return &Client{base: strings.TrimRight(addr, "/"), http: hc}
+	return &Client{base: strings.TrimRight(addr, "/"), http: hc, timeout: o.Timeout}
 }
 
 // Error is an error answered by the server.
@@ -107,12 +108,15 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, co
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach sluice at %s: %w", c.base, err)
+		return c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return fmt.Errorf("read response from %s: %w", c.base, err)
+	}
+	if resp.StatusCode >= 300 && isGRPC(resp.Header) {
+		return c.notAPIError()
 	}
 	if resp.StatusCode >= 300 {
 		e := &Error{Status: resp.StatusCode}
