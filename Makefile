@@ -31,7 +31,7 @@ lint: ## gofmt and go vet
 # Packages run one at a time (-p 1): several of them start Raft clusters,
 # Prometheus, Envoys and Chromium, and on two cores they would starve each other.
 test: lint envoy prometheus ## lint, unit tests with -race, the end-to-end tests on real Envoy, Prometheus and Chromium, and a short fuzz pass
-	$(GO) test -race -count=1 -p 1 -timeout 15m ./...
+	$(GO) test -race -count=1 -p 1 -timeout 30m ./...
 	@$(MAKE) --no-print-directory fuzz-short
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10m) each; crashers land in the package's testdata/fuzz

@@ -61,9 +61,11 @@ func testConfig(t *testing.T, id, dir, addr string, bootstrap bool) Config {
 		RaftAddr:           addr,
 		Bootstrap:          bootstrap,
 		Logger:             testLogger(t).With("test", t.Name()),
-		HeartbeatTimeout:   300 * time.Millisecond,
-		ElectionTimeout:    300 * time.Millisecond,
-		LeaderLeaseTimeout: 150 * time.Millisecond,
+		// The server's defaults: with 300 ms and a 150 ms lease, a leader
+		// on two busy cores under -race lost its lease while adding voters.
+		HeartbeatTimeout:   time.Second,
+		ElectionTimeout:    time.Second,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
 		CommitTimeout:      20 * time.Millisecond,
 	}
 }
