@@ -7,8 +7,6 @@ package controller
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/analysis"
@@ -81,34 +79,6 @@ func errorEvent(r *state.Release, msg string) state.ReleaseEvent {
 		return nil
 	}
 	return &state.RecordError{On: state.OnRelease(r, msg)}
-}
-
-// decideAck waits for every proxy group to hold the step's routes.
-func decideAck(r *state.Release, fleet Fleet) Next {
-	rs := &r.Status
-	var behind, nacks []string
-	streams := 0
-	for _, g := range fleet.Groups {
-		streams += g.Streams
-		for _, n := range g.NACKs {
-			nacks = append(nacks, fmt.Sprintf("group %s on %s rejected config: %s", g.Group, g.Node, n))
-		}
-		if g.AckedIndex < rs.StepIndex {
-			behind = append(behind, fmt.Sprintf("%s@%s (acked %d)", g.Group, g.Node, g.AckedIndex))
-		}
-	}
-	sort.Strings(nacks)
-	sort.Strings(behind)
-	switch {
-	case len(nacks) > 0:
-		return hold(r, state.HoldRejected, "held: "+strings.Join(nacks, "; "))
-	case len(behind) == 0:
-		return Next{Event: &state.AckStep{On: state.OnRelease(r, fmt.Sprintf("step %d (%d%%) applied: %d proxy group(s), %d stream(s) hold state index %d",
-			rs.Step+1, rs.Weight, len(fleet.Groups), streams, rs.StepIndex))}}
-	case fleet.Now.Sub(rs.StepStartedAt) >= rs.PolicySpec.AckTimeout.D():
-		return hold(r, state.HoldAckTimeout, fmt.Sprintf("held: not every proxy group ACKed step %d within %s: %s", rs.Step+1, rs.PolicySpec.AckTimeout.D(), strings.Join(behind, ", ")))
-	}
-	return Next{}
 }
 
 // hold records a hold once; repeating the same one is not news.

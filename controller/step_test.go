@@ -199,3 +199,34 @@ func field(t *testing.T, raw []byte, name string) json.RawMessage {
 	require.NoError(t, json.Unmarshal(raw, &m))
 	return m[name]
 }
+
+func TestDecideAckWaitsForExpectedGroups(t *testing.T) {
+	r := testRelease(state.PhaseProgressing, 1)
+	r.Status.ExpectedGroups = []string{"a", "b"}
+
+	// After a leader change no proxy has reconnected yet: the step does
+	// not pass with 0 proxy groups while groups are expected.
+	require.Equal(t, Next{}, DecideProgress(r, Fleet{Now: t0.Add(time.Second)}))
+
+	// One expected group is back and ACKed; the other is still missing.
+	back := []GroupAck{{Node: "n2", Group: "a", AckedIndex: 40, Streams: 1}}
+	require.Equal(t, Next{}, DecideProgress(r, Fleet{Now: t0.Add(5 * time.Second), Groups: back}))
+
+	// Both are back (on different nodes): the step passes, and the groups
+	// that held it are expected for the next one.
+	both := append(back, GroupAck{Node: "n3", Group: "b", AckedIndex: 41, Streams: 2})
+	ack := DecideProgress(r, Fleet{Now: t0.Add(6 * time.Second), Groups: both}).Event.(*state.AckStep)
+	require.Equal(t, []string{"a", "b"}, ack.Groups)
+	require.Equal(t, "step 2 (50%) applied: 2 proxy group(s), 3 stream(s) hold state index 40", ack.Message)
+
+	// A group with no stream on any live node within ackTimeout stops
+	// being expected, and the ACK says so.
+	ack = DecideProgress(r, Fleet{Now: t0.Add(10 * time.Second), Groups: back}).Event.(*state.AckStep)
+	require.Equal(t, []string{"a"}, ack.Groups)
+	require.Equal(t, "step 2 (50%) applied: 1 proxy group(s), 1 stream(s) hold state index 40; no longer expected (no stream on any live node within 10s): b", ack.Message)
+
+	// A group that is there but behind still holds the step at the timeout.
+	behind := append(back, GroupAck{Node: "n3", Group: "b", AckedIndex: 39, Streams: 1})
+	h := DecideProgress(r, Fleet{Now: t0.Add(10 * time.Second), Groups: behind}).Event.(*state.HoldRelease).Hold
+	require.Equal(t, state.HoldAckTimeout, h.Kind)
+}

@@ -220,6 +220,12 @@ type ReleaseStatus struct {
 	StepStartedAt time.Time `json:"stepStartedAt,omitzero"`
 	Acked         bool      `json:"acked"`
 	AckedAt       time.Time `json:"ackedAt,omitzero"`
+	// ExpectedGroups are the proxy groups that held the last ACKed step
+	// (sorted): the next step's ACK waits for each of them to hold a
+	// stream on a live node, for up to the policy's ackTimeout. It is
+	// replicated so that a new leader, whose proxies have not reconnected
+	// yet, still knows whom to wait for.
+	ExpectedGroups []string `json:"expectedGroups,omitempty"`
 	// BakeUntil is when the step may advance (given a Successful verdict).
 	BakeUntil time.Time `json:"bakeUntil,omitzero"`
 	// NextAnalysisAt is when the next analysis is due.

@@ -139,7 +139,12 @@ func (e *StartRelease) change(rt *releaseTx) {
 
 // AckStep records that every proxy group holds the step's routes: the
 // bake starts.
-type AckStep struct{ On }
+type AckStep struct {
+	On
+	// Groups are the proxy groups that held the step (sorted): they are
+	// expected for the next one (ReleaseStatus.ExpectedGroups).
+	Groups []string `json:"groups,omitempty"`
+}
 
 func (*AckStep) Type() Type { return CmdReleaseAck }
 
@@ -157,6 +162,7 @@ func (e *AckStep) change(rt *releaseTx) {
 	rs := rt.status()
 	step, _ := rt.r.CurrentStep()
 	rs.Acked, rs.AckedAt = true, rt.time
+	rs.ExpectedGroups = append([]string(nil), e.Groups...)
 	rs.BakeUntil = rt.time.Add(step.Bake.D())
 	rs.NextAnalysisAt = rt.time.Add(analysisInterval(rs))
 	rs.Hold = nil

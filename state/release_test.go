@@ -108,17 +108,19 @@ func TestReleaseLifecyclePromote(t *testing.T) {
 	require.Equal(t, m.index, m.st.Index)
 	require.Equal(t, []uint32{90, 10, 0}, m.st.RouteWeights("greeter"))
 
-	ack := &AckStep{On: m.on("acked")}
+	ack := &AckStep{On: m.on("acked"), Groups: []string{"edge/eu/", "web/eu/"}}
 	require.Equal(t, r.Status.StepIndex, ack.Expect.StepIndex, "an ACK expects the step's index")
 	require.NoError(t, m.do(ack, t0.Add(2*time.Second), "controller"))
 	r = m.rel()
 	require.True(t, r.Status.Acked)
+	require.Equal(t, []string{"edge/eu/", "web/eu/"}, r.Status.ExpectedGroups, "the groups that ACKed are expected next")
 	require.Equal(t, t0.Add(32*time.Second), r.Status.BakeUntil, "bake starts at the ACK")
 	require.Equal(t, t0.Add(7*time.Second), r.Status.NextAnalysisAt)
 
 	require.NoError(t, m.do(&AdvanceStep{On: m.on("advance")}, t0.Add(40*time.Second), "controller"))
 	require.Equal(t, []uint32{50, 50, 0}, m.st.RouteWeights("greeter"))
 	require.False(t, m.rel().Status.Acked, "a new step waits for its own ACK")
+	require.Equal(t, []string{"edge/eu/", "web/eu/"}, m.rel().Status.ExpectedGroups, "a new step keeps the groups it waits for")
 
 	require.NoError(t, m.do(&Promote{On: m.on("promoted")}, t0.Add(80*time.Second), "controller"))
 	r = m.rel()
