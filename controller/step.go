@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/analysis"
+	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/state"
 )
 
@@ -103,16 +104,20 @@ type AnalysisInput struct {
 }
 
 // AdvanceDue says whether the analysis verdict would move the release
-// into its next step now (it passed and the bake is over), and which
+// into its next step now (it passed and the bake is over, counting only
+// time with usable analysis data: BakedWith), and which
 // step: the caller then estimates that step's exposure for AfterAnalysis.
 func AdvanceDue(r *state.Release, v analysis.Verdict, now time.Time) (int, bool) {
+	if _, ok := r.CurrentStep(); !ok {
+		return 0, false
+	}
 	_, act, _ := analysis.Decide(r.Status.Counters, v, r.Status.PolicySpec)
-	return advanceDue(r, act, now)
+	return advanceDue(r, act, BakedWith(&r.Status, v, now))
 }
 
-func advanceDue(r *state.Release, act analysis.Action, now time.Time) (int, bool) {
+func advanceDue(r *state.Release, act analysis.Action, baked time.Duration) (int, bool) {
 	rs := &r.Status
-	if act != analysis.ActionAdvance || now.Before(rs.BakeUntil) || lastStep(r) {
+	if act != analysis.ActionAdvance || baked < rs.Plan[rs.Step].Bake.D() || lastStep(r) {
 		return 0, false
 	}
 	return rs.Step + 1, true
@@ -138,30 +143,33 @@ func AfterAnalysis(r *state.Release, in AnalysisInput) state.ReleaseEvent {
 	}
 	c, act, reason := analysis.Decide(rs.Counters, in.Verdict, rs.PolicySpec)
 	bake := rs.Plan[rs.Step].Bake.D()
+	baked := BakedWith(rs, in.Verdict, in.Now)
+	bakedD := config.Duration(baked)
 	analysed := func(msg string, h *state.Hold, e *state.Exposure) state.ReleaseEvent {
-		return &state.RecordAnalysis{On: state.OnRelease(r, msg), Verdict: raw, Counters: &c, Hold: h, Exposure: e}
+		return &state.RecordAnalysis{On: state.OnRelease(r, msg), Verdict: raw, Counters: &c, Hold: h, Exposure: e, Baked: &bakedD}
 	}
+	bakedMsg := bakeNote(baked, bake)
 	switch {
 	case act == analysis.ActionRollBack:
 		return &state.Rollback{On: state.OnRelease(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, reason)),
 			Ending: state.Ending{Verdict: raw, Counters: &c}}
 	case act != analysis.ActionAdvance:
 		return analysed(reason, &state.Hold{Kind: state.HoldAnalysis, Message: "held: " + reason}, nil)
-	case in.Now.Before(rs.BakeUntil):
-		return analysed(fmt.Sprintf("%s; baking until %s", reason, rs.BakeUntil.UTC().Format(time.RFC3339)), nil, nil)
+	case baked < bake:
+		return analysed(fmt.Sprintf("%s; %s", reason, bakedMsg), nil, nil)
 	case in.Lockstep != "":
 		return analysed(in.Lockstep, &state.Hold{Kind: state.HoldLockstep, Message: in.Lockstep}, nil)
 	case lastStep(r):
-		return &state.Promote{On: state.OnRelease(r, fmt.Sprintf("promoted: step %d (%d%%) baked %s; %s", rs.Step+1, rs.Weight, bake, reason)),
+		return &state.Promote{On: state.OnRelease(r, fmt.Sprintf("promoted: step %d (%d%%) %s; %s", rs.Step+1, rs.Weight, bakedMsg, reason)),
 			Ending: state.Ending{Verdict: raw, Counters: &c}}
 	}
-	next, _ := advanceDue(r, act, in.Now)
+	next, _ := advanceDue(r, act, baked)
 	e := estimateOrUnknown(in.Next, next)
 	if h := gateStep(r, &e); h != nil {
 		return analysed(h.Message, h, &e)
 	}
-	return &state.AdvanceStep{On: state.OnRelease(r, fmt.Sprintf("advance to step %d (%d%%): step %d baked %s; %s",
-		rs.Step+2, r.StepWeight(next), rs.Step+1, bake, reason)), Verdict: raw, Exposure: &e}
+	return &state.AdvanceStep{On: state.OnRelease(r, fmt.Sprintf("advance to step %d (%d%%): step %d %s; %s",
+		rs.Step+2, r.StepWeight(next), rs.Step+1, bakedMsg, reason)), Verdict: raw, Exposure: &e}
 }
 
 // estimateOrUnknown is the estimate for step, or an unknown one when the

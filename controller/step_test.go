@@ -127,18 +127,21 @@ func TestAfterAnalysis(t *testing.T) {
 	rec := e.(*state.RecordAnalysis)
 	require.Nil(t, rec.Hold)
 	require.Equal(t, 1, rec.Counters.Successes)
+	require.Equal(t, config.Duration(7500*time.Millisecond), *rec.Baked, "one analysis covers at most 1.5 intervals (5s)")
+	require.Contains(t, rec.Message, "baked 7.5s of 30s with data")
 	require.JSONEq(t, `"Successful"`, string(field(t, rec.Verdict, "phase")), "the verdict is recorded as a JSON object")
 
 	// Successful after the bake: advance to step 2 (50%), with the
 	// estimate of that step.
 	r := acked(testRelease(state.PhaseProgressing, 0), bake)
+	r.Status.Baked, r.Status.BakedTo = config.Duration(25*time.Second), bake.Add(-5*time.Second)
 	step, due := AdvanceDue(r, ok, bake)
 	require.True(t, due)
 	require.Equal(t, 1, step)
 	est := EstimateExposure(r, 1, Traffic{}, Traffic{})
 	e = AfterAnalysis(r, AnalysisInput{Verdict: ok, Now: bake, Next: &est})
 	adv := e.(*state.AdvanceStep)
-	require.Contains(t, adv.Message, "advance to step 2 (50%)")
+	require.Contains(t, adv.Message, "advance to step 2 (50%): step 1 baked 30s of 30s with data")
 	require.Equal(t, 50.0, adv.Exposure.Share)
 
 	// The train's lockstep holds it, recording the analysis.
@@ -147,6 +150,7 @@ func TestAfterAnalysis(t *testing.T) {
 
 	// Successful after the last step's bake: promote.
 	r = acked(testRelease(state.PhaseProgressing, 1), bake)
+	r.Status.Baked = config.Duration(30 * time.Second)
 	_, due = AdvanceDue(r, ok, bake)
 	require.False(t, due, "no step after the last")
 	require.Equal(t, state.CmdReleasePromote, after(r, ok, bake).Type())
@@ -188,6 +192,7 @@ func TestAfterAnalysis(t *testing.T) {
 // the next step is held by an exposure budget (fail closed).
 func TestAfterAnalysisWithoutEstimateHolds(t *testing.T) {
 	r := acked(testRelease(state.PhaseProgressing, 0), t0)
+	r.Status.Baked = config.Duration(30 * time.Second)
 	r.Status.PolicySpec.Exposure = &config.ExposureSpec{MaxTrafficShare: 80}
 	e := after(r, analysis.Verdict{Phase: analysis.PhaseSuccessful}, t0)
 	require.Equal(t, state.HoldExposureBudget, e.(*state.RecordAnalysis).Hold.Kind)

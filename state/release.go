@@ -226,8 +226,16 @@ type ReleaseStatus struct {
 	// replicated so that a new leader, whose proxies have not reconnected
 	// yet, still knows whom to wait for.
 	ExpectedGroups []string `json:"expectedGroups,omitempty"`
-	// BakeUntil is when the step may advance (given a Successful verdict).
+	// BakeUntil is the earliest the step may advance (given a Successful
+	// verdict): the ACK plus the step's bake, pushed out by pauses.
 	BakeUntil time.Time `json:"bakeUntil,omitzero"`
+	// Baked is how much of the step's bake analyses with usable data
+	// covered (the step advances once it reaches the bake), and BakedTo
+	// the time it was counted up to: the ACK, then each analysis, then a
+	// resume. Time without usable data (Prometheus down, no samples) is
+	// not counted; the controller decides how much each analysis covers.
+	Baked   config.Duration `json:"baked,omitempty"`
+	BakedTo time.Time       `json:"bakedTo,omitzero"`
 	// NextAnalysisAt is when the next analysis is due.
 	NextAnalysisAt time.Time `json:"nextAnalysisAt,omitzero"`
 	PausedAt       time.Time `json:"pausedAt,omitzero"`
@@ -266,6 +274,15 @@ type ReleaseStatus struct {
 	EndedAt   time.Time  `json:"endedAt,omitzero"`
 	// Reason is why the release ended.
 	Reason string `json:"reason,omitempty"`
+}
+
+// AnalysisInterval is how often the release is analysed (the policy's
+// analysis interval, default 5s).
+func (rs *ReleaseStatus) AnalysisInterval() time.Duration {
+	if a := rs.PolicySpec.Analysis; a != nil && a.Interval > 0 {
+		return a.Interval.D()
+	}
+	return 5 * time.Second
 }
 
 // Release is a release and its progress.

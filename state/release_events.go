@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/analysis"
+	"github.com/sluicehq/sluice/config"
 )
 
 // Expect is what the proposer of a release event saw: the event applies
@@ -164,7 +165,8 @@ func (e *AckStep) change(rt *releaseTx) {
 	rs.Acked, rs.AckedAt = true, rt.time
 	rs.ExpectedGroups = append([]string(nil), e.Groups...)
 	rs.BakeUntil = rt.time.Add(step.Bake.D())
-	rs.NextAnalysisAt = rt.time.Add(analysisInterval(rs))
+	rs.Baked, rs.BakedTo = 0, rt.time
+	rs.NextAnalysisAt = rt.time.Add(rs.AnalysisInterval())
 	rs.Hold = nil
 }
 
@@ -177,6 +179,9 @@ type RecordAnalysis struct {
 	Hold     *Hold              `json:"hold,omitempty"`
 	// Exposure is the estimate of the step an exposure hold waits for.
 	Exposure *Exposure `json:"exposure,omitempty"`
+	// Baked is the step's bake counted with this analysis (see
+	// ReleaseStatus.Baked); nil leaves it as it is.
+	Baked *config.Duration `json:"baked,omitempty"`
 }
 
 func (*RecordAnalysis) Type() Type { return CmdReleaseAnalysis }
@@ -192,7 +197,13 @@ func (e *RecordAnalysis) change(rt *releaseTx) {
 		rs.Exposure = e.Exposure
 	}
 	rs.Hold = e.Hold
-	rs.NextAnalysisAt = rt.time.Add(analysisInterval(rs))
+	if e.Baked != nil {
+		rs.Baked = *e.Baked
+	}
+	if rs.Acked {
+		rs.BakedTo = rt.time
+	}
+	rs.NextAnalysisAt = rt.time.Add(rs.AnalysisInterval())
 	rs.LastVerdict = e.Verdict
 	rt.verdict = e.Verdict
 }

@@ -186,6 +186,17 @@ func TestReleasePauseResumeKeepsBake(t *testing.T) {
 	require.ErrorIs(t, err, ErrBadTransition)
 	require.NoError(t, m.do(&Resume{On: m.on("")}, t0.Add(70*time.Second), "alice"))
 	require.Equal(t, t0.Add(90*time.Second), m.rel().Status.BakeUntil, "60s paused pushes the bake out by 60s")
+	require.Equal(t, t0.Add(70*time.Second), m.rel().Status.BakedTo, "time paused is not baked")
+
+	baked := config.Duration(4 * time.Second)
+	require.NoError(t, m.do(&RecordAnalysis{On: m.on(""), Baked: &baked}, t0.Add(75*time.Second), "c"))
+	require.Equal(t, baked, m.rel().Status.Baked)
+	require.Equal(t, t0.Add(75*time.Second), m.rel().Status.BakedTo)
+	require.NoError(t, m.do(&RecordAnalysis{On: m.on("")}, t0.Add(80*time.Second), "c"))
+	require.Equal(t, baked, m.rel().Status.Baked, "an analysis without a count leaves it")
+	require.Equal(t, t0.Add(80*time.Second), m.rel().Status.BakedTo, "but time up to it is spent")
+	require.NoError(t, m.do(&AdvanceStep{On: m.on("")}, t0.Add(90*time.Second), "c"))
+	require.Zero(t, m.rel().Status.Baked, "a new step bakes from zero")
 }
 
 func TestReleaseRefusals(t *testing.T) {
