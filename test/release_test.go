@@ -103,7 +103,7 @@ spec:
 // through node p.
 func (e *releaseEnv) load(svc string, p *proc, rps float64) *demo.Load {
 	e.t.Helper()
-	boot, err := demo.Bootstrap(p.xds, demo.Node{ID: "load-" + svc, Cluster: "e2e", Region: "r1"})
+	boot, err := demo.Bootstrap(demo.Node{ID: "load-" + svc, Cluster: "e2e", Region: "r1"}, p.xds)
 	require.NoError(e.t, err)
 	res, err := xds.NewXDSResolverWithConfigForTesting(boot)
 	require.NoError(e.t, err)
