@@ -47,6 +47,9 @@ func decideAck(r *state.Release, fleet Fleet) Next {
 		if len(missing) > 0 {
 			msg += fmt.Sprintf("; no longer expected (no stream on any live node within %s): %s", timeout, strings.Join(missing, ", "))
 		}
+		if len(fleet.Unreachable) > 0 {
+			msg += "; unreachable node(s), their proxies reconnect elsewhere: " + strings.Join(fleet.Unreachable, ", ")
+		}
 		return Next{Event: &state.AckStep{On: state.OnRelease(r, msg), Groups: present}}
 	case late:
 		return hold(r, state.HoldAckTimeout, fmt.Sprintf("held: not every proxy group ACKed step %d within %s: %s", rs.Step+1, timeout, strings.Join(behind, ", ")))

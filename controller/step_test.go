@@ -223,6 +223,8 @@ func TestDecideAckWaitsForExpectedGroups(t *testing.T) {
 	ack := DecideProgress(r, Fleet{Now: t0.Add(6 * time.Second), Groups: both}).Event.(*state.AckStep)
 	require.Equal(t, []string{"a", "b"}, ack.Groups)
 	require.Equal(t, "step 2 (50%) applied: 2 proxy group(s), 3 stream(s) hold state index 40", ack.Message)
+	ack = DecideProgress(r, Fleet{Now: t0.Add(6 * time.Second), Groups: both, Unreachable: []string{"n4"}}).Event.(*state.AckStep)
+	require.Contains(t, ack.Message, "; unreachable node(s), their proxies reconnect elsewhere: n4")
 
 	// A group with no stream on any live node within ackTimeout stops
 	// being expected, and the ACK says so.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/sluicehq/sluice/state"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 )
@@ -87,4 +89,52 @@ func everyNode(t testing.TB, addrs []string) string {
 	r.InitialState(st)
 	resolver.Register(r)
 	return scheme + ":///sluice-xds"
+}
+
+// TestReleaseAdvancesPastAHungMember: with one follower stopped (SIGSTOP:
+// its sockets accept, nothing answers), a release is still ACKed step by
+// step and promoted; each ACK names the hung member as unreachable.
+func TestReleaseAdvancesPastAHungMember(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Prometheus and server processes")
+	}
+	e := newReleaseEnv(t, "hung")
+	eventually(t, 30*time.Second, "prometheus scrapes the backends", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return e.prom.WaitForSeries(ctx, `requests_total{service="hung"}`)
+	})
+	leader, followers := splitLeader(t, e.procs)
+	_, err := leader.client().Apply(ctxT(t), "hung.yaml", []byte(e.releaseYAML("hung", "[{weight: 20, bake: 3s}, {weight: 60, bake: 3s}]")))
+	require.NoError(t, err)
+	l := e.load("hung", followers[0], 100)
+	waitTraffic(t, l, "v1", 20*time.Second)
+
+	hung := followers[1]
+	hung.signal(syscall.SIGSTOP)
+	t.Cleanup(func() { hung.signal(syscall.SIGCONT) })
+	_, err = leader.client().StartRelease(ctxT(t), releaseSpec("hung-v2", "hung", "v2"))
+	require.NoError(t, err)
+	r := e.waitRelease(leader, "hung-v2", 90*time.Second, "promoted", phaseIs(state.PhasePromoted))
+	checkDecisions(t, r)
+	acks := 0
+	for _, d := range r.Status.Decisions {
+		if d.Action == state.DecisionAck {
+			acks++
+			require.Contains(t, d.Message, "unreachable node(s), their proxies reconnect elsewhere: "+hung.id)
+			require.NotContains(t, d.Message, " 0 proxy group(s)")
+		}
+	}
+	require.Equal(t, 2, acks)
+	waitTraffic(t, l, "v2", 10*time.Second)
+}
+
+// signal sends sig to the running process, if any.
+func (p *proc) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd != nil {
+		_ = cmd.Process.Signal(sig)
+	}
 }
