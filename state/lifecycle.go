@@ -93,9 +93,13 @@ func pauseClock(r *Release, now time.Time) {
 func resumeClock(r *Release, now time.Time) {
 	rs := &r.Status
 	if rs.Acked {
-		// Time paused is not baked: counting starts again now.
 		rs.BakeUntil = rs.BakeUntil.Add(now.Sub(rs.PausedAt))
-		rs.BakedTo = now
+		// Time paused is not baked: counting starts again now. (Before
+		// the step's first counted analysis, BakedTo is unset and the
+		// controller counts from the ACK, at most one analysis's cover.)
+		if !rs.BakedTo.IsZero() {
+			rs.BakedTo = now
+		}
 	}
 	rs.NextAnalysisAt = now
 	rs.PausedAt = time.Time{}

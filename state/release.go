@@ -231,9 +231,12 @@ type ReleaseStatus struct {
 	BakeUntil time.Time `json:"bakeUntil,omitzero"`
 	// Baked is how much of the step's bake analyses with usable data
 	// covered (the step advances once it reaches the bake), and BakedTo
-	// the time it was counted up to: the ACK, then each analysis, then a
-	// resume. Time without usable data (Prometheus down, no samples) is
-	// not counted; the controller decides how much each analysis covers.
+	// the time it was counted up to: each counted analysis, then a resume
+	// (unset until the first, which counts from AckedAt). Time without
+	// usable data (Prometheus down, no samples) is not counted; the
+	// controller decides how much each analysis covers. Both are set only
+	// by events that carry a count, so replaying an older log reaches the
+	// state it reached then.
 	Baked   config.Duration `json:"baked,omitempty"`
 	BakedTo time.Time       `json:"bakedTo,omitzero"`
 	// NextAnalysisAt is when the next analysis is due.

@@ -165,7 +165,6 @@ func (e *AckStep) change(rt *releaseTx) {
 	rs.Acked, rs.AckedAt = true, rt.time
 	rs.ExpectedGroups = append([]string(nil), e.Groups...)
 	rs.BakeUntil = rt.time.Add(step.Bake.D())
-	rs.Baked, rs.BakedTo = 0, rt.time
 	rs.NextAnalysisAt = rt.time.Add(rs.AnalysisInterval())
 	rs.Hold = nil
 }
@@ -198,10 +197,7 @@ func (e *RecordAnalysis) change(rt *releaseTx) {
 	}
 	rs.Hold = e.Hold
 	if e.Baked != nil {
-		rs.Baked = *e.Baked
-	}
-	if rs.Acked {
-		rs.BakedTo = rt.time
+		rs.Baked, rs.BakedTo = *e.Baked, rt.time
 	}
 	rs.NextAnalysisAt = rt.time.Add(rs.AnalysisInterval())
 	rs.LastVerdict = e.Verdict
