@@ -169,7 +169,7 @@ func (f *fakeProm) errorRatio(window string, ratio float64) {
 }
 
 func judgeWith(f *fakeProm, spec config.ReleasePolicySpec) Verdict {
-	return Judge(Measure(context.Background(), f, spec, subject, evalAt), spec)
+	return judgeD(measureD(context.Background(), f, spec, subject, evalAt), spec)
 }
 
 func checkNamed(v Verdict, name string) Check {
@@ -183,3 +183,18 @@ func checkNamed(v Verdict, name string) Check {
 
 func nan() float64         { return math.NaN() }
 func inf(sign int) float64 { return math.Inf(sign) }
+
+// decideD, judgeD and measureD call Decide, Judge and Measure with spec's
+// defaults applied, as the controller's stored release spec has them;
+// the tests build partial specs and let the defaults fill the rest.
+func decideD(prev Counters, v Verdict, spec config.ReleasePolicySpec) (Counters, Action, string) {
+	return Decide(prev, v, config.PolicyDefaults(&spec))
+}
+
+func judgeD(m Measurements, spec config.ReleasePolicySpec) Verdict {
+	return Judge(m, config.PolicyDefaults(&spec))
+}
+
+func measureD(ctx context.Context, q Querier, spec config.ReleasePolicySpec, subject Subject, now time.Time) Measurements {
+	return Measure(ctx, q, config.PolicyDefaults(&spec), subject, now)
+}

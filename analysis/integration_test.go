@@ -135,6 +135,7 @@ func TestAgainstPrometheus(t *testing.T) {
 	healthy := analysis.Subject{Service: "checkout", Canary: "v2", Stable: "v1"}
 	bad := analysis.Subject{Service: "checkout", Canary: "v3", Stable: "v1"}
 	judge := func(s analysis.Subject, sp config.ReleasePolicySpec) analysis.Verdict {
+		sp = config.PolicyDefaults(&sp)
 		return analysis.Judge(analysis.Measure(ctx, q, sp, s, time.Now()), sp)
 	}
 	// await analyses s until the verdict is want, failing at once on a

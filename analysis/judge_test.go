@@ -263,7 +263,7 @@ func TestJudge(t *testing.T) {
 			ratioStyle: true,
 			prom:       func(f *fakeProm) { f.set(q(tTotal, "v2", "1m"), num(49.6)) },
 			want:       PhaseInconclusive,
-			reason:     "too few requests: canary served 49.6 in 1m, needs 50",
+			reason:     "too few requests: canary served 49 in 1m, needs 50",
 		},
 		{
 			name:   "no SLO -> Inconclusive",
@@ -390,8 +390,8 @@ func TestJudgeBaselineChecks(t *testing.T) {
 	})
 	t.Run("no stable version", func(t *testing.T) {
 		f := healthy()
-		m := Measure(context.Background(), f, testSpec(), Subject{Service: "checkout", Canary: "v2"}, evalAt)
-		v := Judge(m, testSpec())
+		m := measureD(context.Background(), f, testSpec(), Subject{Service: "checkout", Canary: "v2"}, evalAt)
+		v := judgeD(m, testSpec())
 		require.Equal(t, PhaseSuccessful, v.Phase)
 		require.Equal(t, "baseline skipped: no stable version to compare with", checkNamed(v, "baseline").Reason)
 	})
@@ -445,10 +445,10 @@ func TestJudgeIsPure(t *testing.T) {
 	f := healthy()
 	f.errorRatio("10s", 0.3)
 	spec := testSpec()
-	m := Measure(context.Background(), f, spec, subject, evalAt)
+	m := measureD(context.Background(), f, spec, subject, evalAt)
 	before, err := json.Marshal(m)
 	require.NoError(t, err)
-	v1 := Judge(m, spec)
+	v1 := judgeD(m, spec)
 	after, err := json.Marshal(m)
 	require.NoError(t, err)
 	require.JSONEq(t, string(before), string(after))
@@ -458,18 +458,18 @@ func TestJudgeIsPure(t *testing.T) {
 	for i := len(m.Items) - 1; i >= 0; i-- {
 		reversed.Items = append(reversed.Items, m.Items[i])
 	}
-	require.Equal(t, v1, Judge(reversed, spec))
+	require.Equal(t, v1, judgeD(reversed, spec))
 }
 
 // TestJudgeMissingMeasurement: measurements taken with another spec do not
 // count as data.
 func TestJudgeMissingMeasurement(t *testing.T) {
-	m := Measure(context.Background(), healthy(), testSpec(), subject, evalAt)
+	m := measureD(context.Background(), healthy(), testSpec(), subject, evalAt)
 	spec := testSpec()
 	spec.Analysis = &config.AnalysisSpec{BurnRules: []config.BurnRule{
 		{Name: "other", LongWindow: dur("2m"), ShortWindow: dur("20s"), BurnRate: 3},
 	}}
-	v := Judge(m, spec)
+	v := judgeD(m, spec)
 	require.Equal(t, PhaseError, v.Phase)
 	require.Equal(t, "burn rule other: query failed for canary burnRate over 2m: good: canary good over 2m was not measured (and 1 more)", v.Reason)
 }
@@ -499,7 +499,7 @@ func TestWorkedExample(t *testing.T) {
 		"baseline: canary 1 errors in 1200 requests (0.08%) vs stable 23 in 22800 (0.10%) over 1m; limit 2 x stable + 1.00% = 1.20%; "+
 		"sequential test of canary <= 2 x stable: log evidence -2.9, fails at 6.6 (alpha 0.13%); "+
 		"canary served 1200 requests in 1m (needs 50)", a.Reason)
-	c, action, _ := Decide(Counters{}, a, spec)
+	c, action, _ := decideD(Counters{}, a, spec)
 	require.Equal(t, ActionAdvance, action)
 
 	// Analysis B, 30 s after the canary started failing 3% of requests.
@@ -514,7 +514,7 @@ func TestWorkedExample(t *testing.T) {
 		"limit 2 x stable + 1.00% = 1.20%; sequential test of canary <= 2 x stable: log evidence 15.0, fails at 6.6 (alpha 0.13%)", b.Reason)
 	require.Equal(t, ResultInconclusive, checkNamed(b, "fast").Result)
 	require.Equal(t, ResultPassed, checkNamed(b, "slow").Result, "5m burns at 5.0 < 6")
-	_, action, reason := Decide(c, b, spec)
+	_, action, reason := decideD(c, b, spec)
 	require.Equal(t, ActionRollBack, action)
 	require.Equal(t, "analysis failed once (failure limit 1): "+b.Reason, reason)
 

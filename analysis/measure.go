@@ -135,11 +135,10 @@ type planned struct {
 // Queries run concurrently, at most MaxConcurrentQueries at a time, each
 // bounded by the policy's queryTimeout.
 //
-// Defaults are applied to spec first, so it may come straight from a
-// policy. Measure never fails: a query that did not give a number is
+// spec must hold its defaults (config.PolicyDefaults), as a release's
+// stored spec does. Measure never fails: a query that did not give a number is
 // recorded with OutcomeNoData or OutcomeError and judged by Judge.
 func Measure(ctx context.Context, q Querier, spec config.ReleasePolicySpec, subject Subject, now time.Time) Measurements {
-	spec = config.PolicyDefaults(&spec)
 	plan := planFor(&spec, subject, now)
 	out := Measurements{Subject: subject, Time: now, Items: make([]Measurement, len(plan))}
 

@@ -41,7 +41,7 @@ func TestExpand(t *testing.T) {
 
 func TestMeasureQueries(t *testing.T) {
 	f := healthy()
-	m := Measure(context.Background(), f, testSpec(), subject, evalAt)
+	m := measureD(context.Background(), f, testSpec(), subject, evalAt)
 	require.Equal(t, subject, m.Subject)
 	require.Equal(t, evalAt, m.Time)
 
@@ -90,7 +90,7 @@ func TestMeasureQueries(t *testing.T) {
 
 func TestMeasureErrorRatioStyle(t *testing.T) {
 	f := healthyRatio()
-	m := Measure(context.Background(), f, ratioSpec(), subject, evalAt)
+	m := measureD(context.Background(), f, ratioSpec(), subject, evalAt)
 	var quantities []string
 	for _, it := range m.Items {
 		if it.Window == dur("1m") {
@@ -110,11 +110,11 @@ func TestMeasureWithoutStable(t *testing.T) {
 		return true
 	}
 	spec := testSpec()
-	require.True(t, noStable(Measure(context.Background(), healthy(), spec, Subject{Service: "checkout", Canary: "v2"}, evalAt)))
+	require.True(t, noStable(measureD(context.Background(), healthy(), spec, Subject{Service: "checkout", Canary: "v2"}, evalAt)))
 	spec.Analysis = &config.AnalysisSpec{Baseline: &config.BaselineSpec{Disabled: true}}
-	require.True(t, noStable(Measure(context.Background(), healthy(), spec, subject, evalAt)))
+	require.True(t, noStable(measureD(context.Background(), healthy(), spec, subject, evalAt)))
 	spec.SLO = nil
-	require.Empty(t, Measure(context.Background(), healthy(), spec, subject, evalAt).Items)
+	require.Empty(t, measureD(context.Background(), healthy(), spec, subject, evalAt).Items)
 }
 
 func TestMeasureOutcomes(t *testing.T) {
@@ -147,7 +147,7 @@ func TestMeasureOutcomes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := healthy()
 			f.set(q(tTotal, "v2", "30s"), tc.answer)
-			m := Measure(context.Background(), f, testSpec(), subject, evalAt)
+			m := measureD(context.Background(), f, testSpec(), subject, evalAt)
 			var it Measurement
 			for _, x := range m.Items {
 				if x.Quantity == QuantityTotal && x.Window == dur("30s") {
@@ -167,7 +167,7 @@ func TestMeasureQueryTimeout(t *testing.T) {
 	f.set(q(tLatency, "v2", "10s"), answer{block: true})
 	spec := testSpec()
 	spec.Analysis = &config.AnalysisSpec{QueryTimeout: dur("100ms")}
-	v := Judge(Measure(context.Background(), f, spec, subject, evalAt), spec)
+	v := judgeD(measureD(context.Background(), f, spec, subject, evalAt), spec)
 	require.Equal(t, PhaseError, v.Phase)
 	require.Equal(t, "latency: query failed for canary latency over 10s: prometheus query failed: context deadline exceeded", v.Reason)
 }
@@ -179,7 +179,7 @@ func TestMeasureCancelled(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	m := Measure(ctx, f, testSpec(), subject, evalAt)
+	m := measureD(ctx, f, testSpec(), subject, evalAt)
 	require.NotEmpty(t, m.Items)
 	for _, it := range m.Items {
 		require.Equal(t, OutcomeError, it.Outcome)

@@ -44,6 +44,9 @@ type Deps struct {
 	Exposure ExposureEstimator
 	Health   HealthChecker
 	Windows  WindowSuggester
+	// Webhooks calls the policies' webhooks (HTTPWebhooks); without it
+	// every webhook fails.
+	Webhooks WebhookCaller
 }
 
 // Controller runs releases while its node leads.

@@ -203,6 +203,15 @@ func (r *loopRig) tick() {
 	r.c.wg.Wait()
 }
 
+// bakeFor runs n analyses one second apart (loopWorld analyses every
+// second): n seconds of bake with data.
+func (r *loopRig) bakeFor(n int) {
+	for range n {
+		r.clock.advance(time.Second)
+		r.tick()
+	}
+}
+
 func (r *loopRig) rel(name string) *state.Release { return r.f.State().Releases[name] }
 
 func kinds(r *state.Release) []state.DecisionKind {

@@ -39,6 +39,8 @@ type Fleet struct {
 type Next struct {
 	Event   state.ReleaseEvent
 	Analyze bool
+	// Webhooks, when set, is the type of the webhooks to call first.
+	Webhooks config.WebhookType
 }
 
 // DecideProgress is the pure first half of a controller step for a
@@ -55,6 +57,13 @@ func DecideProgress(r *state.Release, fleet Fleet) Next {
 	}
 	if !rs.Acked {
 		return decideAck(r, fleet)
+	}
+	if webhooksPending(r, config.WebhookRollout) {
+		// The step's analysis counts only once its rollout webhooks passed.
+		if webhooksDue(r, config.WebhookRollout, fleet.Now) {
+			return Next{Webhooks: config.WebhookRollout}
+		}
+		return Next{}
 	}
 	if fleet.Now.Before(rs.NextAnalysisAt) {
 		return Next{}
@@ -101,6 +110,9 @@ type AnalysisInput struct {
 	Next *state.Exposure
 	// Lockstep is the train's lockstep hold (LockstepHold), if any.
 	Lockstep string
+	// Confirm are the answers of the confirm-promotion webhooks, called
+	// when the verdict would promote (PromoteDue).
+	Confirm []state.WebhookCall
 }
 
 // AdvanceDue says whether the analysis verdict would move the release
@@ -121,6 +133,18 @@ func advanceDue(r *state.Release, act analysis.Action, baked time.Duration) (int
 		return 0, false
 	}
 	return rs.Step + 1, true
+}
+
+// PromoteDue says whether the verdict would promote the release now (it
+// passed, the last step baked long enough with data: BakedWith): the
+// caller then calls the confirm-promotion webhooks for AfterAnalysis.
+func PromoteDue(r *state.Release, v analysis.Verdict, now time.Time) bool {
+	step, ok := r.CurrentStep()
+	if !ok {
+		return false
+	}
+	_, act, _ := analysis.Decide(r.Status.Counters, v, r.Status.PolicySpec)
+	return act == analysis.ActionAdvance && BakedWith(&r.Status, v, now) >= step.Bake.D() && lastStep(r)
 }
 
 func lastStep(r *state.Release) bool {
@@ -160,8 +184,7 @@ func AfterAnalysis(r *state.Release, in AnalysisInput) state.ReleaseEvent {
 	case in.Lockstep != "":
 		return analysed(in.Lockstep, &state.Hold{Kind: state.HoldLockstep, Message: in.Lockstep}, nil)
 	case lastStep(r):
-		return &state.Promote{On: state.OnRelease(r, fmt.Sprintf("promoted: step %d (%d%%) %s; %s", rs.Step+1, rs.Weight, bakedMsg, reason)),
-			Ending: state.Ending{Verdict: raw, Counters: &c}}
+		return promote(r, in, state.Ending{Verdict: raw, Counters: &c}, fmt.Sprintf("step %d (%d%%) %s; %s", rs.Step+1, rs.Weight, bakedMsg, reason))
 	}
 	next, _ := advanceDue(r, act, baked)
 	e := estimateOrUnknown(in.Next, next)
@@ -170,6 +193,26 @@ func AfterAnalysis(r *state.Release, in AnalysisInput) state.ReleaseEvent {
 	}
 	return &state.AdvanceStep{On: state.OnRelease(r, fmt.Sprintf("advance to step %d (%d%%): step %d %s; %s",
 		rs.Step+2, r.StepWeight(next), rs.Step+1, bakedMsg, reason)), Verdict: raw, Exposure: &e}
+}
+
+// promote ends a release that passed its last step, once its
+// confirm-promotion webhooks (if it has any) answered 2xx; a failed one
+// holds (the analysis goes on, and calls it again) or rolls back.
+func promote(r *state.Release, in AnalysisInput, end state.Ending, why string) state.ReleaseEvent {
+	rs := &r.Status
+	if !webhooksPending(r, config.WebhookConfirmPromotion) {
+		return &state.Promote{On: state.OnRelease(r, "promoted: "+why), Ending: end}
+	}
+	rec, h := DecideWebhooks(r, config.WebhookConfirmPromotion, in.Confirm)
+	switch rec.Outcome {
+	case state.WebhookPassed:
+		end.Webhooks = &rec
+		return &state.Promote{On: state.OnRelease(r, fmt.Sprintf("promoted: %s; confirm-promotion: %s", why, answersText(rec))), Ending: end}
+	case state.WebhookRolledBack:
+		end.Webhooks = &rec
+		return &state.Rollback{On: state.OnRelease(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, failedText(rec))), Ending: end}
+	}
+	return &state.RecordAnalysis{On: state.OnRelease(r, fmt.Sprintf("%s; %s", h.Message, why)), Verdict: end.Verdict, Counters: end.Counters, Hold: h, Webhooks: &rec}
 }
 
 // estimateOrUnknown is the estimate for step, or an unknown one when the

@@ -287,7 +287,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		NodeDeadline: cfg.AckNodeDeadline,
 	}
 	ctrl := controller.New(rn, controller.Deps{Acks: acks, Analyzer: &controller.SLOAnalyzer{Prom: prom}, Exposure: &controller.TrafficEstimator{Prom: prom},
-		Health: &controller.ProbeChecker{Prom: prom, HTTP: &http.Client{Timeout: 10 * time.Second}, Now: cfg.Now}, Windows: windows}, controller.Options{
+		Health: &controller.ProbeChecker{Prom: prom, HTTP: &http.Client{Timeout: 10 * time.Second}, Now: cfg.Now}, Windows: windows,
+		Webhooks: &controller.HTTPWebhooks{Now: cfg.Now}}, controller.Options{
 		Tick:      cfg.ControllerTick,
 		Now:       cfg.Now,
 		Logger:    log.With("component", "controller"),

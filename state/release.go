@@ -195,6 +195,9 @@ type Decision struct {
 	// a JSON object), when there was one. State never reads it: it is
 	// the record of what the analysis saw.
 	Verdict json.RawMessage `json:"verdict,omitempty"`
+	// Webhooks are the webhook calls behind the decision and their
+	// answers, when it was made on them.
+	Webhooks *WebhookRecord `json:"webhooks,omitempty"`
 }
 
 // ReleaseStatus is the replicated progress of a release. Every deadline is
@@ -270,11 +273,16 @@ type ReleaseStatus struct {
 	// Limited is set when the release started blast-radius-limited: its
 	// first step was a cohort of tenants, regions or headers, or exposed
 	// at most LimitedShare percent of traffic.
-	Limited   bool       `json:"limited"`
-	Decisions []Decision `json:"decisions"`
-	CreatedAt time.Time  `json:"createdAt"`
-	StartedAt time.Time  `json:"startedAt,omitzero"`
-	EndedAt   time.Time  `json:"endedAt,omitzero"`
+	Limited bool `json:"limited"`
+	// DoneWebhooks lists the webhook types (and steps) the release is
+	// done with; NextWebhookAt is when a webhook that held it is called
+	// again.
+	DoneWebhooks  []WebhookPass `json:"doneWebhooks,omitempty"`
+	NextWebhookAt time.Time     `json:"nextWebhookAt,omitzero"`
+	Decisions     []Decision    `json:"decisions"`
+	CreatedAt     time.Time     `json:"createdAt"`
+	StartedAt     time.Time     `json:"startedAt,omitzero"`
+	EndedAt       time.Time     `json:"endedAt,omitzero"`
 	// Reason is why the release ended.
 	Reason string `json:"reason,omitempty"`
 }
@@ -386,5 +394,6 @@ func (r *Release) clone() *Release {
 	c.Status.Decisions = append([]Decision(nil), r.Status.Decisions...)
 	c.Status.Plan = append([]config.StepSpec(nil), r.Status.Plan...)
 	c.Status.Approvals = append([]Approval(nil), r.Status.Approvals...)
+	c.Status.DoneWebhooks = append([]WebhookPass(nil), r.Status.DoneWebhooks...)
 	return &c
 }

@@ -74,6 +74,8 @@ type releaseTx struct {
 	// verdict is recorded with the decision; skip leaves it unrecorded.
 	verdict json.RawMessage
 	skip    bool
+	// webhooks are the webhook calls recorded with the decision.
+	webhooks *WebhookRecord
 }
 
 func (rt *releaseTx) status() *ReleaseStatus { return &rt.r.Status }
@@ -103,6 +105,9 @@ func applyRelease(t *tx, e ReleaseEvent) (any, error) {
 	e.change(rt)
 	if !rt.skip {
 		t.recordOn(rt.r, tr.Records, on.Message, rt.verdict)
+		if rt.webhooks != nil {
+			rt.r.Status.Decisions[len(rt.r.Status.Decisions)-1].Webhooks = rt.webhooks
+		}
 	}
 	return rt.r.Status.Phase, nil
 }
@@ -178,6 +183,8 @@ type RecordAnalysis struct {
 	Hold     *Hold              `json:"hold,omitempty"`
 	// Exposure is the estimate of the step an exposure hold waits for.
 	Exposure *Exposure `json:"exposure,omitempty"`
+	// Webhooks are the confirm-promotion calls made with the analysis.
+	Webhooks *WebhookRecord `json:"webhooks,omitempty"`
 	// Baked is the step's bake counted with this analysis (see
 	// ReleaseStatus.Baked); nil leaves it as it is.
 	Baked *config.Duration `json:"baked,omitempty"`
@@ -202,6 +209,7 @@ func (e *RecordAnalysis) change(rt *releaseTx) {
 	rs.NextAnalysisAt = rt.time.Add(rs.AnalysisInterval())
 	rs.LastVerdict = e.Verdict
 	rt.verdict = e.Verdict
+	rt.webhooks = e.Webhooks
 }
 
 func sameHold(a, b *Hold) bool {
@@ -259,6 +267,9 @@ func (e *AdvanceStep) change(rt *releaseTx) {
 type Ending struct {
 	Verdict  json.RawMessage    `json:"verdict,omitempty"`
 	Counters *analysis.Counters `json:"counters,omitempty"`
+	// Webhooks are the webhook calls the ending was decided on (a
+	// confirm-promotion that passed, a webhook that rolls back).
+	Webhooks *WebhookRecord `json:"webhooks,omitempty"`
 }
 
 func (e Ending) note(rt *releaseTx) {
@@ -270,6 +281,7 @@ func (e Ending) note(rt *releaseTx) {
 		rs.LastVerdict = e.Verdict
 	}
 	rt.verdict = e.Verdict
+	rt.webhooks = e.Webhooks
 }
 
 // Promote ends the release with all traffic on the new version.

@@ -96,16 +96,16 @@ func TestCohorts(t *testing.T) {
 		beta := e.clientLoad("tenanted", other, "beta-1", "eu-west", map[string]string{"x-tenant-id": "beta"}, 50)
 		acme := e.clientLoad("tenanted", leader, "acme-1", "eu-west", map[string]string{"x-tenant-id": "acme"}, 50)
 		anon := e.clientLoad("tenanted", other, "anon-1", "us-east", nil, 50)
-		waitTraffic(t, beta, "v1", 20*time.Second)
+		waitTraffic(t, beta, "v1")
 		_, err = leader.client().StartRelease(ctxT(t), releaseSpec("tenanted-v2", "tenanted", "v2"))
 		require.NoError(t, err)
 		e.waitRelease(leader, "tenanted-v2", 30*time.Second, "tenant stage applied", func(r *state.Release) bool { return r.Status.Acked })
-		waitTraffic(t, beta, "v2", 10*time.Second)
+		waitTraffic(t, beta, "v2")
 		neverReaches(t, acme, "v2", 200)
 		neverReaches(t, anon, "v2", 200)
 		_, err = leader.client().ReleaseAction(ctxT(t), "tenanted-v2", "abort", "test done")
 		require.NoError(t, err)
-		waitTraffic(t, beta, "v1", 10*time.Second)
+		waitTraffic(t, beta, "v1")
 	})
 
 	t.Run("region stage", func(t *testing.T) {
@@ -114,16 +114,16 @@ func TestCohorts(t *testing.T) {
 		require.NoError(t, err)
 		eu := e.clientLoad("regional", other, "eu-1", "eu-west", nil, 50)
 		us := e.clientLoad("regional", other, "us-1", "us-east", nil, 50)
-		waitTraffic(t, eu, "v1", 20*time.Second)
+		waitTraffic(t, eu, "v1")
 		_, err = leader.client().StartRelease(ctxT(t), releaseSpec("regional-v2", "regional", "v2"))
 		require.NoError(t, err)
 		e.waitRelease(leader, "regional-v2", 30*time.Second, "region stage applied", func(r *state.Release) bool { return r.Status.Acked })
-		waitTraffic(t, eu, "v2", 10*time.Second)
+		waitTraffic(t, eu, "v2")
 		neverReaches(t, us, "v2", 300)
 		r, err := leader.client().ReleaseAction(ctxT(t), "regional-v2", "abort", "test done")
 		require.NoError(t, err)
 		require.Equal(t, state.PhaseAborted, r.Status.Phase)
-		waitTraffic(t, eu, "v1", 10*time.Second)
+		waitTraffic(t, eu, "v1")
 	})
 
 	t.Run("header stage: prefix, regex and present matchers", func(t *testing.T) {
@@ -149,14 +149,14 @@ func TestCohorts(t *testing.T) {
 			out[id] = e.clientLoad("headered", leader, "h-"+id, "eu-west", h, 30)
 		}
 		for _, l := range in {
-			waitTraffic(t, l, "v1", 20*time.Second)
+			waitTraffic(t, l, "v1")
 		}
 		_, err = leader.client().StartRelease(ctxT(t), releaseSpec("headered-v2", "headered", "v2"))
 		require.NoError(t, err)
 		e.waitRelease(leader, "headered-v2", 30*time.Second, "header stage applied", func(r *state.Release) bool { return r.Status.Acked })
 		for id, l := range in {
 			t.Logf("cohort client %s", id)
-			waitTraffic(t, l, "v2", 10*time.Second)
+			waitTraffic(t, l, "v2")
 		}
 		for _, l := range out {
 			neverReaches(t, l, "v2", 90)
@@ -172,13 +172,13 @@ func TestCohorts(t *testing.T) {
 		require.NoError(t, err)
 		beta := e.clientLoad("cohortfail", other, "fbeta-1", "eu-west", map[string]string{"x-tenant-id": "beta"}, 60)
 		us := e.clientLoad("cohortfail", leader, "fus-1", "us-east", map[string]string{"x-tenant-id": "beta"}, 20)
-		waitTraffic(t, beta, "v1", 20*time.Second)
-		waitTraffic(t, us, "v1", 20*time.Second)
+		waitTraffic(t, beta, "v1")
+		waitTraffic(t, us, "v1")
 		_, err = leader.client().StartRelease(ctxT(t), releaseSpec("cohortfail-v2", "cohortfail", "v2"))
 		require.NoError(t, err)
 		r := e.waitRelease(leader, "cohortfail-v2", 60*time.Second, "rolled back", func(r *state.Release) bool { return r.Status.Phase.Terminal() })
 		requireRolledBackByAnalysis(t, r)
-		waitTraffic(t, beta, "v1", 10*time.Second)
+		waitTraffic(t, beta, "v1")
 		// No group on any node is served a cohort route any more.
 		for _, p := range []*proc{leader, other} {
 			eventually(t, 10*time.Second, p.id+" serves no cohort route", func() error {
@@ -212,7 +212,7 @@ func TestCohorts(t *testing.T) {
 		require.NoError(t, err)
 		beta := e.clientLoad("measured", other, "m-beta", "eu-west", map[string]string{"x-tenant-id": "beta"}, 25)
 		e.clientLoad("measured", other, "m-acme", "eu-west", map[string]string{"x-tenant-id": "acme"}, 75)
-		waitTraffic(t, beta, "v1", 20*time.Second)
+		waitTraffic(t, beta, "v1")
 		// Wait until Prometheus has both tenants' traffic over the window.
 		eventually(t, 60*time.Second, "traffic by tenant in Prometheus", func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -239,7 +239,7 @@ func TestCohorts(t *testing.T) {
 		e.waitRelease(leader, "measured-v2", 30*time.Second, "started after approval", func(r *state.Release) bool {
 			return r.Status.Phase == state.PhaseProgressing
 		})
-		waitTraffic(t, beta, "v2", 10*time.Second)
+		waitTraffic(t, beta, "v2")
 		_, err = leader.client().ReleaseAction(ctxT(t), "measured-v2", "abort", "test done")
 		require.NoError(t, err)
 	})
@@ -251,7 +251,7 @@ func TestCohorts(t *testing.T) {
 		require.NoError(t, err)
 		l := e.clientLoad("budget", other, "budget-1", "eu-west", map[string]string{"x-tenant-id": "beta"}, 60)
 		e.clientLoad("budget", other, "budget-2", "eu-west", nil, 60)
-		waitTraffic(t, l, "v1", 20*time.Second)
+		waitTraffic(t, l, "v1")
 		_, err = leader.client().StartRelease(ctxT(t), releaseSpec("budget-v2", "budget", "v2"))
 		require.NoError(t, err)
 		r := e.waitRelease(leader, "budget-v2", 60*time.Second, "held by the exposure budget", func(r *state.Release) bool {

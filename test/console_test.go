@@ -229,7 +229,7 @@ func TestConsoleInChromium(t *testing.T) {
 		_, err := other.client().Apply(ctxT(t), "shop.yaml", []byte(e.governanceYAML("shop", "")))
 		return err
 	})
-	waitTraffic(t, e.load("shop", other, 200), "v1", 20*time.Second)
+	waitTraffic(t, e.load("shop", other, 200), "v1")
 	la, ld, files := 4200, 1800, 75
 	write(t, "start shop-v2", func() error {
 		if _, err := other.client().Release(ctxT(t), "shop-v2"); err == nil {
@@ -276,7 +276,7 @@ func TestConsoleInChromium(t *testing.T) {
 			return err
 		})
 		for _, m := range []string{"a", "b", "c"} {
-			waitTraffic(t, e.load("tr-"+m, other, 50), "v1", 20*time.Second)
+			waitTraffic(t, e.load("tr-"+m, other, 50), "v1")
 		}
 		write(t, "apply the train", func() error {
 			_, err := other.client().Apply(ctxT(t), "train.yaml", []byte(trainDoc("tr")))

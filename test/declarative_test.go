@@ -58,7 +58,7 @@ func TestDeclaredVersions(t *testing.T) {
 	_, err := cl.Apply(ctxT(t), "decl.yaml", []byte(e.declaredYAML("decl", "v1", "")))
 	require.NoError(t, err)
 	l := e.load("decl", followers[1], 100)
-	waitTraffic(t, l, "v1", 20*time.Second)
+	waitTraffic(t, l, "v1")
 
 	v2 := e.declaredYAML("decl", "v2", "    change.sluice.dev/commit: 4f2a9c1\n    change.sluice.dev/lines-added: \"40\"\n    required-gate.sluice.dev/unit: passed\n")
 	var name string
@@ -73,7 +73,7 @@ func TestDeclaredVersions(t *testing.T) {
 		require.Equal(t, "v1", r.Status.From)
 		require.Equal(t, "4f2a9c1", r.Spec.Spec.Change.Commit, "change descriptor from the annotations")
 		require.NotNil(t, r.Status.Assessment, "risk-assessed like release start")
-		waitTraffic(t, l, "v2", 10*time.Second)
+		waitTraffic(t, l, "v2")
 	})
 
 	t.Run("re-applying the same YAML changes nothing", func(t *testing.T) {
@@ -106,7 +106,7 @@ func TestDeclaredVersions(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, before.Index, after.Index, "state unchanged")
 		require.Equal(t, before.Live["decl"], after.Live["decl"])
-		waitTraffic(t, l, "v2", 10*time.Second)
+		waitTraffic(t, l, "v2")
 	})
 
 	t.Run("undo releases the previous version, analysed", func(t *testing.T) {
@@ -116,7 +116,7 @@ func TestDeclaredVersions(t *testing.T) {
 		r := e.waitRelease(leader, res.Release.Name(), 90*time.Second, "promoted", phaseIs(state.PhasePromoted))
 		checkDecisions(t, r)
 		require.True(t, analysed(r))
-		waitTraffic(t, l, "v1", 10*time.Second)
+		waitTraffic(t, l, "v1")
 		list, err := cl.List(ctxT(t), "services")
 		require.NoError(t, err)
 		require.Equal(t, "v1", list.Live["decl"].Declared, "the declared version follows the undo")
@@ -127,7 +127,7 @@ func TestDeclaredVersions(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, res.Now)
 		require.Equal(t, "v2", res.Plan.To)
-		waitTraffic(t, l, "v2", 10*time.Second)
+		waitTraffic(t, l, "v2")
 		r := e.release(leader, res.Plan.Release)
 		last := r.Status.Decisions[len(r.Status.Decisions)-1]
 		require.Equal(t, state.DecisionUndo, last.Action)

@@ -36,7 +36,7 @@ func TestEnvoyControlPlaneFailover(t *testing.T) {
 	e := startEnvoy(t, procs, envoyNode{id: "edge-1", cluster: "edge", region: "eu-west", zone: "eu-west-1a", gateway: "127.0.0.2"})
 	e.waitRouteVersion(t, route, applied.Index)
 	load := e.httpLoad(t, port, "shop.example.com", nil, 200)
-	waitTraffic(t, load, "v1", 30*time.Second)
+	waitTraffic(t, load, "v1")
 
 	alive := slices.Clone(procs)
 	weights := 0 // v2's weight, moved on after each failure
@@ -94,7 +94,7 @@ func TestEnvoyControlPlaneFailover(t *testing.T) {
 		})
 		e.waitRouteVersion(t, route, applied)
 		if weights == 100 {
-			waitTraffic(t, load, "v2", 30*time.Second)
+			waitTraffic(t, load, "v2")
 		}
 	}
 

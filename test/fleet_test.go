@@ -108,7 +108,7 @@ func TestReleaseAdvancesPastAHungMember(t *testing.T) {
 	_, err := leader.client().Apply(ctxT(t), "hung.yaml", []byte(e.releaseYAML("hung", "[{weight: 20, bake: 3s}, {weight: 60, bake: 3s}]")))
 	require.NoError(t, err)
 	l := e.load("hung", followers[0], 100)
-	waitTraffic(t, l, "v1", 20*time.Second)
+	waitTraffic(t, l, "v1")
 
 	hung := followers[1]
 	hung.signal(syscall.SIGSTOP)
@@ -126,59 +126,5 @@ func TestReleaseAdvancesPastAHungMember(t *testing.T) {
 		}
 	}
 	require.Equal(t, 2, acks)
-	waitTraffic(t, l, "v2", 10*time.Second)
-}
-
-// signal sends sig to the running process, if any.
-func (p *proc) signal(sig syscall.Signal) {
-	p.mu.Lock()
-	cmd := p.cmd
-	p.mu.Unlock()
-	if cmd != nil {
-		_ = cmd.Process.Signal(sig)
-	}
-}
-
-// TestAckWaitsForExpectedGroup: the proxy group that held step 1 is
-// expected for step 2. When the only node it is connected to hangs
-// before step 2, the step is not ACKed with "0 proxy group(s)": it waits
-// the policy's ackTimeout for the group, then records that the group is
-// no longer expected.
-func TestAckWaitsForExpectedGroup(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts Prometheus and server processes")
-	}
-	e := newReleaseEnv(t, "expect")
-	eventually(t, 30*time.Second, "prometheus scrapes the backends", func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		return e.prom.WaitForSeries(ctx, `requests_total{service="expect"}`)
-	})
-	leader, followers := splitLeader(t, e.procs)
-	_, err := leader.client().Apply(ctxT(t), "expect.yaml", []byte(e.releaseYAML("expect", "[{weight: 20, bake: 3s}, {weight: 60, bake: 3s}]")))
-	require.NoError(t, err)
-	l := e.load("expect", followers[0], 100)
-	waitTraffic(t, l, "v1", 20*time.Second)
-	_, err = leader.client().StartRelease(ctxT(t), releaseSpec("expect-v2", "expect", "v2"))
-	require.NoError(t, err)
-	r := e.waitRelease(leader, "expect-v2", 30*time.Second, "step 1 acked", func(r *state.Release) bool {
-		return r.Status.Step == 0 && r.Status.Acked
-	})
-	require.Len(t, r.Status.ExpectedGroups, 1, "the load's group held step 1")
-	group := r.Status.ExpectedGroups[0]
-
-	followers[0].signal(syscall.SIGSTOP)
-	t.Cleanup(func() { followers[0].signal(syscall.SIGCONT) })
-	r = e.waitRelease(leader, "expect-v2", 90*time.Second, "step 2 acked", func(r *state.Release) bool {
-		return r.Status.Step == 1 && r.Status.Acked
-	})
-	last := r.Status.Decisions[len(r.Status.Decisions)-1]
-	for _, d := range r.Status.Decisions {
-		if d.Action == state.DecisionAck && d.Step == 1 {
-			last = d
-		}
-	}
-	require.Equal(t, state.DecisionAck, last.Action)
-	require.Contains(t, last.Message, "no longer expected (no stream on any live node within 10s): "+group)
-	require.GreaterOrEqual(t, last.Time.Sub(r.Status.StepStartedAt), 10*time.Second, "the step waited ackTimeout for the expected group")
+	waitTraffic(t, l, "v2")
 }

@@ -99,7 +99,7 @@ func TestRiskGatesWindowsAndApprovals(t *testing.T) {
 		_, err := alice.Apply(ctxT(t), "risky.yaml", []byte(e.governanceYAML("risky", "")))
 		require.NoError(t, err)
 		l := e.load("risky", other, 200)
-		waitTraffic(t, l, "v1", 20*time.Second)
+		waitTraffic(t, l, "v1")
 		la, ld, files := 4200, 1800, 75
 		_, err = alice.StartRelease(ctxT(t), releaseWith("risky-v2", "risky", &config.ChangeDescriptor{LinesAdded: &la, LinesDeleted: &ld, Files: &files, Author: "carol"}))
 		require.NoError(t, err)

@@ -100,6 +100,22 @@ func (b *logBuffer) add(s string) {
 	b.mu.Unlock()
 }
 
+// since returns the lines from index i on.
+func (b *logBuffer) since(i int) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if i > len(b.lines) {
+		return nil
+	}
+	return slices.Clone(b.lines[i:])
+}
+
+func (b *logBuffer) len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.lines)
+}
+
 func (b *logBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -123,7 +139,7 @@ func (p *proc) start() {
 	p.t.Helper()
 	args := append([]string{"server", "--node-id", p.id, "--data-dir", p.dataDir,
 		"--api-addr", p.api, "--xds-addr", p.xds, "--raft-addr", p.raftAddr, "--log-level", "debug",
-		"--raft-heartbeat-timeout", "300ms", "--raft-election-timeout", "300ms", "--raft-leader-lease-timeout", "150ms"}, p.args...)
+		"--raft-heartbeat-timeout", harnessRaftTimeout, "--raft-election-timeout", harnessRaftTimeout, "--raft-leader-lease-timeout", harnessRaftLease}, p.args...)
 	cmd := exec.Command(sluiceBin, args...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(p.t, err)
@@ -150,6 +166,74 @@ func (p *proc) start() {
 	})
 }
 
+// The harness's Raft timeouts are the server's defaults. Shorter ones
+// (300 ms, with a 150 ms lease) made failovers quicker but, on two busy
+// cores under -race, a leader missed its lease every few seconds and
+// stepped down, and the tests ran on a cluster that kept re-electing.
+const (
+	harnessRaftTimeout = "1s"
+	harnessRaftLease   = "500ms"
+)
+
+// startFresh starts a process that has never run. freePort can only
+// find a port that was free a moment ago: another process (a node of
+// another test, Envoy, Prometheus) may bind it first. When the process
+// exits because a port was taken, it gets new ports and a new data
+// directory and starts again, up to three times.
+func (p *proc) startFresh() {
+	p.t.Helper()
+	for attempt := 1; ; attempt++ {
+		from := p.logs.len()
+		p.start()
+		if !p.lostPortRace(from) || attempt == 3 {
+			return
+		}
+		p.t.Logf("%s: a port was taken before the process bound it (attempt %d); starting on new ports", p.id, attempt)
+		api, xds, raftAddr := freePort(p.t), freePort(p.t), freePort(p.t)
+		p.mu.Lock()
+		p.dataDir = p.t.TempDir()
+		p.api, p.xds, p.raftAddr = api, xds, raftAddr
+		p.mu.Unlock()
+	}
+}
+
+// lostPortRace waits until the process has bound its ports (it logs
+// "sluice node started") or exited, and reports whether it exited because
+// an address was in use. Log lines from index from on are this start's.
+func (p *proc) lostPortRace(from int) bool {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	deadline := time.After(60 * time.Second)
+	for {
+		exited := false
+		select {
+		case <-done:
+			exited = true
+		case <-deadline:
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+		lines := p.logs.since(from)
+		for _, l := range lines {
+			if strings.Contains(l, "sluice node started") {
+				return false
+			}
+		}
+		if exited {
+			for _, l := range lines {
+				if strings.Contains(l, "address already in use") {
+					p.mu.Lock()
+					p.cmd = nil
+					p.mu.Unlock()
+					return true
+				}
+			}
+			return false
+		}
+	}
+}
+
 // stop sends sig and waits for the process to exit.
 func (p *proc) stop(sig syscall.Signal) {
 	p.mu.Lock()
@@ -166,6 +250,33 @@ func (p *proc) stop(sig syscall.Signal) {
 		_ = cmd.Process.Kill()
 		<-done
 	}
+}
+
+// signal sends sig (SIGSTOP, SIGCONT) without waiting for anything.
+func (p *proc) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		_ = p.cmd.Process.Signal(sig)
+	}
+}
+
+// pid is the running process's id, 0 when it is not running.
+func (p *proc) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+// raftTarget is the address the process's Raft transport listens on
+// (it changes only when startFresh retries on new ports).
+func (p *proc) raftTarget() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.raftAddr
 }
 
 func (p *proc) client() *api.Client {
@@ -209,13 +320,25 @@ func ctxT(t testing.TB) context.Context {
 // it; extra flags go to every process.
 func startCluster(t testing.TB, n int, extra ...string) []*proc {
 	t.Helper()
+	return startClusterWith(t, n, nil, extra...)
+}
+
+// startClusterWith is startCluster with prepare called on each process
+// before it first starts (nil: nothing).
+func startClusterWith(t testing.TB, n int, prepare func(*proc), extra ...string) []*proc {
+	t.Helper()
+	if prepare == nil {
+		prepare = func(*proc) {}
+	}
 	procs := make([]*proc, n)
 	procs[0] = newProc(t, "n1", append([]string{"--bootstrap"}, extra...)...)
-	procs[0].start()
+	prepare(procs[0])
+	procs[0].startFresh()
 	waitReady(t, procs[0])
 	for i := 1; i < n; i++ {
 		procs[i] = newProc(t, fmt.Sprintf("n%d", i+1), append([]string{"--join", procs[0].api}, extra...)...)
-		procs[i].start()
+		prepare(procs[i])
+		procs[i].startFresh()
 	}
 	waitMembers(t, procs, n)
 	for _, p := range procs {

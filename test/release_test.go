@@ -51,13 +51,20 @@ func newReleaseEnv(t *testing.T, services ...string) *releaseEnv {
 // newReleaseEnvWith passes extra flags to every server process.
 func newReleaseEnvWith(t *testing.T, extra []string, services ...string) *releaseEnv {
 	t.Helper()
+	return newReleaseEnvPrepared(t, nil, extra, services...)
+}
+
+// newReleaseEnvPrepared calls prepare on each server process before it
+// first starts (see startClusterWith).
+func newReleaseEnvPrepared(t *testing.T, prepare func(*proc), extra []string, services ...string) *releaseEnv {
+	t.Helper()
 	backends := startBackends(t, services...)
 	var targets []string
 	for _, b := range backends {
 		targets = append(targets, b.HTTPAddr())
 	}
 	prom := promtest.Start(t, targets...)
-	procs := startCluster(t, 3, append([]string{"--prometheus-url", prom.URL(), "--controller-tick", "100ms"}, extra...)...)
+	procs := startClusterWith(t, 3, prepare, append([]string{"--prometheus-url", prom.URL(), "--controller-tick", "100ms"}, extra...)...)
 	return &releaseEnv{t: t, procs: procs, prom: prom, backends: backends}
 }
 
@@ -116,10 +123,15 @@ func (e *releaseEnv) load(svc string, p *proc, rps float64) *demo.Load {
 	return l
 }
 
+// trafficDeadline bounds waitTraffic. It only bounds a failure: the wait
+// ends as soon as the traffic is there. On two cores busy with -race, a
+// client's first xDS fetch took over 20 s.
+const trafficDeadline = time.Minute
+
 // waitTraffic waits until the load's recent RPCs all reach version want.
-func waitTraffic(t *testing.T, l *demo.Load, want string, timeout time.Duration) {
+func waitTraffic(t *testing.T, l *demo.Load, want string) {
 	t.Helper()
-	eventually(t, timeout, "all traffic on "+want, func() error {
+	eventually(t, trafficDeadline, "all traffic on "+want, func() error {
 		before := l.Counts()
 		deadline := time.Now().Add(5 * time.Second)
 		for l.Counts().RPCs()-before.RPCs() < 40 {
@@ -165,9 +177,6 @@ func phaseIs(p state.Phase) func(*state.Release) bool {
 	return func(r *state.Release) bool { return r.Status.Phase == p }
 }
 
-// checkDecisions asserts the record moves through every step exactly
-// once, in order, each step ACKed once, and each advance (or the
-// promotion) at least a bake after the ACK of the step it leaves.
 // requireRolledBackByAnalysis checks what an automatic rollback
 // guarantees: the release's last decision is the controller's rollback,
 // and it records a Failed analysis verdict. Which rule failed first (a
@@ -186,6 +195,9 @@ func requireRolledBackByAnalysis(t *testing.T, r *state.Release) state.Decision 
 	return last
 }
 
+// checkDecisions asserts the record moves through every step exactly
+// once, in order, each step ACKed once, and each advance (or the
+// promotion) at least a bake after the ACK of the step it leaves.
 func checkDecisions(t *testing.T, r *state.Release) {
 	t.Helper()
 	var steps []int
@@ -276,12 +288,12 @@ func TestProgressiveReleases(t *testing.T) {
 		_, err := followers[0].client().Apply(ctxT(t), "healthy.yaml", []byte(e.releaseYAML("healthy", "[{weight: 20, bake: 3s}, {weight: 60, bake: 3s}]")))
 		require.NoError(t, err)
 		l := e.load("healthy", followers[0], 100)
-		waitTraffic(t, l, "v1", 20*time.Second)
+		waitTraffic(t, l, "v1")
 		_, err = followers[1].client().Apply(ctxT(t), "r.yaml", []byte("apiVersion: sluice.dev/v1alpha1\nkind: Release\nmetadata: {name: healthy-v2}\nspec: {service: healthy, to: v2}\n"))
 		require.NoError(t, err)
 		r := e.waitRelease(leader, "healthy-v2", 90*time.Second, "promoted", phaseIs(state.PhasePromoted))
 		checkDecisions(t, r)
-		waitTraffic(t, l, "v2", 10*time.Second)
+		waitTraffic(t, l, "v2")
 		t.Logf("promoted in %s", r.Status.EndedAt.Sub(r.Status.CreatedAt))
 	})
 
@@ -290,7 +302,7 @@ func TestProgressiveReleases(t *testing.T) {
 		_, err := leader.client().Apply(ctxT(t), "faulty.yaml", []byte(e.releaseYAML("faulty", "[{weight: 20, bake: 30s}, {weight: 60, bake: 30s}]")))
 		require.NoError(t, err)
 		l := e.load("faulty", followers[1], 100)
-		waitTraffic(t, l, "v1", 20*time.Second)
+		waitTraffic(t, l, "v1")
 		_, err = followers[0].client().StartRelease(ctxT(t), releaseSpec("faulty-v2", "faulty", "v2"))
 		require.NoError(t, err)
 		r := e.waitRelease(leader, "faulty-v2", 60*time.Second, "rolled back", func(r *state.Release) bool { return r.Status.Phase.Terminal() })
@@ -298,7 +310,7 @@ func TestProgressiveReleases(t *testing.T) {
 		require.Equal(t, 0, r.Status.Step, "rolled back in the first step, never advanced")
 		last := requireRolledBackByAnalysis(t, r)
 		require.Contains(t, string(last.Verdict), "requests_total", "the recorded verdict carries the queries")
-		waitTraffic(t, l, "v1", 10*time.Second)
+		waitTraffic(t, l, "v1")
 		t.Logf("rolled back %s after start: %s", r.Status.EndedAt.Sub(r.Status.StartedAt), r.Status.Reason)
 	})
 
@@ -306,7 +318,7 @@ func TestProgressiveReleases(t *testing.T) {
 		_, err := leader.client().Apply(ctxT(t), "promdown.yaml", []byte(e.releaseYAML("promdown", "[{weight: 20, bake: 4s}, {weight: 60, bake: 2s}]")))
 		require.NoError(t, err)
 		l := e.load("promdown", followers[0], 100)
-		waitTraffic(t, l, "v1", 20*time.Second)
+		waitTraffic(t, l, "v1")
 		_, err = leader.client().StartRelease(ctxT(t), releaseSpec("promdown-v2", "promdown", "v2"))
 		require.NoError(t, err)
 		e.waitRelease(leader, "promdown-v2", 30*time.Second, "step 1 acked", func(r *state.Release) bool {
@@ -325,14 +337,14 @@ func TestProgressiveReleases(t *testing.T) {
 		r = e.waitRelease(leader, "promdown-v2", 90*time.Second, "promoted after Prometheus returns", phaseIs(state.PhasePromoted))
 		checkDecisions(t, r)
 		requireBakedAfterOutage(t, r)
-		waitTraffic(t, l, "v2", 10*time.Second)
+		waitTraffic(t, l, "v2")
 	})
 
 	t.Run("leader failover mid-release", func(t *testing.T) {
 		_, err := leader.client().Apply(ctxT(t), "failover.yaml", []byte(e.releaseYAML("failover", "[{weight: 20, bake: 5s}, {weight: 50, bake: 5s}, {weight: 80, bake: 3s}]")))
 		require.NoError(t, err)
 		l := e.load("failover", followers[1], 100)
-		waitTraffic(t, l, "v1", 20*time.Second)
+		waitTraffic(t, l, "v1")
 		_, err = leader.client().StartRelease(ctxT(t), releaseSpec("failover-v2", "failover", "v2"))
 		require.NoError(t, err)
 		e.waitRelease(leader, "failover-v2", 60*time.Second, "step 2 baking", func(r *state.Release) bool {
@@ -352,6 +364,6 @@ func TestProgressiveReleases(t *testing.T) {
 			}
 		}
 		require.GreaterOrEqual(t, len(actors), 2, "decisions by both leaders: %v", actors)
-		waitTraffic(t, l, "v2", 10*time.Second)
+		waitTraffic(t, l, "v2")
 	})
 }

@@ -55,7 +55,7 @@ func tlsCluster(t *testing.T, n int) ([]*proc, string) {
 		}
 		procs[i] = newProc(t, id, extra...)
 		procs[i].clientTLS = clientTLS
-		procs[i].start()
+		procs[i].startFresh()
 		if i == 0 {
 			waitReady(t, procs[0])
 		}

@@ -133,7 +133,7 @@ func TestReleaseTrains(t *testing.T) {
 			out[m] = e.load(prefix+"-"+m, p, 50)
 		}
 		for _, l := range out {
-			waitTraffic(t, l, "v1", 20*time.Second)
+			waitTraffic(t, l, "v1")
 		}
 		return out
 	}
@@ -152,7 +152,7 @@ func TestReleaseTrains(t *testing.T) {
 			require.True(t, m.Health.Passed, m.Name)
 		}
 		for _, l := range ls {
-			waitTraffic(t, l, "v2", 10*time.Second)
+			waitTraffic(t, l, "v2")
 		}
 	})
 
@@ -174,7 +174,7 @@ func TestReleaseTrains(t *testing.T) {
 		require.Equal(t, -1, tv.Releases["bad-c"].Status.Step, "c never started")
 		require.True(t, tv.Releases["bad-a"].Status.EndedAt.After(tv.Releases["bad-b"].Status.EndedAt), "b first, then a")
 		for _, l := range ls {
-			waitTraffic(t, l, "v1", 10*time.Second)
+			waitTraffic(t, l, "v1")
 		}
 	})
 
@@ -193,7 +193,7 @@ func TestReleaseTrains(t *testing.T) {
 		require.Equal(t, state.TrainPromoted, tv.Status.Phase, tv.Status.Reason)
 		checkTrainOrder(t, tv, "fo")
 		for _, l := range ls {
-			waitTraffic(t, l, "v2", 10*time.Second)
+			waitTraffic(t, l, "v2")
 		}
 	})
 }

@@ -54,6 +54,10 @@ type Options struct {
 	// groups they may receive (StreamInterceptor); nil lets every client
 	// receive any group.
 	Authorizer Authorizer
+	// Translate builds one group's resources from the state (default
+	// Translate). It must be pure; tests inject one to count or hold
+	// builds.
+	Translate func(*state.State, Group) (*Resources, error)
 }
 
 // Status is the xDS side of a node: what it serves and what proxies did
@@ -62,8 +66,11 @@ type Status struct {
 	// StateIndex is the index of the state the last rebuild read.
 	StateIndex uint64 `json:"stateIndex"`
 	// Sequence counts completed rebuilds.
-	Sequence uint64        `json:"sequence"`
-	Groups   []GroupStatus `json:"groups"`
+	Sequence uint64 `json:"sequence"`
+	// Builds counts group snapshot builds (translations) on this node:
+	// one per group per rebuild, plus one for each group's first stream.
+	Builds uint64        `json:"builds"`
+	Groups []GroupStatus `json:"groups"`
 	// LastError is the last translation error on this node, if any.
 	LastError string `json:"lastError,omitempty"`
 }
@@ -84,7 +91,13 @@ type Server struct {
 	stateIdx  uint64
 	groups    map[string]Group // groups with streams
 	groupErrs map[string]string
-	lastErr   string
+	// failedAt is the state index of a group's last failed build.
+	failedAt map[string]uint64
+	// firstBuild holds, per group, the build of its first snapshot while
+	// it runs; the channel is closed when it is done.
+	firstBuild map[string]chan struct{}
+	builds     uint64
+	lastErr    string
 }
 
 // NewServer builds a server; call Run to start rebuilding and Serve or
@@ -102,13 +115,18 @@ func NewServer(ctx context.Context, src Source, opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Translate == nil {
+		opts.Translate = Translate
+	}
 	s := &Server{
-		src:       src,
-		opts:      opts,
-		log:       opts.Logger,
-		seqCh:     make(chan struct{}),
-		groups:    map[string]Group{},
-		groupErrs: map[string]string{},
+		src:        src,
+		opts:       opts,
+		log:        opts.Logger,
+		seqCh:      make(chan struct{}),
+		groups:     map[string]Group{},
+		groupErrs:  map[string]string{},
+		failedAt:   map[string]uint64{},
+		firstBuild: map[string]chan struct{}{},
 	}
 	ev := TrackerEvents{}
 	if m := opts.Metrics; m != nil {
@@ -245,7 +263,7 @@ func (s *Server) rebuild() {
 // build publishes one group's snapshot from st.
 func (s *Server) build(st *state.State, g Group) error {
 	start := time.Now()
-	res, err := Translate(st, g)
+	res, err := s.opts.Translate(st, g)
 	if err == nil {
 		_, err = s.cache.SetGroup(g.Key(), st.Index, res)
 	}
@@ -257,28 +275,58 @@ func (s *Server) build(st *state.State, g Group) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.builds++
 	if err != nil {
 		s.groupErrs[g.Key()] = err.Error()
+		s.failedAt[g.Key()] = st.Index
 		s.log.Error("snapshot build failed; serving the last good snapshot", "group", g.Key(), "index", st.Index, "err", err)
 		return fmt.Errorf("group %s: %w", g.Key(), err)
 	}
 	delete(s.groupErrs, g.Key())
+	delete(s.failedAt, g.Key())
 	return nil
 }
 
 // ensureGroup makes sure a group has a snapshot before its first watch.
+//
+// A group's first snapshot is built once: streams that arrive while it is
+// being built wait for that build instead of running their own (after a
+// node restart every proxy of a group reconnects at once, and each build
+// publishes to every watch already open). A group whose build failed at
+// the current state index is not built again for it: translation is pure,
+// so it would fail the same way; the rebuild after the next state change
+// tries again.
 func (s *Server) ensureGroup(g Group) {
 	key := g.Key()
+	st := s.src.State()
 	s.mu.Lock()
 	_, known := s.groups[key]
 	s.groups[key] = g
-	s.mu.Unlock()
-	if known {
-		if _, ok := s.cache.Index(key); ok {
-			return
-		}
+	if done, ok := s.firstBuild[key]; ok {
+		s.mu.Unlock()
+		<-done
+		return
 	}
-	_ = s.build(s.src.State(), g)
+	idx, failed := s.failedAt[key]
+	// A group not known here may still hold a snapshot in the cache: a
+	// build that finished after its last stream closed. It is built anew.
+	built := false
+	if known {
+		_, built = s.cache.Index(key)
+	}
+	if built || (failed && idx >= st.Index) {
+		s.mu.Unlock()
+		return
+	}
+	done := make(chan struct{})
+	s.firstBuild[key] = done
+	s.mu.Unlock()
+
+	_ = s.build(st, g)
+	s.mu.Lock()
+	delete(s.firstBuild, key)
+	s.mu.Unlock()
+	close(done)
 }
 
 func (s *Server) streamClosed(stream int64) {
@@ -289,6 +337,7 @@ func (s *Server) streamClosed(stream int64) {
 	s.mu.Lock()
 	delete(s.groups, group)
 	delete(s.groupErrs, group)
+	delete(s.failedAt, group)
 	s.mu.Unlock()
 	s.cache.Forget(group)
 }
@@ -329,7 +378,7 @@ func (s *Server) Status() Status {
 	for i := range groups {
 		groups[i].Error = s.groupErrs[groups[i].Key]
 	}
-	return Status{StateIndex: s.stateIdx, Sequence: s.seq, Groups: groups, LastError: s.lastErr}
+	return Status{StateIndex: s.stateIdx, Sequence: s.seq, Builds: s.builds, Groups: groups, LastError: s.lastErr}
 }
 
 // Ready reports whether the server has completed a rebuild.

@@ -106,12 +106,20 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, Options{Debounce: time.Millisecond})
+}
+
+// newFixtureWith starts a server with opts over svcYAML(80) and waits for
+// its first rebuild.
+func newFixtureWith(t *testing.T, opts Options) *fixture {
+	t.Helper()
 	src := &memSource{st: state.New()}
 	src.apply(t, svcYAML(80))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	srv := NewServer(ctx, src, Options{Debounce: time.Millisecond})
+	srv := NewServer(ctx, src, opts)
 	go srv.Run(ctx)
+	waitUntil(t, "the first rebuild", srv.Ready)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	go func() { _ = srv.Serve(ctx, lis) }()

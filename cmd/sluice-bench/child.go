@@ -22,23 +22,25 @@ import (
 // that the parent's heap and goroutine stacks are the server's alone and
 // the client's garbage collector never stops the server. Parent and child
 // talk over the child's stdin and stdout, one JSON object per line; the
-// child's stderr is the parent's. Times cross the pipe as Unix nanoseconds
-// (wall clock, the same on both sides of one machine).
+// child's stderr is the parent's. Times cross the pipe as CLOCK_MONOTONIC
+// nanoseconds (mono.go).
 
 // childRequest is one command to the child.
 type childRequest struct {
-	Op         string          `json:"op"` // "open", "await" or "close"
-	Addr       string          `json:"addr,omitempty"`
-	Want       xdsload.Weights `json:"want,omitempty"`
-	Since      int64           `json:"since,omitempty"`
-	MinVersion uint64          `json:"minVersion,omitempty"`
-	TimeoutNs  int64           `json:"timeoutNs,omitempty"`
+	Op   string          `json:"op"` // "open", "await" or "close"
+	Addr string          `json:"addr,omitempty"`
+	Want xdsload.Weights `json:"want,omitempty"`
+	// Since is CLOCK_MONOTONIC nanoseconds.
+	Since      int64  `json:"since,omitempty"`
+	MinVersion uint64 `json:"minVersion,omitempty"`
+	TimeoutNs  int64  `json:"timeoutNs,omitempty"`
 }
 
 // childResponse is the child's answer to one request.
 type childResponse struct {
-	Error string  `json:"error,omitempty"`
-	Acks  []int64 `json:"acks,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Acks are CLOCK_MONOTONIC nanoseconds, one per stream.
+	Acks []int64 `json:"acks,omitempty"`
 	// CPUNs is the child's CPU time so far, user and system.
 	CPUNs int64 `json:"cpuNs"`
 }
@@ -88,13 +90,14 @@ func (f *remoteFleet) Open(ctx context.Context, addr string, want xdsload.Weight
 }
 
 func (f *remoteFleet) Await(ctx context.Context, since time.Time, minVersion uint64, want xdsload.Weights) ([]time.Time, error) {
-	acks, err := f.call(ctx, childRequest{Op: "await", Since: since.UnixNano(), MinVersion: minVersion, Want: want})
+	clock := newMonoClock()
+	acks, err := f.call(ctx, childRequest{Op: "await", Since: clock.toMono(since), MinVersion: minVersion, Want: want})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]time.Time, len(acks))
 	for i, ns := range acks {
-		out[i] = time.Unix(0, ns)
+		out[i] = clock.fromMono(ns)
 	}
 	return out, nil
 }
@@ -215,11 +218,12 @@ func serveClient(ctx context.Context, in io.Reader, out io.Writer, opts xdsload.
 		case "open":
 			err = fleet.Open(rctx, req.Addr, req.Want)
 		case "await":
+			clock := newMonoClock()
 			var acks []time.Time
-			acks, err = fleet.Await(rctx, time.Unix(0, req.Since), req.MinVersion, req.Want)
+			acks, err = fleet.Await(rctx, clock.fromMono(req.Since), req.MinVersion, req.Want)
 			resp.Acks = make([]int64, len(acks))
 			for i, a := range acks {
-				resp.Acks[i] = a.UnixNano()
+				resp.Acks[i] = clock.toMono(a)
 			}
 		case "close":
 			err = fleet.Close()

@@ -36,19 +36,24 @@ type fanoutFlags struct {
 	cpuProfile string
 	memProfile string
 	verbose    bool
+	restart    bool
+	oneVersion bool
 }
 
 func newFanoutCmd() *cobra.Command {
 	var f fanoutFlags
 	cmd := &cobra.Command{
 		Use:   "fanout",
-		Short: "Time a weight change reaching N ADS streams: Sluice's path vs a bare go-control-plane SnapshotCache",
+		Short: "Time a weight change reaching N ADS streams: Sluice's path vs a bare go-control-plane SnapshotCache and a floor server",
 		Long: `For each N, start a single-node Sluice server in this process, apply 50
 gRPC services, open N ADS streams (in a child process), then per round change
 the benchmark service's weights through the API and time until the last
-stream ACKs a route with the new weights. Then do the same against a bare
-go-control-plane SnapshotCache holding xds.Translate of the same states,
-pushed with SetSnapshot(NewSnapshot(version, resources)).`,
+stream ACKs a route with the new weights; then restart the node and time N
+fresh streams connecting at once. Then do the same against two baselines
+serving xds.Translate of the same states, each with a fleet of its own:
+a bare go-control-plane SnapshotCache with a version per type (a round
+bumps the routes' version only), and a floor server that writes one
+pre-marshalled DiscoveryResponse to every open stream.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runFanout(cmd, f) },
 	}
@@ -61,9 +66,11 @@ pushed with SetSnapshot(NewSnapshot(version, resources)).`,
 	fl.StringVar(&f.jsonOut, "json-out", "", "also write the results as JSON to this file")
 	fl.BoolVar(&f.inProcess, "in-process", false, "run the client in this process (memory then counts client and server)")
 	fl.DurationVar(&f.timeout, "timeout", 2*time.Minute, "bound on connecting and on each round")
-	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of each path's rounds to FILE.<path>.<N>")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of each path's rounds to FILE.<path>.<N>, and heap profiles before and after them to FILE.<path>.<N>.heap0 and .heap1")
 	fl.StringVar(&f.memProfile, "memprofile", "", "write a heap profile of the server once each path's streams are synced to FILE.<path>.<N>")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every round")
+	fl.BoolVar(&f.restart, "restart", true, "after Sluice's rounds, restart the node and time N streams reconnecting at once")
+	fl.BoolVar(&f.oneVersion, "one-version", false, "also run the bare cache with one version on all four types (every change resends every type)")
 	return cmd
 }
 
@@ -104,6 +111,7 @@ func runFanout(cmd *cobra.Command, f fanoutFlags) error {
 	for _, n := range counts {
 		cfg := xdsload.FanoutConfig{
 			Streams: n, Rounds: f.rounds, Services: f.services, Timeout: f.timeout, Logger: log,
+			Restart: f.restart, OneVersion: f.oneVersion,
 			NewFleet: func() (xdsload.Fleet, error) {
 				if f.inProcess {
 					return xdsload.NewLocalFleet(xdsload.FleetOptions(n, f.perConn)), nil
@@ -153,6 +161,8 @@ func writeHeapProfile(log *slog.Logger, file string) {
 		return
 	}
 	defer out.Close()
+	// The heap profile is as of the last completed collection.
+	runtime.GC()
 	if err := pprof.Lookup("heap").WriteTo(out, 0); err != nil {
 		log.Error("heap profile", "err", err)
 		return
@@ -171,10 +181,12 @@ func startProfile(log *slog.Logger, file string) func() {
 		out.Close()
 		return func() {}
 	}
+	writeHeapProfile(log, file+".heap0")
 	return func() {
 		pprof.StopCPUProfile()
 		out.Close()
 		log.Info("wrote cpu profile", "file", file)
+		writeHeapProfile(log, file+".heap1")
 	}
 }
 
@@ -222,29 +234,61 @@ func cpuMS(d time.Duration) string {
 	return ms(d)
 }
 
+// quotient is a / b, or 0 when b is 0.
+func quotient(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// baselines are the paths Sluice is compared with, in table order.
+func baselines(r *xdsload.FanoutResult) []xdsload.PathResult {
+	out := []xdsload.PathResult{r.Bare, r.Floor}
+	if r.OneVersion != nil {
+		out = append(out, *r.OneVersion)
+	}
+	return out
+}
+
 func writeTable(w io.Writer, env environment, results []*xdsload.FanoutResult) {
 	fmt.Fprintf(w, "xDS fan-out: ms from the change to the last stream ACKing the new route, over %d rounds\n", env.Rounds)
-	fmt.Fprintf(w, "(%d CPUs, %s, %d streams per connection, %d services, client in %s)\n\n",
+	fmt.Fprintf(w, "(%d CPUs, %s, %d streams per connection, %d services, client in %s)\n",
 		env.CPUs, env.GoVersion, env.ConnsPer, env.Services, map[bool]string{true: "this process", false: "a child process"}[env.ClientInProcess])
+	fmt.Fprintln(w, "bare: go-control-plane SnapshotCache, a version per type; floor: one pre-marshalled response written to every stream;")
+	fmt.Fprintln(w, "ratio: sluice / that path")
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "N\tsluice p50\tp99\tmax\tbare p50\tp99\tmax\tratio p50\tratio max\tmem/stream sluice\tbare\t")
+	fmt.Fprintln(tw, "N\tpath\tp50\tp99\tmax\tmedian stream\tratio p50\tratio max\tcpu srv\tclient\tallocs srv\tMB\tmem/stream\tsync s\t")
 	for _, r := range results {
-		s, b := summarize(r.Sluice, r.Streams), summarize(r.Bare, r.Streams)
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%.1f KiB\t%.1f KiB\t\n", r.Streams,
-			ms(s.P50), ms(s.P99), ms(s.Max), ms(b.P50), ms(b.P99), ms(b.Max),
-			float64(s.P50)/float64(b.P50), float64(s.Max)/float64(b.Max), s.MemPerStream/1024, b.MemPerStream/1024)
+		s := summarize(r.Sluice, r.Streams)
+		for _, p := range append([]xdsload.PathResult{r.Sluice}, baselines(r)...) {
+			b := summarize(p, r.Streams)
+			rp50, rmax := "-", "-"
+			if p.Path != r.Sluice.Path {
+				rp50, rmax = fmt.Sprintf("%.2f", quotient(s.P50, b.P50)), fmt.Sprintf("%.2f", quotient(s.Max, b.Max))
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.1f\t%.1f KiB\t%.2f\t\n", r.Streams, p.Path,
+				ms(b.P50), ms(b.P99), ms(b.Max), ms(b.MedianP50), rp50, rmax,
+				ms(p.ServerCPU), cpuMS(p.ClientCPU), p.Allocs, float64(p.AllocBytes)/1e6, b.MemPerStream/1024, p.Sync.Seconds())
+		}
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "mem/stream: server live heap + goroutine stacks after every stream synced, minus before any was opened, / N")
-	fmt.Fprintln(w, "\nmedian stream: p50 over rounds of each round's median stream, ms; CPU per round (server process, client process), ms;")
-	fmt.Fprintln(w, "apply: p50 of the API call returning (committed through Raft), ms; sync: dialling to every stream holding config, s")
+	fmt.Fprintln(w, "median stream: p50 over rounds of each round's median stream; cpu: per round, server process and client process;")
+	fmt.Fprintln(w, "allocs srv, MB: heap allocations per round in the server process (count, megabytes);")
+	fmt.Fprintln(w, "mem/stream: server live heap + goroutine stacks after every stream synced, minus before any was opened, / N;")
+	fmt.Fprintln(w, "sync: dialling to every stream holding config")
+	fmt.Fprintln(w, "\nSluice: apply p50 (API call committed through Raft), ms; cold sync and restart storm: s to every stream")
+	fmt.Fprintln(w, "holding config, snapshot builds meanwhile")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "N\tsluice apply\tsluice median\tbare median\tsluice cpu srv\tclient\tbare cpu srv\tclient\tsluice sync\tbare sync\t")
+	fmt.Fprintln(tw, "N\tapply\tcold sync\tbuilds\trestart sync\tbuilds\t")
 	for _, r := range results {
-		s, b := summarize(r.Sluice, r.Streams), summarize(r.Bare, r.Streams)
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t\n", r.Streams, ms(percentile(r.Sluice.Applies, 50)), ms(s.MedianP50), ms(b.MedianP50),
-			ms(r.Sluice.ServerCPU), cpuMS(r.Sluice.ClientCPU), ms(r.Bare.ServerCPU), cpuMS(r.Bare.ClientCPU),
-			r.Sluice.Sync.Seconds(), r.Bare.Sync.Seconds())
+		rs, rb := "-", "-"
+		if re := r.Sluice.Restart; re != nil {
+			rs, rb = fmt.Sprintf("%.2f", re.Sync.Seconds()), strconv.FormatUint(re.Builds, 10)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%.2f\t%d\t%s\t%s\t\n", r.Streams, ms(percentile(r.Sluice.Applies, 50)),
+			r.Sluice.Sync.Seconds(), r.Sluice.SyncBuilds, rs, rb)
 	}
 	tw.Flush()
 }
@@ -252,19 +296,25 @@ func writeTable(w io.Writer, env environment, results []*xdsload.FanoutResult) {
 func writeJSON(w io.Writer, env environment, results []*xdsload.FanoutResult) error {
 	type row struct {
 		*xdsload.FanoutResult
-		SluiceSummary summary `json:"sluiceSummary"`
-		BareSummary   summary `json:"bareSummary"`
-		RatioP50      float64 `json:"ratioP50"`
-		RatioMax      float64 `json:"ratioMax"`
+		Summaries map[string]summary `json:"summaries"`
+		// RatioP50 and RatioMax are Sluice / path, by path.
+		RatioP50 map[string]float64 `json:"ratioP50"`
+		RatioMax map[string]float64 `json:"ratioMax"`
 	}
 	out := struct {
 		Env     environment `json:"environment"`
 		Results []row       `json:"results"`
 	}{Env: env}
 	for _, r := range results {
-		s, b := summarize(r.Sluice, r.Streams), summarize(r.Bare, r.Streams)
-		out.Results = append(out.Results, row{FanoutResult: r, SluiceSummary: s, BareSummary: b,
-			RatioP50: float64(s.P50) / float64(b.P50), RatioMax: float64(s.Max) / float64(b.Max)})
+		s := summarize(r.Sluice, r.Streams)
+		rw := row{FanoutResult: r, Summaries: map[string]summary{r.Sluice.Path: s},
+			RatioP50: map[string]float64{}, RatioMax: map[string]float64{}}
+		for _, p := range baselines(r) {
+			b := summarize(p, r.Streams)
+			rw.Summaries[p.Path] = b
+			rw.RatioP50[p.Path], rw.RatioMax[p.Path] = quotient(s.P50, b.P50), quotient(s.Max, b.Max)
+		}
+		out.Results = append(out.Results, rw)
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

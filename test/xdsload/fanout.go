@@ -5,21 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
-
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/keepalive"
 
 	"github.com/sluicehq/sluice/api"
 	"github.com/sluicehq/sluice/config"
@@ -51,6 +42,14 @@ type FanoutConfig struct {
 	// Synced, when set, is called once every stream of a path is synced,
 	// just after the memory reading (the CLI writes heap profiles there).
 	Synced func(path string)
+	// Restart, when set, ends the Sluice path by restarting the node on
+	// its data directory and timing a fresh fleet of Streams streams
+	// connecting at once (PathResult.Restart).
+	Restart bool
+	// OneVersion, when set, also runs the bare cache the way the first
+	// version of this benchmark did: one version on all four types, so
+	// every change resends every type (FanoutResult.OneVersion).
+	OneVersion bool
 }
 
 func (cfg *FanoutConfig) profile(path string) func() {
@@ -93,11 +92,26 @@ func (m Memory) InusePerStream(n int) float64 {
 	return (float64(m.Synced.HeapInuse) - float64(m.Before.HeapInuse) + float64(m.Synced.Stack) - float64(m.Before.Stack)) / float64(n)
 }
 
-// PathResult is one path (Sluice or the bare cache) at one stream count.
+// ColdSync is a fleet connecting at once to a node that holds no snapshot
+// for its group yet.
+type ColdSync struct {
+	// Sync is the time from dialling to every stream holding config.
+	Sync time.Duration `json:"syncNs"`
+	// Builds counts the group snapshot builds meanwhile (Sluice only).
+	Builds uint64 `json:"builds"`
+}
+
+// PathResult is one path (Sluice, the bare cache or the floor server) at
+// one stream count.
 type PathResult struct {
 	Path string `json:"path"`
 	// Sync is the time from dialling to every stream holding config.
 	Sync time.Duration `json:"syncNs"`
+	// SyncBuilds counts Sluice's snapshot builds during Sync.
+	SyncBuilds uint64 `json:"syncBuilds,omitempty"`
+	// Restart is the cold sync of a fresh fleet after the node restarted
+	// on its data directory (FanoutConfig.Restart; Sluice only).
+	Restart *ColdSync `json:"restart,omitempty"`
 	// Rounds holds, per round, the time from just before the change was
 	// made (the API call, or NewSnapshot+SetSnapshot) to the last stream
 	// ACKing the new route content.
@@ -115,6 +129,11 @@ type PathResult struct {
 	// ClientCPU is the client's CPU time per round, when the fleet can
 	// tell (CPUMeter); 0 otherwise.
 	ClientCPU time.Duration `json:"clientCpuPerRoundNs,omitempty"`
+	// Allocs and AllocBytes are this process's heap allocations per
+	// round (runtime.MemStats Mallocs and TotalAlloc), over the same span
+	// as ServerCPU.
+	Allocs     uint64 `json:"allocsPerRound"`
+	AllocBytes uint64 `json:"allocBytesPerRound"`
 }
 
 // CPUMeter is implemented by fleets that can tell how much CPU time their
@@ -132,37 +151,54 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// cpuClock measures CPU time per round for a path.
+// cpuClock measures CPU time and allocations per round for a path.
 type cpuClock struct {
 	fleet          Fleet
 	server, client time.Duration
+	mem            runtime.MemStats
 }
 
 func startCPU(f Fleet) *cpuClock {
-	c := &cpuClock{fleet: f, server: processCPU()}
+	c := &cpuClock{fleet: f}
+	runtime.ReadMemStats(&c.mem)
+	c.server = processCPU()
 	if m, ok := f.(CPUMeter); ok {
 		c.client = m.CPUTime()
 	}
 	return c
 }
 
-// stop records the CPU time per round since start into res.
+// stop records the CPU time and allocations per round since start into res.
 func (c *cpuClock) stop(res *PathResult, rounds int) {
 	res.ServerCPU = (processCPU() - c.server) / time.Duration(rounds)
 	if m, ok := c.fleet.(CPUMeter); ok {
 		res.ClientCPU = (m.CPUTime() - c.client) / time.Duration(rounds)
 	}
+	var now runtime.MemStats
+	runtime.ReadMemStats(&now)
+	res.Allocs = (now.Mallocs - c.mem.Mallocs) / uint64(rounds)
+	res.AllocBytes = (now.TotalAlloc - c.mem.TotalAlloc) / uint64(rounds)
 }
 
-// FanoutResult compares both paths at one stream count.
+// FanoutResult compares the paths at one stream count.
 type FanoutResult struct {
 	Streams int        `json:"streams"`
 	Sluice  PathResult `json:"sluice"`
-	Bare    PathResult `json:"bare"`
+	// Bare is go-control-plane's SnapshotCache used well: a version per
+	// type, so a route change sends only routes.
+	Bare PathResult `json:"bare"`
+	// Floor is the minimal ADS server writing one pre-marshalled response
+	// to every stream.
+	Floor PathResult `json:"floor"`
+	// OneVersion is the SnapshotCache with one version on every type
+	// (FanoutConfig.OneVersion).
+	OneVersion *PathResult `json:"oneVersion,omitempty"`
 }
 
-// Fanout runs the Sluice path, then the bare go-control-plane path, at one
-// stream count. The server side of both runs in this process.
+// Fanout runs the Sluice path, then the bare go-control-plane path and the
+// floor server (and, if asked, the one-version bare path), at one stream
+// count, each with a fleet of its own. The server side of every path runs
+// in this process.
 func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutResult, error) {
 	if cfg.Services <= 0 {
 		cfg.Services = 50
@@ -183,9 +219,26 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sluice path, %d streams: %w", cfg.Streams, err)
 	}
-	out.Bare, err = runBare(ctx, cfg, states)
+	var resources [2]*xds.Resources
+	for i, st := range states {
+		if resources[i], err = xds.Translate(st, benchGroup); err != nil {
+			return nil, err
+		}
+	}
+	out.Bare, err = runBare(ctx, cfg, resources, false)
 	if err != nil {
 		return nil, fmt.Errorf("bare path, %d streams: %w", cfg.Streams, err)
+	}
+	out.Floor, err = runFloor(ctx, cfg, resources)
+	if err != nil {
+		return nil, fmt.Errorf("floor path, %d streams: %w", cfg.Streams, err)
+	}
+	if cfg.OneVersion {
+		one, err := runBare(ctx, cfg, resources, true)
+		if err != nil {
+			return nil, fmt.Errorf("one-version bare path, %d streams: %w", cfg.Streams, err)
+		}
+		out.OneVersion = &one
 	}
 	return out, nil
 }
@@ -254,7 +307,7 @@ func runSluice(ctx context.Context, cfg FanoutConfig) (res PathResult, states [2
 	if err != nil {
 		return res, states, fmt.Errorf("start node: %w", err)
 	}
-	defer node.Close()
+	defer func() { node.Close() }()
 	cl := api.NewClient(node.APIAddr())
 	cl.Actor = "sluice-bench"
 
@@ -288,20 +341,14 @@ func runSluice(ctx context.Context, cfg FanoutConfig) (res PathResult, states [2
 		return res, states, err
 	}
 	defer fleet.Close()
+	builds := node.XDS().Status().Builds
 	start := time.Now()
 	if err := fleet.Open(sctx, node.XDSAddr(), SplitWeights(0)); err != nil {
 		return res, states, fmt.Errorf("open %d streams: %w", cfg.Streams, err)
 	}
 	res.Sync = time.Since(start)
-	settled := func(ctx context.Context) error {
-		return poll(ctx, 5*time.Millisecond, "server side synced", func() error {
-			st := node.XDS().Status()
-			if len(st.Groups) != 1 || st.Groups[0].Streams != cfg.Streams || st.Groups[0].Synced != cfg.Streams || len(st.Groups[0].NACKs) > 0 {
-				return fmt.Errorf("groups %+v", st.Groups)
-			}
-			return nil
-		})
-	}
+	res.SyncBuilds = node.XDS().Status().Builds - builds
+	settled := func(ctx context.Context) error { return sluiceSettled(ctx, node, cfg.Streams) }
 	if err := settled(sctx); err != nil {
 		return res, states, err
 	}
@@ -311,43 +358,33 @@ func runSluice(ctx context.Context, cfg FanoutConfig) (res PathResult, states [2
 		cfg.Synced(res.Path)
 	}
 
-	stopProfile := cfg.profile(res.Path)
-	defer stopProfile()
-	cpu := startCPU(fleet)
-	for r := range cfg.Rounds {
-		split := (r + 1) % 2
-		rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	var lastIndex uint64
+	push := func(ctx context.Context, r, split int) (uint64, error) {
 		t0 := time.Now()
-		ar, err := cl.Apply(rctx, "bench.yaml", BenchServiceYAML(split))
+		ar, err := cl.Apply(ctx, "bench.yaml", BenchServiceYAML(split))
 		if err != nil {
-			cancel()
-			return res, states, fmt.Errorf("round %d: apply: %w", r+1, err)
+			return 0, fmt.Errorf("apply: %w", err)
 		}
 		res.Applies = append(res.Applies, time.Since(t0))
-		acks, err := fleet.Await(rctx, t0, ar.Index, SplitWeights(split))
-		if err != nil {
-			cancel()
-			return res, states, fmt.Errorf("round %d: %w", r+1, err)
-		}
-		last, median, err := roundStats(t0, acks)
-		if err != nil {
-			cancel()
-			return res, states, fmt.Errorf("round %d: %w", r+1, err)
-		}
-		res.Rounds, res.Medians = append(res.Rounds, last), append(res.Medians, median)
 		if states[split] == nil {
 			states[split] = node.Raft().State()
 		}
-		err = settled(rctx)
-		cancel()
-		if err != nil {
-			return res, states, fmt.Errorf("round %d: %w", r+1, err)
-		}
-		log.Debug("round", "round", r+1, "index", ar.Index, "last", last, "median", median)
+		lastIndex = ar.Index
+		return ar.Index, nil
 	}
-	stopProfile()
-	cpu.stop(&res, cfg.Rounds)
+	if err := runRounds(ctx, cfg, fleet, &res, log, push, settled); err != nil {
+		return res, states, err
+	}
 	res.Memory.After = readMemory()
+	if cfg.Restart {
+		if err := fleet.Close(); err != nil {
+			return res, states, fmt.Errorf("close the fleet: %w", err)
+		}
+		if res.Restart, err = restartNode(ctx, cfg, &node, dir, lastIndex); err != nil {
+			return res, states, fmt.Errorf("after the restart: %w", err)
+		}
+		log.Info("restart storm", "sync", res.Restart.Sync, "builds", res.Restart.Builds)
+	}
 	if states[1] == nil {
 		// One round only: build the other split's state for the bare path.
 		states[1], err = withSplit(states[0], 1)
@@ -375,124 +412,96 @@ func withSplit(st *state.State, i int) (*state.State, error) {
 	return next, nil
 }
 
-// groupHash puts every node in its Sluice proxy group, so the bare cache
-// keeps one snapshot for all streams, as Sluice does.
-type groupHash struct{}
-
-func (groupHash) ID(n *core.Node) string { return xds.GroupOf(n).Key() }
-
-// grpcServerOptions are those xds.Server.Serve uses, so both paths run
-// the same transport.
-func grpcServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{
-		grpc.MaxConcurrentStreams(1 << 20),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 5 * time.Second}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-	}
+// sluiceSettled waits until the node's one group has n streams, all synced.
+func sluiceSettled(ctx context.Context, node *server.Node, n int) error {
+	return poll(ctx, 5*time.Millisecond, "server side synced", func() error {
+		st := node.XDS().Status()
+		if len(st.Groups) != 1 || st.Groups[0].Streams != n || st.Groups[0].Synced != n || len(st.Groups[0].NACKs) > 0 {
+			return fmt.Errorf("groups %+v", st.Groups)
+		}
+		return nil
+	})
 }
 
-// runBare measures go-control-plane's SnapshotCache (ads=false) and server
-// holding xds.Translate of the same states, pushed the standard way:
-// SetSnapshot(NewSnapshot(version, resources)).
-func runBare(ctx context.Context, cfg FanoutConfig, states [2]*state.State) (res PathResult, err error) {
-	res.Path = "bare"
-	log := cfg.Logger.With("path", res.Path, "streams", cfg.Streams)
-	group := xds.Group{Cluster: GroupCluster, Region: GroupRegion, Zone: GroupZone}
-	var resources [2]*xds.Resources
-	for i, st := range states {
-		if resources[i], err = xds.Translate(st, group); err != nil {
-			return res, err
-		}
+// restartNode closes *node, starts it again on dir and the same
+// addresses, waits until its xDS server has read index, and times a fresh
+// fleet connecting at once, as every proxy reconnects after a node
+// restart. *node is the new node afterwards.
+func restartNode(ctx context.Context, cfg FanoutConfig, node **server.Node, dir string, index uint64) (*ColdSync, error) {
+	old := *node
+	sc := server.Config{
+		NodeID: "bench-1", DataDir: dir, Bootstrap: true, Dev: true,
+		APIAddr: old.APIAddr(), XDSAddr: old.XDSAddr(), RaftAddr: old.RaftAddr(),
 	}
-	key := group.Key()
-	sc := cachev3.NewSnapshotCache(false, groupHash{}, nil)
-	version := uint64(1)
-	snap, err := cachev3.NewSnapshot(strconv.FormatUint(version, 10), resources[0].ByType())
+	if err := old.Close(); err != nil {
+		return nil, fmt.Errorf("close the node: %w", err)
+	}
+	n, err := server.Start(ctx, sc)
 	if err != nil {
-		return res, err
+		return nil, fmt.Errorf("start the node again: %w", err)
 	}
-	if err := sc.SetSnapshot(ctx, key, snap); err != nil {
-		return res, err
-	}
-	pctx, stop := context.WithCancel(ctx)
-	defer stop()
-	g := grpc.NewServer(grpcServerOptions()...)
-	discovery.RegisterAggregatedDiscoveryServiceServer(g, serverv3.NewServer(pctx, sc, nil))
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return res, fmt.Errorf("listen: %w", err)
-	}
-	go func() { _ = g.Serve(lis) }()
-	defer g.Stop()
-
+	*node = n
 	sctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	res.Memory.Before = readMemory()
+	if err := n.XDS().WaitIndex(sctx, index); err != nil {
+		return nil, err
+	}
 	fleet, err := cfg.NewFleet()
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	defer fleet.Close()
+	builds := n.XDS().Status().Builds
 	start := time.Now()
-	if err := fleet.Open(sctx, lis.Addr().String(), SplitWeights(0)); err != nil {
-		return res, fmt.Errorf("open %d streams: %w", cfg.Streams, err)
+	if err := fleet.Open(sctx, n.XDSAddr(), SplitWeights(cfg.Rounds%2)); err != nil {
+		return nil, fmt.Errorf("open %d streams: %w", cfg.Streams, err)
 	}
-	res.Sync = time.Since(start)
-	// Every stream has ACKed its four types once the cache holds a watch
-	// per stream and type again.
-	settled := func(ctx context.Context) error {
-		return poll(ctx, 5*time.Millisecond, "server side synced", func() error {
-			if n := sc.GetStatusInfo(key).GetNumWatches(); n != 4*cfg.Streams {
-				return fmt.Errorf("%d open watches, want %d", n, 4*cfg.Streams)
-			}
-			return nil
-		})
-	}
-	if err := settled(sctx); err != nil {
-		return res, err
-	}
-	res.Memory.Synced = readMemory()
-	logSynced(log, res, cfg.Streams)
-	if cfg.Synced != nil {
-		cfg.Synced(res.Path)
-	}
+	out := &ColdSync{Sync: time.Since(start), Builds: n.XDS().Status().Builds - builds}
+	return out, sluiceSettled(sctx, n, cfg.Streams)
+}
 
+// pushFunc makes round r's change, to split, and returns the version every
+// stream's route must reach.
+type pushFunc func(ctx context.Context, r, split int) (version uint64, err error)
+
+// runRounds times cfg.Rounds changes, each from just before push to the
+// last stream's ACK, waiting for settled after each; it records rounds,
+// medians and CPU time in res, profiling them if asked.
+func runRounds(ctx context.Context, cfg FanoutConfig, fleet Fleet, res *PathResult, log *slog.Logger,
+	push pushFunc, settled func(context.Context) error) error {
 	stopProfile := cfg.profile(res.Path)
 	defer stopProfile()
 	cpu := startCPU(fleet)
 	for r := range cfg.Rounds {
-		split := (r + 1) % 2
-		version++
 		rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-		t0 := time.Now()
-		snap, err := cachev3.NewSnapshot(strconv.FormatUint(version, 10), resources[split].ByType())
-		if err == nil {
-			err = sc.SetSnapshot(rctx, key, snap)
-		}
-		if err != nil {
-			cancel()
-			return res, fmt.Errorf("round %d: set snapshot: %w", r+1, err)
-		}
-		acks, err := fleet.Await(rctx, t0, version, SplitWeights(split))
-		if err != nil {
-			cancel()
-			return res, fmt.Errorf("round %d: %w", r+1, err)
-		}
-		last, median, err := roundStats(t0, acks)
-		if err != nil {
-			cancel()
-			return res, fmt.Errorf("round %d: %w", r+1, err)
-		}
-		res.Rounds, res.Medians = append(res.Rounds, last), append(res.Medians, median)
-		err = settled(rctx)
+		err := runRound(rctx, fleet, res, log, r, push, settled)
 		cancel()
 		if err != nil {
-			return res, fmt.Errorf("round %d: %w", r+1, err)
+			return fmt.Errorf("round %d: %w", r+1, err)
 		}
-		log.Debug("round", "round", r+1, "version", version, "last", last, "median", median)
 	}
 	stopProfile()
-	cpu.stop(&res, cfg.Rounds)
-	res.Memory.After = readMemory()
-	return res, nil
+	cpu.stop(res, cfg.Rounds)
+	return nil
+}
+
+func runRound(ctx context.Context, fleet Fleet, res *PathResult, log *slog.Logger, r int,
+	push pushFunc, settled func(context.Context) error) error {
+	split := (r + 1) % 2
+	t0 := time.Now()
+	version, err := push(ctx, r, split)
+	if err != nil {
+		return err
+	}
+	acks, err := fleet.Await(ctx, t0, version, SplitWeights(split))
+	if err != nil {
+		return err
+	}
+	last, median, err := roundStats(t0, acks)
+	if err != nil {
+		return err
+	}
+	res.Rounds, res.Medians = append(res.Rounds, last), append(res.Medians, median)
+	log.Debug("round", "round", r+1, "version", version, "last", last, "median", median)
+	return settled(ctx)
 }

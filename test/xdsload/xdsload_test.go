@@ -128,29 +128,65 @@ func TestDialRejectsBadOptions(t *testing.T) {
 	require.True(t, errors.Is(err, ErrBadOptions), "err = %v", err)
 }
 
+// recordingFleet is a LocalFleet that keeps its client's response counts
+// when it closes.
+type recordingFleet struct {
+	*LocalFleet
+	responses [4]int64
+}
+
+func (f *recordingFleet) Close() error {
+	if c := f.Client(); c != nil {
+		f.responses = c.Responses()
+	}
+	return f.LocalFleet.Close()
+}
+
 func TestFanoutSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Raft node")
 	}
+	const n, rounds = 30, 3
+	var fleets []*recordingFleet
 	res, err := Fanout(context.Background(), FanoutConfig{
-		Streams: 30, Rounds: 3, Services: 5, Timeout: time.Minute,
-		NewFleet: func() (Fleet, error) { return NewLocalFleet(FleetOptions(30, 7)), nil },
+		Streams: n, Rounds: rounds, Services: 5, Timeout: time.Minute, Restart: true, OneVersion: true,
+		NewFleet: func() (Fleet, error) {
+			f := &recordingFleet{LocalFleet: NewLocalFleet(FleetOptions(n, 7))}
+			fleets = append(fleets, f)
+			return f, nil
+		},
 	})
 	require.NoError(t, err)
-	for _, p := range []PathResult{res.Sluice, res.Bare} {
-		require.Lenf(t, p.Rounds, 3, "%s rounds", p.Path)
+	require.NotNil(t, res.OneVersion)
+	for _, p := range []PathResult{res.Sluice, res.Bare, res.Floor, *res.OneVersion} {
+		require.Lenf(t, p.Rounds, rounds, "%s rounds", p.Path)
 		for i := range p.Rounds {
 			require.Positivef(t, p.Rounds[i], "%s round %d", p.Path, i)
 			require.LessOrEqualf(t, p.Medians[i], p.Rounds[i], "%s round %d: median after last", p.Path, i)
 		}
 		require.Greaterf(t, p.Memory.Synced.Stack, p.Memory.Before.Stack, "%s: open streams have goroutines", p.Path)
 	}
+	// A cold group is built once, at the first sync and after a restart.
+	require.Equal(t, uint64(1), res.Sluice.SyncBuilds)
+	require.NotNil(t, res.Sluice.Restart)
+	require.Equal(t, uint64(1), res.Sluice.Restart.Builds)
+	require.Positive(t, res.Sluice.Restart.Sync)
+
+	// Fleets in order: Sluice, after the restart, bare, floor, one version.
+	require.Len(t, fleets, 5)
+	onlyRoutes := [4]int64{n, n * (1 + rounds), n, n}
+	for i, path := range map[int]string{0: "sluice", 2: "bare", 3: "floor"} {
+		require.Equalf(t, onlyRoutes, fleets[i].responses, "%s: LDS, RDS, CDS, EDS responses", path)
+	}
+	require.Equal(t, [4]int64{n * (1 + rounds), n * (1 + rounds), n * (1 + rounds), n * (1 + rounds)}, fleets[4].responses,
+		"one version: every type resent every round")
 }
 
 // BenchmarkFanout1000 times a weight change reaching 1,000 streams (10 per
 // connection, client in this process) through Sluice (API, Raft,
-// translation, cache) and through a bare go-control-plane SnapshotCache;
-// one round per iteration. ns/op is Sluice's mean time to the last stream.
+// translation, cache), through a bare go-control-plane SnapshotCache with
+// a version per type and through the floor server; one round per
+// iteration. ns/op is Sluice's mean time to the last stream.
 // cmd/sluice-bench runs the full comparison (docs/benchmarks.md).
 func BenchmarkFanout1000(b *testing.B) {
 	const n = 1000
@@ -171,5 +207,7 @@ func BenchmarkFanout1000(b *testing.B) {
 	b.ReportMetric(mean(res.Sluice.Rounds), "ns/op")
 	b.ReportMetric(mean(res.Sluice.Rounds)/1e6, "sluice-ms/push")
 	b.ReportMetric(mean(res.Bare.Rounds)/1e6, "bare-ms/push")
-	b.ReportMetric(mean(res.Sluice.Rounds)/mean(res.Bare.Rounds), "ratio")
+	b.ReportMetric(mean(res.Floor.Rounds)/1e6, "floor-ms/push")
+	b.ReportMetric(mean(res.Sluice.Rounds)/mean(res.Bare.Rounds), "ratio-bare")
+	b.ReportMetric(mean(res.Sluice.Rounds)/mean(res.Floor.Rounds), "ratio-floor")
 }
