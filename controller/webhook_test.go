@@ -126,16 +126,14 @@ func TestWebhooksGateARelease(t *testing.T) {
 	rig.tick() // rollout webhook of step 1
 	require.Equal(t, 1, hooks.calls("load"))
 	require.True(t, rig.rel("r").WebhooksDone(config.WebhookRollout, 0))
-	rig.clock.advance(11 * time.Second)
-	rig.tick() // analysis: advance
+	rig.bakeFor(10) // analyses, one a second: advance at the tenth
 	require.Equal(t, 1, rig.rel("r").Status.Step)
 	rig.tick() // ACK
 	rig.tick() // rollout webhook of step 2
 	require.Equal(t, 2, hooks.calls("load"), "rollout runs once per step")
 	require.Equal(t, 2, hooks.sent[len(hooks.sent)-1].Step)
 
-	rig.clock.advance(11 * time.Second)
-	rig.tick() // analysis would promote: confirm-promotion answers 500
+	rig.bakeFor(10) // the tenth analysis would promote: confirm-promotion answers 500
 	r = rig.rel("r")
 	require.Equal(t, state.PhaseProgressing, r.Status.Phase)
 	require.True(t, r.HeldFor(state.HoldWebhook))

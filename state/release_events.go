@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/analysis"
+	"github.com/sluicehq/sluice/config"
 )
 
 // Expect is what the proposer of a release event saw: the event applies
@@ -144,7 +145,12 @@ func (e *StartRelease) change(rt *releaseTx) {
 
 // AckStep records that every proxy group holds the step's routes: the
 // bake starts.
-type AckStep struct{ On }
+type AckStep struct {
+	On
+	// Groups are the proxy groups that held the step (sorted): they are
+	// expected for the next one (ReleaseStatus.ExpectedGroups).
+	Groups []string `json:"groups,omitempty"`
+}
 
 func (*AckStep) Type() Type { return CmdReleaseAck }
 
@@ -162,8 +168,9 @@ func (e *AckStep) change(rt *releaseTx) {
 	rs := rt.status()
 	step, _ := rt.r.CurrentStep()
 	rs.Acked, rs.AckedAt = true, rt.time
+	rs.ExpectedGroups = append([]string(nil), e.Groups...)
 	rs.BakeUntil = rt.time.Add(step.Bake.D())
-	rs.NextAnalysisAt = rt.time.Add(analysisInterval(rs))
+	rs.NextAnalysisAt = rt.time.Add(rs.AnalysisInterval())
 	rs.Hold = nil
 }
 
@@ -178,6 +185,9 @@ type RecordAnalysis struct {
 	Exposure *Exposure `json:"exposure,omitempty"`
 	// Webhooks are the confirm-promotion calls made with the analysis.
 	Webhooks *WebhookRecord `json:"webhooks,omitempty"`
+	// Baked is the step's bake counted with this analysis (see
+	// ReleaseStatus.Baked); nil leaves it as it is.
+	Baked *config.Duration `json:"baked,omitempty"`
 }
 
 func (*RecordAnalysis) Type() Type { return CmdReleaseAnalysis }
@@ -193,7 +203,10 @@ func (e *RecordAnalysis) change(rt *releaseTx) {
 		rs.Exposure = e.Exposure
 	}
 	rs.Hold = e.Hold
-	rs.NextAnalysisAt = rt.time.Add(analysisInterval(rs))
+	if e.Baked != nil {
+		rs.Baked, rs.BakedTo = *e.Baked, rt.time
+	}
+	rs.NextAnalysisAt = rt.time.Add(rs.AnalysisInterval())
 	rs.LastVerdict = e.Verdict
 	rt.verdict = e.Verdict
 	rt.webhooks = e.Webhooks

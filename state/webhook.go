@@ -152,7 +152,7 @@ func (e *RecordWebhooks) change(rt *releaseTx) {
 		rt.skip = sameHold(rs.Hold, e.Hold)
 		h := *e.Hold
 		rs.Hold = &h
-		rs.NextWebhookAt = rt.time.Add(analysisInterval(rs))
+		rs.NextWebhookAt = rt.time.Add(rs.AnalysisInterval())
 		return
 	}
 	rs.DoneWebhooks = append(rs.DoneWebhooks, WebhookPass{Type: rec.Type, Step: rec.Step})

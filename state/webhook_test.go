@@ -22,16 +22,16 @@ func TestRecordWebhooks(t *testing.T) {
 	require.NoError(t, m.do(held(), t0, "controller"))
 	r := m.rel()
 	require.True(t, r.HeldFor(HoldWebhook))
-	require.Equal(t, t0.Add(analysisInterval(&r.Status)), r.Status.NextWebhookAt)
+	require.Equal(t, t0.Add(r.Status.AnalysisInterval()), r.Status.NextWebhookAt)
 	d := r.Status.Decisions[len(r.Status.Decisions)-1]
 	require.Equal(t, DecisionWebhook, d.Action)
 	require.Equal(t, []WebhookCall{failed}, d.Webhooks.Calls)
 	n := len(r.Status.Decisions)
 
-	later := t0.Add(analysisInterval(&r.Status))
+	later := t0.Add(r.Status.AnalysisInterval())
 	require.NoError(t, m.do(held(), later, "controller"))
 	require.Len(t, m.rel().Status.Decisions, n, "the same hold again is not re-recorded")
-	require.Equal(t, later.Add(analysisInterval(&r.Status)), m.rel().Status.NextWebhookAt, "but the next call moves")
+	require.Equal(t, later.Add(r.Status.AnalysisInterval()), m.rel().Status.NextWebhookAt, "but the next call moves")
 
 	ok := failed
 	ok.Status, ok.Error = 200, ""

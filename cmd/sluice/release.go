@@ -202,9 +202,9 @@ func printStatus(w io.Writer, r *state.Release, now time.Time) {
 	case rs.Phase == state.PhaseProgressing && !rs.Acked:
 		fmt.Fprintf(tw, "Proxies:\twaiting for every proxy group to ACK state index %d (since %s)\n", rs.StepIndex, ago(now, rs.StepStartedAt))
 	case rs.Phase == state.PhaseProgressing:
-		left := rs.BakeUntil.Sub(now).Round(time.Second)
-		if left > 0 {
-			fmt.Fprintf(tw, "Bake:\t%s left (until %s)\n", left, rs.BakeUntil.Local().Format("15:04:05"))
+		step, _ := r.CurrentStep()
+		if rs.Baked.D() < step.Bake.D() {
+			fmt.Fprintf(tw, "Bake:\t%s of %s baked with analysis data (not before %s)\n", rs.Baked.D().Round(time.Second), step.Bake.D(), rs.BakeUntil.Local().Format("15:04:05"))
 		} else {
 			fmt.Fprintf(tw, "Bake:\tdone; advances on the next successful analysis\n")
 		}

@@ -109,6 +109,7 @@ cluster with a temporary data directory on the default local ports.`,
 	f.DurationVar(&cfg.Raft.LeaderLeaseTimeout, "raft-leader-lease-timeout", 0, "Raft leader lease timeout (default 500ms; must not exceed the heartbeat timeout)")
 	f.StringVar(&cfg.PrometheusURL, "prometheus-url", "", "Prometheus for release analysis when a policy names none (e.g. http://127.0.0.1:9090)")
 	f.DurationVar(&cfg.ControllerTick, "controller-tick", 0, "how often the leader looks at releases (default 200ms)")
+	f.DurationVar(&cfg.AckNodeDeadline, "ack-node-deadline", 0, "how long the leader waits for one member's xDS status when collecting ACKs (default 500ms)")
 	f.StringVar(&authFile, "auth-file", "", "YAML file of API tokens with users and roles (viewer, deployer, approver, admin); required outside --dev unless --insecure-no-auth")
 	f.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", false, "run the API without authentication outside --dev: anyone who reaches it may do everything (logged, shown in /readyz)")
 	f.BoolVar(&cfg.MetricsOpen, "metrics-open", false, "serve /metrics without a token (by default it needs a viewer token when authentication is on)")
