@@ -56,11 +56,11 @@ func testLogger(t *testing.T) *slog.Logger {
 func testConfig(t *testing.T, id, dir, addr string, bootstrap bool) Config {
 	t.Helper()
 	return Config{
-		NodeID:             id,
-		DataDir:            dir,
-		RaftAddr:           addr,
-		Bootstrap:          bootstrap,
-		Logger:             testLogger(t).With("test", t.Name()),
+		NodeID:    id,
+		DataDir:   dir,
+		RaftAddr:  addr,
+		Bootstrap: bootstrap,
+		Logger:    testLogger(t).With("test", t.Name()),
 		// The server's defaults: with 300 ms and a 150 ms lease, a leader
 		// on two busy cores under -race lost its lease while adding voters.
 		HeartbeatTimeout:   time.Second,
