@@ -169,11 +169,11 @@ func AfterAnalysis(r *state.Release, in AnalysisInput) state.ReleaseEvent {
 	c, act, reason := analysis.Decide(rs.Counters, in.Verdict, rs.PolicySpec)
 	bake := rs.Plan[rs.Step].Bake.D()
 	analysed := func(msg string, h *state.Hold, e *state.Exposure) state.ReleaseEvent {
-		return &state.RecordAnalysis{On: state.OnRelease(r, msg), Verdict: raw, Counters: &c, Hold: h, Exposure: e}
+		return &state.RecordAnalysis{On: state.OnAnalysis(r, msg), Verdict: raw, Counters: &c, Hold: h, Exposure: e}
 	}
 	switch {
 	case act == analysis.ActionRollBack:
-		return &state.Rollback{On: state.OnRelease(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, reason)),
+		return &state.Rollback{On: state.OnAnalysis(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, reason)),
 			Ending: state.Ending{Verdict: raw, Counters: &c}}
 	case act != analysis.ActionAdvance:
 		return analysed(reason, &state.Hold{Kind: state.HoldAnalysis, Message: "held: " + reason}, nil)
@@ -182,7 +182,7 @@ func AfterAnalysis(r *state.Release, in AnalysisInput) state.ReleaseEvent {
 	case in.Lockstep != "":
 		return analysed(in.Lockstep, &state.Hold{Kind: state.HoldLockstep, Message: in.Lockstep}, nil)
 	case lastStep(r):
-		return &state.Promote{On: state.OnRelease(r, fmt.Sprintf("promoted: step %d (%d%%) baked %s; %s", rs.Step+1, rs.Weight, bake, reason)),
+		return &state.Promote{On: state.OnAnalysis(r, fmt.Sprintf("promoted: step %d (%d%%) baked %s; %s", rs.Step+1, rs.Weight, bake, reason)),
 			Ending: state.Ending{Verdict: raw, Counters: &c}}
 	}
 	next, _ := advanceDue(r, act, in.Now)
@@ -190,7 +190,7 @@ func AfterAnalysis(r *state.Release, in AnalysisInput) state.ReleaseEvent {
 	if h := gateStep(r, &e); h != nil {
 		return analysed(h.Message, h, &e)
 	}
-	return &state.AdvanceStep{On: state.OnRelease(r, fmt.Sprintf("advance to step %d (%d%%): step %d baked %s; %s",
+	return &state.AdvanceStep{On: state.OnAnalysis(r, fmt.Sprintf("advance to step %d (%d%%): step %d baked %s; %s",
 		rs.Step+2, r.StepWeight(next), rs.Step+1, bake, reason)), Verdict: raw, Exposure: &e}
 }
 

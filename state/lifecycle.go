@@ -84,6 +84,7 @@ func enterStep(r *Release, i int, index uint64, now time.Time) {
 	rs.Acked, rs.AckedAt, rs.BakeUntil = false, time.Time{}, time.Time{}
 	rs.NextAnalysisAt = time.Time{}
 	rs.Counters = analysis.Counters{}
+	rs.Analyses = 0
 	rs.Hold = nil
 }
 
