@@ -75,8 +75,9 @@ func newRiskExplainCmd(c *cli) *cobra.Command {
 
 func newRiskEvaluateCmd(c *cli) *cobra.Command {
 	var files []string
+	var mapping map[string]string
 	cmd := &cobra.Command{
-		Use:   "evaluate --data FILE.csv [--data FILE2.csv ...]",
+		Use:   "evaluate --data FILE.csv [--data FILE2.csv ...] [--map la=LA,...]",
 		Short: "Measure the risk model's AUC on public defect data with the published protocol",
 		Long: `Evaluate the risk model on just-in-time defect data (the <project>_k_feature.csv
 files of the ISSTA'21 JIT-DP benchmark). Per project, changes are taken in date
@@ -98,9 +99,12 @@ needs no server.`,
 			var ps []risk.Project
 			seen := map[string]string{}
 			for _, f := range files {
-				p, err := risk.LoadProject(f)
+				p, warns, err := risk.LoadProjectWith(f, risk.ReadOptions{Map: mapping})
 				if err != nil {
 					return err
+				}
+				for _, w := range warns {
+					fmt.Fprintf(c.errOut, "warning: %s: %s\n", f, w)
 				}
 				if prev, dup := seen[p.Name]; dup {
 					return fmt.Errorf("--data %s: project %q already read from %s", f, p.Name, prev)
@@ -117,6 +121,7 @@ needs no server.`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&files, "data", nil, "JIT-DP <project>_k_feature.csv file (repeatable); the project is named by the file name up to its first '_'")
+	cmd.Flags().StringToStringVar(&mapping, "map", nil, "the data files' names for the columns Sluice reads, e.g. la=LinesAdded,date=committed_at (columns: _id, date, bug, la, ld, nf, nd, ns, entrophy, exp, fix; dates are Unix seconds, RFC 3339 or YYYY/MM/DD HH:MM)")
 	return cmd
 }
 
