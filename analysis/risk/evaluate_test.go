@@ -222,6 +222,7 @@ func TestJITDataEvaluation(t *testing.T) {
 	for _, n := range []string{"qt", "openstack", "jdt", "platform"} {
 		p, err := LoadProject(filepath.Join(dir, n+"_k_feature.csv"))
 		require.NoError(t, err)
+		p.Baseline = n
 		ps = append(ps, p)
 	}
 	rep, err := Evaluate(ps, EvalOptions{Default: DefaultModel()})

@@ -107,7 +107,7 @@ func TestRiskEvaluateJITData(t *testing.T) {
 		if _, err := os.Stat(f); err != nil {
 			t.Skipf("JIT-DP data not found (%v); set SLUICE_JIT_DATA to the folder of the <project>_k_feature.csv files to run this test", err)
 		}
-		args = append(args, "--data", f)
+		args = append(args, "--data", f, "--baseline", "issta21:"+p)
 	}
 	out, err := runRisk(t, append([]string{"evaluate"}, args...)...)
 	require.NoError(t, err)
@@ -210,4 +210,33 @@ func TestRiskEvaluateDateForms(t *testing.T) {
 	want, err := runRisk(t, "evaluate", "--data", plain)
 	require.NoError(t, err)
 	require.Equal(t, want, got)
+}
+
+// TestRiskEvaluateNameAndBaseline: the project is named by --name, and a
+// published baseline is shown only when --baseline names it, whatever the
+// file is called.
+func TestRiskEvaluateNameAndBaseline(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(riskTestdata, "alpha_k_feature.csv"))
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "qt_mine.csv")
+	require.NoError(t, os.WriteFile(path, raw, 0o600))
+
+	out, err := runRisk(t, "evaluate", "--data", path)
+	require.NoError(t, err)
+	require.Contains(t, out, "on 0 of 0 projects with a published number", "no baseline from the file name")
+	require.NotContains(t, out, "0.7438")
+
+	out, err = runRisk(t, "evaluate", "--data", path, "--name", "payments", "--baseline", "issta21:qt")
+	require.NoError(t, err)
+	require.Contains(t, out, "payments")
+	require.NotContains(t, out, " qt ")
+	require.Contains(t, out, "0.7438", "the named baseline is shown")
+	require.Contains(t, out, "projects with a published number")
+
+	_, err = runRisk(t, "evaluate", "--data", path, "--baseline", "issta21:nope")
+	require.ErrorContains(t, err, `publishes no LApredict AUC for "nope"`)
+	_, err = runRisk(t, "evaluate", "--data", path, "--baseline", "qt")
+	require.ErrorContains(t, err, "want issta21:PROJECT")
+	_, err = runRisk(t, "evaluate", "--data", path, "--name", "a", "--name", "b")
+	require.ErrorContains(t, err, "each --name and --baseline goes with the --data in the same position")
 }
