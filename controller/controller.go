@@ -58,6 +58,10 @@ type Controller struct {
 
 	mu       sync.Mutex
 	inFlight map[string]bool // background jobs running, by key
+	// analysed is, by release, the analysis started last: a pass whose
+	// snapshot predates that analysis' commit sees the same step and
+	// count, and starts no second one.
+	analysed map[string]analysisMark
 	wg       sync.WaitGroup
 	// learnedAt is how many outcomes the last risk-model fit saw, and
 	// learnedIndex the state index they were counted at.
@@ -79,7 +83,7 @@ func New(c Cluster, d Deps, opts Options) *Controller {
 	if opts.Actor == "" {
 		opts.Actor = "controller"
 	}
-	return &Controller{cluster: c, deps: d, opts: opts, log: opts.Logger, inFlight: map[string]bool{}}
+	return &Controller{cluster: c, deps: d, opts: opts, log: opts.Logger, inFlight: map[string]bool{}, analysed: map[string]analysisMark{}}
 }
 
 // Run starts and stops the release loop with leadership until ctx ends.
@@ -111,6 +115,9 @@ func (c *Controller) runTerm(ctx context.Context, ch <-chan bool) {
 	lctx, stop := context.WithCancel(ctx)
 	defer stop()
 	finished := make(chan struct{})
+	c.mu.Lock()
+	clear(c.analysed) // a new term reads the committed state afresh
+	c.mu.Unlock()
 	c.log.Info("leading: release controller started")
 	go func() {
 		c.lead(lctx)

@@ -68,7 +68,54 @@ func (c *Controller) stepRelease(ctx context.Context, st *state.State, r *state.
 	case n.Webhooks != "":
 		c.runWebhooks(ctx, r, n.Webhooks)
 	case n.Analyze:
-		c.background(ctx, r, "analysis/"+r.Name(), func() state.ReleaseEvent { return c.analyze(ctx, r) })
+		c.analyzeOnce(ctx, r)
+	}
+}
+
+// analysisMark names one analysis of a release: the step's state index
+// and the number of analyses recorded for it when it started.
+type analysisMark struct {
+	stepIndex uint64
+	analyses  int
+}
+
+func markOf(r *state.Release) analysisMark {
+	return analysisMark{stepIndex: r.Status.StepIndex, analyses: r.Status.Analyses}
+}
+
+// analyzeOnce starts the analysis of r unless one was already started for
+// the same step and count (still running, or done with its result not yet
+// in this pass' snapshot). The mark is dropped when no result was
+// committed, so the analysis is tried again; a result refused as stale
+// keeps it, since the state has moved on.
+func (c *Controller) analyzeOnce(ctx context.Context, r *state.Release) {
+	m := markOf(r)
+	c.mu.Lock()
+	if prev, ok := c.analysed[r.Name()]; ok && prev == m {
+		c.mu.Unlock()
+		return
+	}
+	c.analysed[r.Name()] = m
+	c.mu.Unlock()
+	forget := func() {
+		c.mu.Lock()
+		if c.analysed[r.Name()] == m {
+			delete(c.analysed, r.Name())
+		}
+		c.mu.Unlock()
+	}
+	started := c.run(ctx, "analysis/"+r.Name(), func() {
+		e := c.analyze(ctx, r)
+		if e == nil || ctx.Err() != nil {
+			forget()
+			return
+		}
+		if err := c.propose(ctx, e); err != nil && !errors.Is(err, state.ErrConflict) {
+			forget()
+		}
+	}, func(p panicReport) { forget(); c.proposeError(ctx, r, p) })
+	if !started {
+		forget()
 	}
 }
 
@@ -178,12 +225,12 @@ func (c *Controller) background(ctx context.Context, r *state.Release, key strin
 }
 
 // run starts fn in the background unless a job with the same key still
-// runs; a panic in fn goes to onPanic.
-func (c *Controller) run(ctx context.Context, key string, fn func(), onPanic func(panicReport)) {
+// runs, and says whether it did; a panic in fn goes to onPanic.
+func (c *Controller) run(ctx context.Context, key string, fn func(), onPanic func(panicReport)) (started bool) {
 	c.mu.Lock()
 	if c.inFlight[key] {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	c.inFlight[key] = true
 	c.mu.Unlock()
@@ -199,6 +246,7 @@ func (c *Controller) run(ctx context.Context, key string, fn func(), onPanic fun
 			onPanic(p)
 		}
 	}()
+	return true
 }
 
 // panicReport is a recovered panic: its value and the stack.
@@ -250,29 +298,31 @@ func (c *Controller) proposeTrainError(ctx context.Context, t *state.Train, p pa
 	c.propose(ctx, &state.RecordTrainError{OnTrain: state.OnTrainNow(t, fmt.Sprintf("controller error (recovered): %v", p.value))})
 }
 
-// propose stamps and applies one event; an event made stale by another
-// decision (state.ErrConflict) is dropped quietly.
-func (c *Controller) propose(ctx context.Context, e state.Event) {
+// propose stamps and applies one event, and returns why it was not
+// applied; an event made stale by another decision (state.ErrConflict) is
+// dropped quietly.
+func (c *Controller) propose(ctx context.Context, e state.Event) error {
 	cmd, err := state.EventCommand(e, c.opts.Now(), c.opts.Actor)
 	if err != nil {
 		c.log.Error("encode decision", "type", e.Type(), "err", err)
-		return
+		return err
 	}
 	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := c.cluster.Apply(actx, cmd); err != nil {
 		if errors.Is(err, state.ErrConflict) {
 			c.log.Debug("stale decision dropped", "type", e.Type(), "err", err)
-			return
+			return err
 		}
 		c.log.Warn("decision not applied", "type", e.Type(), "err", err)
-		return
+		return err
 	}
 	note := ""
 	if n, ok := e.(interface{ Note() string }); ok {
 		note = n.Note()
 	}
 	c.log.Info("decision", "type", e.Type(), "message", note)
+	return nil
 }
 
 // learn refits the risk model when new outcomes arrived.

@@ -170,12 +170,12 @@ func AfterAnalysis(r *state.Release, in AnalysisInput) state.ReleaseEvent {
 	baked := BakedWith(rs, in.Verdict, in.Now)
 	bakedD := config.Duration(baked)
 	analysed := func(msg string, h *state.Hold, e *state.Exposure) state.ReleaseEvent {
-		return &state.RecordAnalysis{On: state.OnRelease(r, msg), Verdict: raw, Counters: &c, Hold: h, Exposure: e, Baked: &bakedD}
+		return &state.RecordAnalysis{On: state.OnAnalysis(r, msg), Verdict: raw, Counters: &c, Hold: h, Exposure: e, Baked: &bakedD}
 	}
 	bakedMsg := bakeNote(baked, bake)
 	switch {
 	case act == analysis.ActionRollBack:
-		return &state.Rollback{On: state.OnRelease(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, reason)),
+		return &state.Rollback{On: state.OnAnalysis(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, reason)),
 			Ending: state.Ending{Verdict: raw, Counters: &c}}
 	case act != analysis.ActionAdvance:
 		return analysed(reason, &state.Hold{Kind: state.HoldAnalysis, Message: "held: " + reason}, nil)
@@ -191,7 +191,7 @@ func AfterAnalysis(r *state.Release, in AnalysisInput) state.ReleaseEvent {
 	if h := gateStep(r, &e); h != nil {
 		return analysed(h.Message, h, &e)
 	}
-	return &state.AdvanceStep{On: state.OnRelease(r, fmt.Sprintf("advance to step %d (%d%%): step %d %s; %s",
+	return &state.AdvanceStep{On: state.OnAnalysis(r, fmt.Sprintf("advance to step %d (%d%%): step %d %s; %s",
 		rs.Step+2, r.StepWeight(next), rs.Step+1, bakedMsg, reason)), Verdict: raw, Exposure: &e}
 }
 
@@ -201,18 +201,18 @@ func AfterAnalysis(r *state.Release, in AnalysisInput) state.ReleaseEvent {
 func promote(r *state.Release, in AnalysisInput, end state.Ending, why string) state.ReleaseEvent {
 	rs := &r.Status
 	if !webhooksPending(r, config.WebhookConfirmPromotion) {
-		return &state.Promote{On: state.OnRelease(r, "promoted: "+why), Ending: end}
+		return &state.Promote{On: state.OnAnalysis(r, "promoted: "+why), Ending: end}
 	}
 	rec, h := DecideWebhooks(r, config.WebhookConfirmPromotion, in.Confirm)
 	switch rec.Outcome {
 	case state.WebhookPassed:
 		end.Webhooks = &rec
-		return &state.Promote{On: state.OnRelease(r, fmt.Sprintf("promoted: %s; confirm-promotion: %s", why, answersText(rec))), Ending: end}
+		return &state.Promote{On: state.OnAnalysis(r, fmt.Sprintf("promoted: %s; confirm-promotion: %s", why, answersText(rec))), Ending: end}
 	case state.WebhookRolledBack:
 		end.Webhooks = &rec
-		return &state.Rollback{On: state.OnRelease(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, failedText(rec))), Ending: end}
+		return &state.Rollback{On: state.OnAnalysis(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, failedText(rec))), Ending: end}
 	}
-	return &state.RecordAnalysis{On: state.OnRelease(r, fmt.Sprintf("%s; %s", h.Message, why)), Verdict: end.Verdict, Counters: end.Counters, Hold: h, Webhooks: &rec}
+	return &state.RecordAnalysis{On: state.OnAnalysis(r, fmt.Sprintf("%s; %s", h.Message, why)), Verdict: end.Verdict, Counters: end.Counters, Hold: h, Webhooks: &rec}
 }
 
 // estimateOrUnknown is the estimate for step, or an unknown one when the

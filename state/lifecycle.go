@@ -78,6 +78,7 @@ func enterStep(r *Release, i int, index uint64, now time.Time) {
 	rs.Baked, rs.BakedTo = 0, time.Time{}
 	rs.NextAnalysisAt = time.Time{}
 	rs.Counters = analysis.Counters{}
+	rs.Analyses = 0
 	rs.Hold = nil
 }
 

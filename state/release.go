@@ -248,6 +248,10 @@ type ReleaseStatus struct {
 	// Counters count the analyses of the current step (analysis.Decide
 	// keeps them).
 	Counters analysis.Counters `json:"counters"`
+	// Analyses is how many analyses were recorded for the current step;
+	// an analysis result expects the count it was started for
+	// (Expect.Analyses), so a second result for the same count is refused.
+	Analyses int `json:"analyses,omitempty"`
 	// Hold says why the release is not advancing, when it is held.
 	Hold *Hold `json:"hold,omitempty"`
 	// LastVerdict is the latest analysis (analysis.Verdict as JSON).

@@ -17,6 +17,9 @@ type Expect struct {
 	Step  int   `json:"step"`
 	// StepIndex, when set, must match too (an ACK is for one step's routes).
 	StepIndex uint64 `json:"stepIndex,omitempty"`
+	// Analyses, when set, must match ReleaseStatus.Analyses: the result
+	// of an analysis is for the count it was started at, once.
+	Analyses *int `json:"analyses,omitempty"`
 }
 
 // ExpectOf is what a decision about r expects.
@@ -29,6 +32,10 @@ func (e Expect) check(r *Release) error {
 	if st.Phase != e.Phase || st.Step != e.Step || (e.StepIndex != 0 && st.StepIndex != e.StepIndex) {
 		return fmt.Errorf("%w: Release %q is %s at step %d (index %d), the decision expected %s at step %d",
 			ErrConflict, r.Name(), st.Phase, st.Step, st.StepIndex, e.Phase, e.Step)
+	}
+	if e.Analyses != nil && *e.Analyses != st.Analyses {
+		return fmt.Errorf("%w: Release %q has %d analyses recorded at step %d, the analysis result was for analysis %d",
+			ErrConflict, r.Name(), st.Analyses, st.Step, *e.Analyses+1)
 	}
 	return nil
 }
@@ -44,6 +51,17 @@ type On struct {
 // OnRelease is the head of an event about r as it is now.
 func OnRelease(r *Release, msg string) On {
 	return On{Release: r.Name(), Expect: ExpectOf(r), Message: msg}
+}
+
+// OnAnalysis is the head of the event that records the result of an
+// analysis of r as it is now: it applies only while the release has the
+// same number of analyses recorded, so one analysis count yields one
+// result, however many were started.
+func OnAnalysis(r *Release, msg string) On {
+	on := OnRelease(r, msg)
+	n := r.Status.Analyses
+	on.Expect.Analyses = &n
+	return on
 }
 
 func (o *On) target() *On { return o }
@@ -199,6 +217,7 @@ func (e *RecordAnalysis) change(rt *releaseTx) {
 	if e.Counters != nil {
 		rs.Counters = *e.Counters
 	}
+	rs.Analyses++
 	if e.Exposure != nil {
 		rs.Exposure = e.Exposure
 	}

@@ -38,6 +38,10 @@ func PublishedLApredict(project string) (float64, bool) {
 type Project struct {
 	Name    string
 	Changes []Change
+	// Baseline names the benchmark project (of PublishedLApredict) whose
+	// published AUC is reported beside this one; empty for none. It is
+	// never guessed from Name.
+	Baseline string
 }
 
 // SplitByDate orders the changes by date (stably, so equal dates keep file
@@ -130,7 +134,10 @@ func Evaluate(projects []Project, opts EvalOptions) (*Report, error) {
 			Project: p.Name, Rows: len(p.Changes), TrainRows: len(trains[i]), TestRows: len(tests[i]),
 			CrossProject: math.NaN(), Default: math.NaN(),
 		}
-		r.Published, _ = PublishedLApredict(p.Name)
+		r.Published = math.NaN()
+		if p.Baseline != "" {
+			r.Published, _ = PublishedLApredict(p.Baseline)
+		}
 		for _, c := range tests[i] {
 			if c.Buggy {
 				r.TestFailures++

@@ -33,7 +33,8 @@ func TestReadJITErrors(t *testing.T) {
 	header := "_id,date,bug,la,ld,nf,nd,ns,entrophy,exp,fix\n"
 	for name, c := range map[string]struct{ in, want string }{
 		"empty":          {"", "reading header"},
-		"missing column": {"_id,date,bug\n", `header has no "la" column`},
+		"missing column": {"_id,date,bug\n", "header has no column for la, ld, nf, nd, ns, entrophy, exp, fix ("},
+		"bad date":       {header + "a,yesterday,0,1,1,1,1,1,0,1,0\n", `line 2, column date: "yesterday" is not a date (Unix seconds, RFC 3339 or YYYY/MM/DD HH:MM)`},
 		"no rows":        {header, "no data rows"},
 		"bad number":     {header + "a,1,0,1,1,1,1,1,0,1,0\nb,2,0,x,1,1,1,1,0,1,0\n", `line 3, column la: "x" is not a non-negative number`},
 		"bad flag":       {header + "a,1,2,1,1,1,1,1,0,1,0\n", `line 2, column bug: "2" is not 0 or 1`},
@@ -45,6 +46,34 @@ func TestReadJITErrors(t *testing.T) {
 			require.ErrorContains(t, err, c.want)
 		})
 	}
+}
+
+// TestReadJITWith: a mapping names the file's columns; missing mapped
+// columns are named with what they were mapped to; dates read in each
+// form; fractional churn is read with a warning.
+func TestReadJITWith(t *testing.T) {
+	in := "id,when,defect,LA,ld,nf,nd,ns,entrophy,exp,fix\n" +
+		"a,1700000000,0,10,1,1,1,1,0,1,0\n" +
+		"b,2023-11-14T22:13:20Z,1,0.25,1,1,1,1,0,1,0\n" +
+		"c,2023/11/14 22:13,0,3,1,1,1,1,0,1,0\n"
+	m := map[string]string{"_id": "id", "date": "when", "bug": "defect", "la": "LA"}
+	cs, warns, err := ReadJITWith(strings.NewReader(in), ReadOptions{Map: m})
+	require.NoError(t, err)
+	require.Len(t, cs, 3)
+	require.Equal(t, int64(1700000000), cs[0].Date)
+	require.Equal(t, int64(1700000000), cs[1].Date, "RFC 3339")
+	require.Equal(t, int64(1700000000-20), cs[2].Date, "YYYY/MM/DD HH:MM, UTC")
+	require.True(t, cs[1].Buggy)
+	require.Equal(t, 10, *cs[0].Features.LinesAdded)
+	require.Len(t, warns, 1)
+	require.Contains(t, warns[0], "1 of 3 rows have fractional churn")
+
+	_, _, err = ReadJITWith(strings.NewReader("id,x\n"), ReadOptions{Map: map[string]string{"la": "LinesAdded"}})
+	require.ErrorIs(t, err, ErrBadCSV)
+	require.ErrorContains(t, err, `_id, date, bug, la (mapped to "LinesAdded"), ld,`)
+
+	_, _, err = ReadJITWith(strings.NewReader(in), ReadOptions{Map: map[string]string{"churn": "LA"}})
+	require.ErrorContains(t, err, `the mapping names "churn"`)
 }
 
 func TestProjectName(t *testing.T) {
@@ -193,6 +222,7 @@ func TestJITDataEvaluation(t *testing.T) {
 	for _, n := range []string{"qt", "openstack", "jdt", "platform"} {
 		p, err := LoadProject(filepath.Join(dir, n+"_k_feature.csv"))
 		require.NoError(t, err)
+		p.Baseline = n
 		ps = append(ps, p)
 	}
 	rep, err := Evaluate(ps, EvalOptions{Default: DefaultModel()})

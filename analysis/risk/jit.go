@@ -8,8 +8,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ErrBadCSV: a JIT data file is not in the expected format.
@@ -33,37 +35,57 @@ func (c Change) Sample(group string) Sample {
 	return Sample{Features: c.Features, Failed: c.Buggy, Group: group}
 }
 
-// ReadJIT reads a JIT data file in file order: a CSV with a header naming
-// at least the columns _id, date, bug, la, ld, nf, nd, ns, entrophy, exp
-// and fix (others are ignored). Errors say the line and column.
+// jitColumns are the columns ReadJIT needs, in the order it reports them.
+var jitColumns = []string{"_id", "date", "bug", "la", "ld", "nf", "nd", "ns", "entrophy", "exp", "fix"}
+
+// ReadOptions say how to read a data file that is not laid out as the
+// benchmark's.
+type ReadOptions struct {
+	// Map names, by column Sluice reads (la, date, ...), the file's column
+	// that holds it; unnamed columns are looked up by their own name.
+	Map map[string]string
+}
+
+// ReadJIT reads a JIT data file laid out as the benchmark's.
 func ReadJIT(r io.Reader) ([]Change, error) {
+	cs, _, err := ReadJITWith(r, ReadOptions{})
+	return cs, err
+}
+
+// ReadJITWith reads a JIT data file in file order: a CSV with a header
+// naming at least the columns _id, date, bug, la, ld, nf, nd, ns,
+// entrophy, exp and fix, or the columns opts.Map names for them (others
+// are ignored). Every missing column is reported in one error; other
+// errors say the line and column. Dates are Unix seconds, RFC 3339 or
+// "YYYY/MM/DD HH:MM" (UTC). The warnings say what looks wrong but reads:
+// churn (la, ld) that looks relative (fractions of the file's size).
+func ReadJITWith(r io.Reader, opts ReadOptions) ([]Change, []string, error) {
 	cr := csv.NewReader(r)
 	header, err := cr.Read()
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading header: %w", ErrBadCSV, err)
+		return nil, nil, fmt.Errorf("%w: reading header: %w", ErrBadCSV, err)
 	}
-	col := map[string]int{}
-	for i, h := range header {
-		col[h] = i
-	}
-	for _, c := range []string{"_id", "date", "bug", "la", "ld", "nf", "nd", "ns", "entrophy", "exp", "fix"} {
-		if _, ok := col[c]; !ok {
-			return nil, fmt.Errorf("%w: header has no %q column", ErrBadCSV, c)
-		}
+	col, err := jitHeader(header, opts.Map)
+	if err != nil {
+		return nil, nil, err
 	}
 	var out []Change
+	fractional := 0
 	for line := 2; ; line++ {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBadCSV, err)
+			return nil, nil, fmt.Errorf("%w: %w", ErrBadCSV, err)
 		}
 		p := rowParser{rec: rec, col: col, line: line}
+		if p.fraction("la") || p.fraction("ld") {
+			fractional++
+		}
 		c := Change{
 			ID:    rec[col["_id"]],
-			Date:  int64(p.number("date")),
+			Date:  p.date("date"),
 			Buggy: p.flag("bug"),
 			Features: Features{
 				LinesAdded:       p.count("la"),
@@ -77,14 +99,54 @@ func ReadJIT(r io.Reader) ([]Change, error) {
 			},
 		}
 		if p.err != nil {
-			return nil, p.err
+			return nil, nil, p.err
 		}
 		out = append(out, c)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: no data rows", ErrBadCSV)
+		return nil, nil, fmt.Errorf("%w: no data rows", ErrBadCSV)
 	}
-	return out, nil
+	var warns []string
+	if fractional > 0 {
+		warns = append(warns, fmt.Sprintf("%d of %d rows have fractional churn (la, ld): it looks relative (a share of the file's lines), but the model counts lines added and deleted; the values were rounded", fractional, len(out)))
+	}
+	return out, warns, nil
+}
+
+// jitHeader maps each column Sluice reads to its index, through the
+// mapping; every missing column is named at once.
+func jitHeader(header []string, mapping map[string]string) (map[string]int, error) {
+	at := map[string]int{}
+	for i, h := range header {
+		at[strings.TrimSpace(h)] = i
+	}
+	for k := range mapping {
+		if !slices.Contains(jitColumns, k) {
+			return nil, fmt.Errorf("%w: the mapping names %q, which is not a column Sluice reads (%s)", ErrBadCSV, k, strings.Join(jitColumns, ", "))
+		}
+	}
+	col := map[string]int{}
+	var missing []string
+	for _, c := range jitColumns {
+		name := c
+		if m, ok := mapping[c]; ok {
+			name = m
+		}
+		i, ok := at[name]
+		if !ok {
+			if name != c {
+				missing = append(missing, fmt.Sprintf("%s (mapped to %q)", c, name))
+			} else {
+				missing = append(missing, c)
+			}
+			continue
+		}
+		col[c] = i
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w: header has no column for %s (name the file's columns with a mapping, e.g. la=LinesAdded)", ErrBadCSV, strings.Join(missing, ", "))
+	}
+	return col, nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -110,6 +172,30 @@ func (p *rowParser) number(name string) float64 {
 		return 0
 	}
 	return v
+}
+
+// dateLayouts are the date forms a data file may use besides Unix seconds.
+var dateLayouts = []string{time.RFC3339, "2006/01/02 15:04"}
+
+// date reads a commit time as Unix seconds.
+func (p *rowParser) date(name string) int64 {
+	cell := strings.TrimSpace(p.rec[p.col[name]])
+	if v, err := strconv.ParseFloat(cell, 64); err == nil && finite(v) && v >= 0 {
+		return int64(v)
+	}
+	for _, l := range dateLayouts {
+		if t, err := time.Parse(l, cell); err == nil {
+			return t.Unix()
+		}
+	}
+	p.fail(name, "a date (Unix seconds, RFC 3339 or YYYY/MM/DD HH:MM)")
+	return 0
+}
+
+// fraction says whether a count cell holds a non-integral number.
+func (p *rowParser) fraction(name string) bool {
+	v, err := strconv.ParseFloat(p.rec[p.col[name]], 64)
+	return err == nil && finite(v) && v != math.Trunc(v)
 }
 
 func (p *rowParser) count(name string) *int {
@@ -140,14 +226,21 @@ func ProjectName(path string) string {
 
 // LoadProject reads a JIT data file as a project named by ProjectName.
 func LoadProject(path string) (Project, error) {
+	p, _, err := LoadProjectWith(path, ReadOptions{})
+	return p, err
+}
+
+// LoadProjectWith reads a data file with opts (ReadJITWith) as a project
+// named by ProjectName, and returns the reader's warnings.
+func LoadProjectWith(path string, opts ReadOptions) (Project, []string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return Project{}, fmt.Errorf("opening JIT data: %w", err)
+		return Project{}, nil, fmt.Errorf("opening JIT data: %w", err)
 	}
 	defer f.Close()
-	cs, err := ReadJIT(f)
+	cs, warns, err := ReadJITWith(f, opts)
 	if err != nil {
-		return Project{}, fmt.Errorf("%s: %w", path, err)
+		return Project{}, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return Project{Name: ProjectName(path), Changes: cs}, nil
+	return Project{Name: ProjectName(path), Changes: cs}, warns, nil
 }

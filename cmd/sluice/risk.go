@@ -88,32 +88,50 @@ func printExplain(w io.Writer, r *state.Release) {
 
 func newRiskEvaluateCmd(c *cli) *cobra.Command {
 	var files []string
+	var mapping map[string]string
+	var names, baselines []string
 	cmd := &cobra.Command{
-		Use:   "evaluate --data FILE.csv [--data FILE2.csv ...]",
+		Use:   "evaluate --data FILE.csv [--data FILE2.csv ...] [--map la=LA,...]",
 		Short: "Measure the risk model's AUC on public defect data with the published protocol",
 		Long: `Evaluate the risk model on just-in-time defect data (the <project>_k_feature.csv
 files of the ISSTA'21 JIT-DP benchmark). Per project, changes are taken in date
 order: the oldest 80% train the model (the scaling is fitted there too) and the
 newest 20% test it. AUCs are exact (Mann-Whitney, ties count one half).
 
-Columns: the published LApredict AUC, logistic regression on lines added alone
+Columns: the published LApredict AUC (for projects whose --baseline names
+it), logistic regression on lines added alone
 (should reproduce LApredict), the model's terms trained within the project (the
 published protocol), the difference, the terms trained on the other projects,
 on all projects together, and the built-in default model as it is. Runs offline;
 needs no server.`,
-		Example: `  sluice risk evaluate --data qt_k_feature.csv --data openstack_k_feature.csv \
-    --data jdt_k_feature.csv --data platform_k_feature.csv`,
+		Example: `  sluice risk evaluate --data mine.csv --name payments --map la=LinesAdded,date=committed_at
+  sluice risk evaluate --data qt_k_feature.csv --baseline issta21:qt \
+    --data openstack_k_feature.csv --baseline issta21:openstack`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(files) == 0 {
 				return fmt.Errorf("--data FILE.csv is required (a JIT-DP <project>_k_feature.csv file; repeat the flag for more projects)")
 			}
+			if len(names) > len(files) || len(baselines) > len(files) {
+				return fmt.Errorf("%d --data file(s) but %d --name and %d --baseline: each --name and --baseline goes with the --data in the same position", len(files), len(names), len(baselines))
+			}
 			var ps []risk.Project
 			seen := map[string]string{}
-			for _, f := range files {
-				p, err := risk.LoadProject(f)
+			for i, f := range files {
+				p, warns, err := risk.LoadProjectWith(f, risk.ReadOptions{Map: mapping})
 				if err != nil {
 					return err
+				}
+				for _, w := range warns {
+					fmt.Fprintf(c.errOut, "warning: %s: %s\n", f, w)
+				}
+				if i < len(names) && names[i] != "" {
+					p.Name = names[i]
+				}
+				if i < len(baselines) {
+					if p.Baseline, err = riskBaseline(baselines[i]); err != nil {
+						return fmt.Errorf("--baseline %s (for --data %s): %w", baselines[i], f, err)
+					}
 				}
 				if prev, dup := seen[p.Name]; dup {
 					return fmt.Errorf("--data %s: project %q already read from %s", f, p.Name, prev)
@@ -130,7 +148,25 @@ needs no server.`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&files, "data", nil, "JIT-DP <project>_k_feature.csv file (repeatable); the project is named by the file name up to its first '_'")
+	cmd.Flags().StringArrayVar(&names, "name", nil, "the project's name for the --data file in the same position (default: the file name up to its first '_' or '.')")
+	cmd.Flags().StringArrayVar(&baselines, "baseline", nil, "a published baseline to show beside the --data file in the same position, e.g. issta21:qt (issta21 projects: qt, openstack, jdt, platform, gerrit, go); none is shown unless named")
+	cmd.Flags().StringToStringVar(&mapping, "map", nil, "the data files' names for the columns Sluice reads, e.g. la=LinesAdded,date=committed_at (columns: _id, date, bug, la, ld, nf, nd, ns, entrophy, exp, fix; dates are Unix seconds, RFC 3339 or YYYY/MM/DD HH:MM)")
 	return cmd
+}
+
+// riskBaseline reads a --baseline value: "issta21:PROJECT", or "" for none.
+func riskBaseline(v string) (string, error) {
+	if v == "" || v == "none" {
+		return "", nil
+	}
+	src, project, ok := strings.Cut(v, ":")
+	if !ok || src != "issta21" {
+		return "", fmt.Errorf("want issta21:PROJECT (the ISSTA'21 JIT-DP benchmark's published LApredict AUC)")
+	}
+	if _, ok := risk.PublishedLApredict(project); !ok {
+		return "", fmt.Errorf("the ISSTA'21 benchmark publishes no LApredict AUC for %q (it has qt, openstack, jdt, platform, gerrit, go)", project)
+	}
+	return project, nil
 }
 
 func riskAUC(x float64) string {

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -104,11 +107,136 @@ func TestRiskEvaluateJITData(t *testing.T) {
 		if _, err := os.Stat(f); err != nil {
 			t.Skipf("JIT-DP data not found (%v); set SLUICE_JIT_DATA to the folder of the <project>_k_feature.csv files to run this test", err)
 		}
-		args = append(args, "--data", f)
+		args = append(args, "--data", f, "--baseline", "issta21:"+p)
 	}
 	out, err := runRisk(t, append([]string{"evaluate"}, args...)...)
 	require.NoError(t, err)
 	t.Log("\n" + out)
 	require.Contains(t, out, "beats the published LApredict AUC on 4 of 4 projects")
 	require.Contains(t, out, ") beats it on 4 of 4.")
+}
+
+// runRiskStderr runs `sluice risk ARGS...` and returns its standard error
+// as well.
+func runRiskStderr(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := newRiskCmd(&cli{out: &out, errOut: &errOut})
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), errOut.String(), err
+}
+
+// renamedData writes the alpha data with la renamed to LA and, when
+// fractional, one row's la made a fraction.
+func renamedData(t *testing.T, fractional bool) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(riskTestdata, "alpha_k_feature.csv"))
+	require.NoError(t, err)
+	lines := strings.Split(string(raw), "\n")
+	cols := strings.Split(lines[0], ",")
+	la := -1
+	for i, c := range cols {
+		if c == "la" {
+			cols[i], la = "LA", i
+		}
+	}
+	require.NotEqual(t, -1, la)
+	lines[0] = strings.Join(cols, ",")
+	if fractional {
+		cells := strings.Split(lines[1], ",")
+		cells[la] = "0.5"
+		lines[1] = strings.Join(cells, ",")
+	}
+	path := filepath.Join(t.TempDir(), "mine.csv")
+	require.NoError(t, os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o600))
+	return path
+}
+
+func TestRiskEvaluateColumnMapping(t *testing.T) {
+	path := renamedData(t, false)
+	_, err := runRisk(t, "evaluate", "--data", path)
+	require.ErrorContains(t, err, "header has no column for la (")
+	out, stderr, err := runRiskStderr(t, "evaluate", "--data", path, "--map", "la=LA")
+	require.NoError(t, err)
+	require.NotEmpty(t, out)
+	require.Empty(t, stderr)
+}
+
+func TestRiskEvaluateReportsEveryMissingColumn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "few.csv")
+	require.NoError(t, os.WriteFile(path, []byte("_id,date,bug,la\na,1,0,1\n"), 0o600))
+	_, err := runRisk(t, "evaluate", "--data", path)
+	require.ErrorContains(t, err, "header has no column for ld, nf, nd, ns, entrophy, exp, fix (")
+	_, err = runRisk(t, "evaluate", "--data", path, "--map", "lines=la")
+	require.ErrorContains(t, err, `the mapping names "lines"`)
+}
+
+func TestRiskEvaluateWarnsOnFractionalChurn(t *testing.T) {
+	_, stderr, err := runRiskStderr(t, "evaluate", "--data", renamedData(t, true), "--map", "la=LA")
+	require.NoError(t, err)
+	require.Contains(t, stderr, "warning: ")
+	require.Contains(t, stderr, "1 of ")
+	require.Contains(t, stderr, "fractional churn (la, ld): it looks relative")
+}
+
+func TestRiskEvaluateDateForms(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(riskTestdata, "alpha_k_feature.csv"))
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
+	date := slices.Index(strings.Split(lines[0], ","), "date")
+	require.NotEqual(t, -1, date)
+	for i := 1; i < len(lines); i++ {
+		cells := strings.Split(lines[i], ",")
+		sec, err := strconv.ParseInt(cells[date], 10, 64)
+		require.NoError(t, err)
+		layout := time.RFC3339
+		if i%2 == 0 {
+			layout = "2006/01/02 15:04"
+		}
+		cells[date] = time.Unix(sec, 0).UTC().Format(layout)
+		lines[i] = strings.Join(cells, ",")
+	}
+	path := filepath.Join(t.TempDir(), "dated.csv")
+	require.NoError(t, os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
+	got, err := runRisk(t, "evaluate", "--data", path)
+	require.NoError(t, err)
+	// The same data with Unix seconds gives the same report.
+	plain := filepath.Join(t.TempDir(), "dated.csv")
+	require.NoError(t, os.WriteFile(plain, raw, 0o600))
+	want, err := runRisk(t, "evaluate", "--data", plain)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+}
+
+// TestRiskEvaluateNameAndBaseline: the project is named by --name, and a
+// published baseline is shown only when --baseline names it, whatever the
+// file is called.
+func TestRiskEvaluateNameAndBaseline(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(riskTestdata, "alpha_k_feature.csv"))
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "qt_mine.csv")
+	require.NoError(t, os.WriteFile(path, raw, 0o600))
+
+	out, err := runRisk(t, "evaluate", "--data", path)
+	require.NoError(t, err)
+	require.Contains(t, out, "on 0 of 0 projects with a published number", "no baseline from the file name")
+	require.NotContains(t, out, "0.7438")
+
+	out, err = runRisk(t, "evaluate", "--data", path, "--name", "payments", "--baseline", "issta21:qt")
+	require.NoError(t, err)
+	require.Contains(t, out, "payments")
+	require.NotContains(t, out, " qt ")
+	require.Contains(t, out, "0.7438", "the named baseline is shown")
+	require.Contains(t, out, "projects with a published number")
+
+	_, err = runRisk(t, "evaluate", "--data", path, "--baseline", "issta21:nope")
+	require.ErrorContains(t, err, `publishes no LApredict AUC for "nope"`)
+	_, err = runRisk(t, "evaluate", "--data", path, "--baseline", "qt")
+	require.ErrorContains(t, err, "want issta21:PROJECT")
+	_, err = runRisk(t, "evaluate", "--data", path, "--name", "a", "--name", "b")
+	require.ErrorContains(t, err, "each --name and --baseline goes with the --data in the same position")
 }
