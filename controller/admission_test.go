@@ -135,7 +135,7 @@ func TestAssess(t *testing.T) {
 	big := &config.Release{Metadata: config.Metadata{Name: "r"}, Spec: config.ReleaseSpec{Service: "db", To: "v2",
 		Change: &config.ChangeDescriptor{LinesAdded: ip(4000), LinesDeleted: ip(1500), Files: ip(60), Fix: new(bool)}}}
 	a := Assess(st, big, t0)
-	require.Equal(t, risk.LevelHigh, a.Level, "p=%v reasons %v", a.Probability, a.Reasons)
+	require.Equal(t, state.RiskHigh, a.Level, "p=%v reasons %v", a.Probability, a.Reasons)
 	require.Equal(t, "risk", a.PlanSource)
 	require.Len(t, a.Plan, 5, "high risk: small steps")
 	require.Equal(t, config.Duration(3*time.Second), a.Plan[0].Bake)
@@ -147,7 +147,7 @@ func TestAssess(t *testing.T) {
 	small := &config.Release{Metadata: config.Metadata{Name: "s"}, Spec: config.ReleaseSpec{Service: "db", To: "v2",
 		Change: &config.ChangeDescriptor{LinesAdded: ip(3), LinesDeleted: ip(1), Files: ip(1), Fix: new(bool)}}}
 	a = Assess(st, small, t0)
-	require.Equal(t, risk.LevelLow, a.Level, "p=%v", a.Probability)
+	require.Equal(t, state.RiskLow, a.Level, "p=%v", a.Probability)
 	require.Len(t, a.Plan, 2, "low risk: few large steps")
 	require.Empty(t, a.ApprovalSteps)
 
@@ -166,7 +166,7 @@ func TestRiskSamplesAndModelUpdate(t *testing.T) {
 		la := lines
 		st.Releases[name] = &state.Release{
 			Spec: config.Release{Metadata: config.Metadata{Name: name}},
-			Status: state.ReleaseStatus{Phase: phase, Assessment: &state.Assessment{Features: risk.Features{LinesAdded: &la}},
+			Status: state.ReleaseStatus{Phase: phase, Assessment: &state.Assessment{Features: state.RiskInputs{LinesAdded: &la}},
 				Decisions: []state.Decision{{Actor: actor}}},
 		}
 	}
@@ -190,6 +190,6 @@ func TestRiskSamplesAndModelUpdate(t *testing.T) {
 	require.Equal(t, risk.DefaultModel().Version, m.Parent)
 	again := NextRiskModel(st)
 	require.Equal(t, m.Version, again.Version, "deterministic")
-	st.RiskModel = m
+	st.RiskModel = m.Stored()
 	require.Nil(t, NextRiskModel(st), "nothing new")
 }

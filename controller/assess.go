@@ -80,7 +80,7 @@ func Assess(st *state.State, rel *config.Release, now time.Time) *state.Assessme
 		return nil // config.Check reports it
 	}
 	spec := config.PolicyDefaults(&pol.Spec)
-	model := st.RiskModelOrDefault()
+	model := risk.InForce(st)
 	cd := rel.Spec.Change
 	var extra []string
 	if cd != nil {
@@ -135,7 +135,7 @@ func Assess(st *state.State, rel *config.Release, now time.Time) *state.Assessme
 	} else if (spec.RiskPlan == nil || spec.RiskPlan.ApproveHighRisk == nil || *spec.RiskPlan.ApproveHighRisk) && len(plan) > 1 {
 		a.ApprovalSteps = []int{1}
 	}
-	a.Probability, a.Level, a.Features = score.Probability, score.Level, f
+	a.Probability, a.Level, a.Features = score.Probability, score.Level.Stored(), f.Stored()
 	a.Reasons = score.Explain(5)
 	a.Score, _ = json.Marshal(score)
 	return a

@@ -22,11 +22,11 @@ func RiskSamples(st *state.State) []risk.Sample {
 		}
 		switch r.Status.Phase {
 		case state.PhasePromoted:
-			out = append(out, risk.Sample{Features: a.Features})
+			out = append(out, risk.Sample{Features: risk.FeaturesFromStored(a.Features)})
 		case state.PhaseRolledBack:
 			ds := r.Status.Decisions
 			if len(ds) > 0 && strings.HasPrefix(ds[len(ds)-1].Actor, "controller") {
-				out = append(out, risk.Sample{Features: a.Features, Failed: true})
+				out = append(out, risk.Sample{Features: risk.FeaturesFromStored(a.Features), Failed: true})
 			}
 		}
 	}
@@ -38,7 +38,7 @@ func RiskSamples(st *state.State) []risk.Sample {
 // starts from the built-in model, so every leader computes the same one.
 func NextRiskModel(st *state.State) *risk.Model {
 	samples := RiskSamples(st)
-	cur := st.RiskModelOrDefault()
+	cur := risk.InForce(st)
 	if cur.Samples == len(samples) {
 		return nil
 	}

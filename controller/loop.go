@@ -340,7 +340,7 @@ func (c *Controller) learn(ctx context.Context, st *state.State) {
 	if m == nil {
 		return
 	}
-	cmd, err := state.NewCommand(state.CmdRiskModel, c.opts.Now(), c.opts.Actor, m)
+	cmd, err := state.NewCommand(state.CmdRiskModel, c.opts.Now(), c.opts.Actor, m.Stored())
 	if err != nil {
 		return
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sluicehq/sluice/analysis/risk"
 	"github.com/sluicehq/sluice/config"
 )
 
@@ -17,15 +16,16 @@ const CmdRiskModel Type = "risk.model"
 // computes it when the release is submitted (scores are decisions: they
 // are recorded with their inputs and the model version).
 type Assessment struct {
-	ModelVersion string     `json:"modelVersion"`
-	Probability  float64    `json:"probability"`
-	Level        risk.Level `json:"level"`
+	ModelVersion string    `json:"modelVersion"`
+	Probability  float64   `json:"probability"`
+	Level        RiskLevel `json:"level"`
 	// Reasons are the top contributions in plain words.
 	Reasons []string `json:"reasons"`
-	// Score is the full risk.Score (every contribution, missing inputs).
+	// Score is the full score (every contribution, missing inputs), as
+	// analysis/risk encoded it: kept for people, never read back.
 	Score json.RawMessage `json:"score"`
 	// Features are the inputs, kept so outcomes can train the model.
-	Features risk.Features `json:"features"`
+	Features RiskInputs `json:"features"`
 	// ServicesTouched includes the services that depend on the released
 	// one, transitively.
 	ServicesTouched []string `json:"servicesTouched,omitempty"`
@@ -37,21 +37,17 @@ type Assessment struct {
 	At            time.Time `json:"at"`
 }
 
-// RiskModelOrDefault returns the model in force: the cluster's, or the default.
-func (s *State) RiskModelOrDefault() *risk.Model {
-	if s.RiskModel != nil {
-		return s.RiskModel
-	}
-	return risk.DefaultModel()
-}
-
+// applyRiskModel replaces the cluster's risk model. The leader proposes
+// only a model analysis/risk has validated (risk.ModelFromStored); the
+// FSM checks that the record names its version, and keeps the one in
+// force when the version is the same.
 func applyRiskModel(s *State, c Command) (*State, any, error) {
-	var m risk.Model
+	var m RiskModel
 	if err := decodePayload(c, &m); err != nil {
 		return s, nil, err
 	}
-	if err := m.Validate(); err != nil {
-		return s, nil, fmt.Errorf("%w: %v", ErrBadPayload, err)
+	if m.Version == "" {
+		return s, nil, fmt.Errorf("%w: a risk model needs a version", ErrBadPayload)
 	}
 	if s.RiskModel != nil && s.RiskModel.Version == m.Version {
 		return s, nil, nil

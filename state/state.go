@@ -10,7 +10,6 @@ import (
 	"errors"
 	"sort"
 
-	"github.com/sluicehq/sluice/analysis/risk"
 	"github.com/sluicehq/sluice/config"
 )
 
@@ -54,8 +53,8 @@ type State struct {
 	// decisions taken on them outside a release.
 	ServiceStatus map[string]*ServiceStatus `json:"serviceStatus,omitempty"`
 	// RiskModel is the risk model learned from this cluster's outcomes;
-	// nil means risk.DefaultModel().
-	RiskModel *risk.Model `json:"riskModel,omitempty"`
+	// nil means analysis/risk's built-in model.
+	RiskModel *RiskModel `json:"riskModel,omitempty"`
 }
 
 // New returns an empty state.

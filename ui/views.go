@@ -105,7 +105,7 @@ type PlanRow struct {
 
 // RiskView is the release's risk score and its explanation.
 type RiskView struct {
-	Level         risk.Level
+	Level         state.RiskLevel
 	Probability   float64
 	ModelVersion  string
 	PlanSource    string
