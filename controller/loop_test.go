@@ -76,6 +76,12 @@ func (f *fakeCluster) apply(cmd state.Command) (any, error) {
 
 func (f *fakeCluster) LeaderChanges() (<-chan bool, func()) { return make(chan bool), func() {} }
 func (f *fakeCluster) Subscribe() (<-chan struct{}, func()) { return make(chan struct{}), func() {} }
+func (f *fakeCluster) Barrier(context.Context) error {
+	if !f.IsLeader() {
+		return errNotLeader
+	}
+	return nil
+}
 
 // fakeClock is the leader's clock, moved by the test.
 type fakeClock struct {
