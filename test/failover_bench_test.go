@@ -1,0 +1,167 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sluicehq/sluice/analysis/promtest"
+	"github.com/sluicehq/sluice/state"
+)
+
+// serverDefaultRaft undoes the harness's Raft timeouts (flags given later
+// win; zero means the server's defaults), so a cluster runs exactly what
+// `sluice server` runs without flags.
+var serverDefaultRaft = []string{"--raft-heartbeat-timeout", "0s", "--raft-election-timeout", "0s", "--raft-leader-lease-timeout", "0s"}
+
+// failoverPolicy analyses every 100 ms (the shortest interval) against a
+// Prometheus that has no series for the service, so the leader records an
+// Inconclusive analysis as a decision about ten times a second for as long
+// as the benchmark runs: whenever the leader dies, a decision is due
+// within 100 ms, and the first one in the release history made by another
+// node is the new leader's first decision.
+const failoverPolicy = `apiVersion: sluice.dev/v1alpha1
+kind: Service
+metadata: {name: %[1]s}
+spec:
+  protocol: grpc
+  versions:
+    - {name: v1, endpoints: [{address: "127.0.0.1:1", region: r1}]}
+    - {name: v2, endpoints: [{address: "127.0.0.1:2", region: r1}]}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: ReleasePolicy
+metadata: {name: %[1]s}
+spec:
+  services: [%[1]s]
+` + demoSLO + `    interval: 100ms
+    inconclusiveLimit: 10000
+    errorLimit: 10000
+  steps: [{weight: 10, bake: 1h}]
+`
+
+// BenchmarkFailover kills the leader of a 3-node cluster of `sluice
+// server` processes (server-default Raft timeouts, real Prometheus) while
+// a release is being analysed, b.N times per variant, and measures from
+// the signal to the first decision the new leader records in the release
+// history (the decision's own timestamp, taken by the new leader's clock
+// on the same host). After each kill the old leader is restarted and
+// caught up before the next one. Run it with
+//
+//	make bench-failover    (go test -run '^$' -bench Failover -benchtime 20x ./test/)
+//
+// kill9 is `kill -9`: the others notice the silence (heartbeat timeout)
+// and elect. sigterm is a graceful stop: the leader hands leadership over
+// before it exits. ns/op is the wall time of a whole iteration (kill,
+// failover, restart, catch-up) and means nothing here; the metrics are
+// p50/p95/p99/max over the iterations of the run.
+func BenchmarkFailover(b *testing.B) {
+	prom := promtest.Start(b, "127.0.0.1:1")
+	procs := startCluster(b, 3, append([]string{"--prometheus-url", prom.URL(), "--controller-tick", "100ms"}, serverDefaultRaft...)...)
+	for _, v := range []struct {
+		name string
+		sig  syscall.Signal
+	}{{"kill9", syscall.SIGKILL}, {"sigterm", syscall.SIGTERM}} {
+		b.Run(v.name, func(b *testing.B) {
+			rel := startAnalysedRelease(b, procs, fmt.Sprintf("fo-%s-%d", v.name, b.N))
+			var got []time.Duration
+			for range b.N {
+				got = append(got, failOnce(b, procs, rel, v.sig))
+			}
+			reportFailover(b, got)
+		})
+	}
+}
+
+// startAnalysedRelease applies failoverPolicy for a new service and starts
+// its release, and returns the release's name once it is being analysed.
+func startAnalysedRelease(b *testing.B, procs []*proc, svc string) string {
+	b.Helper()
+	leader := leaderOf(b, procs)
+	_, err := leader.client().Apply(ctxT(b), svc+".yaml", []byte(fmt.Sprintf(failoverPolicy, svc)))
+	require.NoError(b, err)
+	rel := svc + "-v2"
+	_, err = leader.client().StartRelease(ctxT(b), releaseSpec(rel, svc, "v2"))
+	require.NoError(b, err)
+	eventually(b, 30*time.Second, rel+" analysed", func() error {
+		r, err := leaderOf(b, procs).client().Release(context.Background(), rel)
+		if err != nil {
+			return err
+		}
+		if r.Status.Counters.Inconclusive < 3 {
+			return fmt.Errorf("phase %s, %d inconclusive analyses", r.Status.Phase, r.Status.Counters.Inconclusive)
+		}
+		return nil
+	})
+	return rel
+}
+
+// failOnce stops the leader with sig, returns the time from the signal to
+// the new leader's first decision on rel, then restarts the old leader and
+// waits until the cluster is whole again.
+func failOnce(b *testing.B, procs []*proc, rel string, sig syscall.Signal) time.Duration {
+	b.Helper()
+	leader, followers := splitLeader(b, procs)
+	start := time.Now()
+	leader.stop(sig)
+	var first state.Decision
+	eventually(b, 30*time.Second, "a decision by a new leader", func() error {
+		for _, p := range followers {
+			r, err := p.client().Release(context.Background(), rel)
+			if err != nil {
+				continue
+			}
+			if d, ok := firstDecisionAfter(r, start, "controller:"+leader.id); ok {
+				first = d
+				return nil
+			}
+		}
+		return fmt.Errorf("no decision by another controller since %s", start.Format(time.RFC3339Nano))
+	})
+	took := first.Time.Sub(start)
+	b.StopTimer()
+	leader.start()
+	waitReady(b, leader)
+	waitMembers(b, procs, 3)
+	eventually(b, 30*time.Second, leader.id+" caught up", func() error {
+		r, err := leader.client().Release(context.Background(), rel)
+		if err != nil {
+			return err
+		}
+		if _, ok := firstDecisionAfter(r, first.Time, ""); !ok {
+			return fmt.Errorf("%s has no decision after %s yet", leader.id, first.Time.Format(time.RFC3339Nano))
+		}
+		return nil
+	})
+	b.StartTimer()
+	return took
+}
+
+// firstDecisionAfter is the first controller decision on r after t by an
+// actor other than not.
+func firstDecisionAfter(r *state.Release, t time.Time, not string) (state.Decision, bool) {
+	for _, d := range r.Status.Decisions {
+		if d.Time.After(t) && strings.HasPrefix(d.Actor, "controller:") && d.Actor != not {
+			return d, true
+		}
+	}
+	return state.Decision{}, false
+}
+
+// reportFailover reports the percentiles of got and logs every sample.
+func reportFailover(b *testing.B, got []time.Duration) {
+	s := slices.Clone(got)
+	slices.Sort(s)
+	pct := func(p float64) time.Duration { return s[min(len(s)-1, int(float64(len(s))*p))] }
+	b.ReportMetric(pct(0.50).Seconds(), "p50-s")
+	b.ReportMetric(pct(0.95).Seconds(), "p95-s")
+	b.ReportMetric(pct(0.99).Seconds(), "p99-s")
+	b.ReportMetric(s[len(s)-1].Seconds(), "max-s")
+	b.Logf("%d failovers: p50 %s p95 %s p99 %s max %s; samples %v", len(s), pct(0.50), pct(0.95), pct(0.99), s[len(s)-1], got)
+}
