@@ -61,17 +61,17 @@ const (
 )
 
 // Sluice's Raft timeouts, used when Config leaves them zero. A follower
-// campaigns after hearing nothing from the leader for a random time
-// between the heartbeat timeout and twice that, so a dead leader is
-// replaced 0.5-1 s after its last heartbeat (hashicorp's defaults, 1 s,
-// take 1-2 s). The leader lease is as long as the heartbeat timeout
-// allows: a leader steps down only after half a second without a quorum,
-// which scheduling stalls on a busy host do not reach. docs/benchmarks.md
-// has the failover and idle-cluster measurements behind these values.
+// checks for the leader's heartbeats at random intervals of one to two
+// heartbeat timeouts and campaigns at the first check that finds none for
+// a heartbeat timeout, so a dead leader is noticed 0.3-0.9 s after its
+// last heartbeat (hashicorp's 1 s default takes 1-3 s). The leader lease is
+// as long as the heartbeat timeout allows: a leader steps down only after
+// 300 ms without hearing from a quorum. docs/benchmarks.md has the
+// failover and idle-cluster measurements behind these values.
 const (
-	DefaultHeartbeatTimeout   = 500 * time.Millisecond
-	DefaultElectionTimeout    = 500 * time.Millisecond
-	DefaultLeaderLeaseTimeout = 500 * time.Millisecond
+	DefaultHeartbeatTimeout   = 300 * time.Millisecond
+	DefaultElectionTimeout    = 300 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 300 * time.Millisecond
 )
 
 // handOverTimeout bounds how long Close waits for leadership to move to

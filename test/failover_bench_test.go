@@ -40,7 +40,13 @@ kind: ReleasePolicy
 metadata: {name: %[1]s}
 spec:
   services: [%[1]s]
-` + demoSLO + `    interval: 100ms
+  slo:
+    objective: 99
+    errorRatioQuery: 'sum(rate(requests_total{service="{{service}}",version="{{version}}",code!="OK"}[{{window}}])) / sum(rate(requests_total{service="{{service}}",version="{{version}}"}[{{window}}]))'
+    requestsQuery: 'sum(increase(requests_total{service="{{service}}",version="{{version}}"}[{{window}}]))'
+  analysis:
+    interval: 100ms
+    burnRules: [{name: fast, longWindow: 10s, shortWindow: 3s, burnRate: 10}]
     inconclusiveLimit: 10000
     errorLimit: 10000
   steps: [{weight: 10, bake: 1h}]
@@ -71,10 +77,13 @@ func BenchmarkFailover(b *testing.B) {
 		b.Run(v.name, func(b *testing.B) {
 			rel := startAnalysedRelease(b, procs, fmt.Sprintf("fo-%s-%d", v.name, b.N))
 			var got []time.Duration
+			var split failoverSplit
 			for range b.N {
-				got = append(got, failOnce(b, procs, rel, v.sig))
+				got = append(got, failOnce(b, procs, rel, v.sig, &split))
 			}
-			reportFailover(b, got)
+			reportFailover(b, "signal to first decision", got)
+			b.Logf("split of %d: signal to leadership, from the new leader's log: %s", len(split.elected), summary(split.elected))
+			b.Logf("split of %d: leadership to first decision: %s", len(split.decided), summary(split.decided))
 		})
 	}
 }
@@ -105,9 +114,13 @@ func startAnalysedRelease(b *testing.B, procs []*proc, svc string) string {
 // failOnce stops the leader with sig, returns the time from the signal to
 // the new leader's first decision on rel, then restarts the old leader and
 // waits until the cluster is whole again.
-func failOnce(b *testing.B, procs []*proc, rel string, sig syscall.Signal) time.Duration {
+func failOnce(b *testing.B, procs []*proc, rel string, sig syscall.Signal, split *failoverSplit) time.Duration {
 	b.Helper()
 	leader, followers := splitLeader(b, procs)
+	marks := map[*proc]int{}
+	for _, p := range followers {
+		marks[p] = p.logs.len()
+	}
 	start := time.Now()
 	leader.stop(sig)
 	var first state.Decision
@@ -125,6 +138,14 @@ func failOnce(b *testing.B, procs []*proc, rel string, sig syscall.Signal) time.
 		return fmt.Errorf("no decision by another controller since %s", start.Format(time.RFC3339Nano))
 	})
 	took := first.Time.Sub(start)
+	for _, p := range followers {
+		if "controller:"+p.id == first.Actor {
+			if at, ok := electedAt(p.logs.since(marks[p])); ok {
+				split.elected = append(split.elected, at.Sub(start))
+				split.decided = append(split.decided, first.Time.Sub(at))
+			}
+		}
+	}
 	b.StopTimer()
 	leader.start()
 	waitReady(b, leader)
@@ -154,14 +175,50 @@ func firstDecisionAfter(r *state.Release, t time.Time, not string) (state.Decisi
 	return state.Decision{}, false
 }
 
-// reportFailover reports the percentiles of got and logs every sample.
-func reportFailover(b *testing.B, got []time.Duration) {
+// failoverSplit divides each failover at the moment the new leader logged
+// its leadership: detection and election before, the controller's first
+// pass (Barrier, analysis, proposal, commit) after.
+type failoverSplit struct {
+	elected, decided []time.Duration
+}
+
+// electedAt is the time of the "leadership changed ... leader=true" line
+// in a node's text log.
+func electedAt(lines []string) (time.Time, bool) {
+	for _, l := range lines {
+		if !strings.Contains(l, `msg="leadership changed"`) || !strings.Contains(l, "leader=true") {
+			continue
+		}
+		ts, _, _ := strings.Cut(strings.TrimPrefix(l, "time="), " ")
+		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// percentile is the p-quantile of sorted s (nearest rank; with 20 samples
+// p99 is the maximum).
+func percentile(s []time.Duration, p float64) time.Duration {
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+func summary(got []time.Duration) string {
+	if len(got) == 0 {
+		return "no samples"
+	}
 	s := slices.Clone(got)
 	slices.Sort(s)
-	pct := func(p float64) time.Duration { return s[min(len(s)-1, int(float64(len(s))*p))] }
-	b.ReportMetric(pct(0.50).Seconds(), "p50-s")
-	b.ReportMetric(pct(0.95).Seconds(), "p95-s")
-	b.ReportMetric(pct(0.99).Seconds(), "p99-s")
+	return fmt.Sprintf("p50 %s p95 %s p99 %s max %s", percentile(s, 0.5), percentile(s, 0.95), percentile(s, 0.99), s[len(s)-1])
+}
+
+// reportFailover reports the percentiles of got and logs every sample.
+func reportFailover(b *testing.B, what string, got []time.Duration) {
+	s := slices.Clone(got)
+	slices.Sort(s)
+	b.ReportMetric(percentile(s, 0.50).Seconds(), "p50-s")
+	b.ReportMetric(percentile(s, 0.95).Seconds(), "p95-s")
+	b.ReportMetric(percentile(s, 0.99).Seconds(), "p99-s")
 	b.ReportMetric(s[len(s)-1].Seconds(), "max-s")
-	b.Logf("%d failovers: p50 %s p95 %s p99 %s max %s; samples %v", len(s), pct(0.50), pct(0.95), pct(0.99), s[len(s)-1], got)
+	b.Logf("%d failovers, %s: %s; samples %v", len(s), what, summary(got), got)
 }
