@@ -54,3 +54,5 @@ for id in n1 n2 n3; do
 	printf '%-5s %-28s %-18s %-14s\n' "$id" "$hb" "$sd" "$bl"
 done
 echo "started at $(date -u -d "@$mark" +%T) UTC; n1's first election is the bootstrap, any other is a false one"
+echo "elections and step-downs:"
+grep -h -i -E 'heartbeat timeout reached, starting election|stepping down' "$dir"/n?.log | cut -c1-200 || true

@@ -84,6 +84,7 @@ func BenchmarkFailover(b *testing.B) {
 			reportFailover(b, "signal to first decision", got)
 			b.Logf("split of %d: signal to leadership, from the new leader's log: %s", len(split.elected), summary(split.elected))
 			b.Logf("split of %d: leadership to first decision: %s", len(split.decided), summary(split.decided))
+			b.Logf("of %d: first decision after it was due (the later of the signal and the analysis the old leader scheduled): %s", len(split.late), summary(split.late))
 		})
 	}
 }
@@ -138,6 +139,7 @@ func failOnce(b *testing.B, procs []*proc, rel string, sig syscall.Signal, split
 		return fmt.Errorf("no decision by another controller since %s", start.Format(time.RFC3339Nano))
 	})
 	took := first.Time.Sub(start)
+	split.late = append(split.late, first.Time.Sub(dueAfter(first, start, rel, followers)))
 	for _, p := range followers {
 		if "controller:"+p.id == first.Actor {
 			if at, ok := electedAt(p.logs.since(marks[p])); ok {
@@ -179,7 +181,30 @@ func firstDecisionAfter(r *state.Release, t time.Time, not string) (state.Decisi
 // its leadership: detection and election before, the controller's first
 // pass (Barrier, analysis, proposal, commit) after.
 type failoverSplit struct {
-	elected, decided []time.Duration
+	elected, decided, late []time.Duration
+}
+
+// failoverInterval is failoverPolicy's analysis interval.
+const failoverInterval = 100 * time.Millisecond
+
+// dueAfter is when the decision first was due: one analysis interval
+// after the decision before it, or start if that was earlier.
+func dueAfter(first state.Decision, start time.Time, rel string, procs []*proc) time.Time {
+	for _, p := range procs {
+		r, err := p.client().Release(context.Background(), rel)
+		if err != nil {
+			continue
+		}
+		for i, d := range r.Status.Decisions {
+			if d.Seq == first.Seq && i > 0 {
+				if due := r.Status.Decisions[i-1].Time.Add(failoverInterval); due.After(start) {
+					return due
+				}
+				return start
+			}
+		}
+	}
+	return start
 }
 
 // electedAt is the time of the "leadership changed ... leader=true" line
