@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -37,11 +38,18 @@ func TestLeaderHandsOverOnSIGTERM(t *testing.T) {
 
 	newLeader := leaderOf(t, followers)
 	require.NotEqual(t, leader.id, newLeader.id)
-	for _, p := range followers {
-		m, err := p.client().Members(context.Background())
-		require.NoError(t, err)
-		require.Equal(t, newLeader.id, m.Leader, "%s follows the new leader", p.id)
-	}
+	eventually(t, 10*time.Second, "both followers follow "+newLeader.id, func() error {
+		for _, p := range followers {
+			m, err := p.client().Members(context.Background())
+			if err != nil {
+				return err
+			}
+			if m.Leader != newLeader.id {
+				return fmt.Errorf("%s follows %q", p.id, m.Leader)
+			}
+		}
+		return nil
+	})
 	for _, p := range followers {
 		for _, l := range p.logs.since(from[p]) {
 			require.NotContains(t, l, "heartbeat timeout reached", "%s waited for an election timeout", p.id)
