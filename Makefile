@@ -2,13 +2,16 @@
 SHELL := /usr/bin/env bash
 GO    ?= go
 BIN   := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PKGS_CORE := ./config/... ./state/... ./raft/... ./xds/... ./api/... ./server/... ./controller/... ./analysis/...
 
-.PHONY: help build test test-stress test-short test-e2e lint fuzz fuzz-short demo bench bench-fanout bench-rollback bench-failover bench-idle bench-envoy screenshots clean envoy prometheus clean-tools
+.PHONY: help build test test-stress test-short test-e2e lint fuzz fuzz-short demo one-node bench bench-fanout bench-rollback bench-failover bench-idle bench-envoy screenshots clean envoy prometheus clean-tools chaos
 
 # Fuzz targets as package:Target; `make fuzz` runs each for FUZZTIME, one
 # at a time on one worker (the machine may be shared).
-FUZZ_TARGETS := ./config:FuzzParse ./config:FuzzDecodeStrict ./api:FuzzRequestBodies ./xds:FuzzTranslate ./calendar:FuzzParseICS
+FUZZ_TARGETS := ./config:FuzzParse ./config:FuzzDecodeStrict ./api:FuzzRequestBodies ./xds:FuzzTranslate ./calendar:FuzzParseICS ./importer:FuzzImport
 FUZZTIME ?= 10m
 
 help: ## list the targets
@@ -16,7 +19,7 @@ help: ## list the targets
 
 build: ## build bin/sluice, bin/sluice-demo and bin/sluice-bench
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/sluice ./cmd/sluice
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/sluice ./cmd/sluice
 	@if [ -d cmd/sluice-demo ]; then $(GO) build -o $(BIN)/sluice-demo ./cmd/sluice-demo; fi
 	@if [ -d cmd/sluice-bench ]; then $(GO) build -o $(BIN)/sluice-bench ./cmd/sluice-bench; fi
 
@@ -28,7 +31,7 @@ lint: ## gofmt and go vet
 # Packages run one at a time (-p 1): several of them start Raft clusters,
 # Prometheus, Envoys and Chromium, and on two cores they would starve each other.
 test: lint envoy prometheus ## lint, unit tests with -race, the end-to-end tests on real Envoy, Prometheus and Chromium, and a short fuzz pass
-	$(GO) test -race -count=1 -p 1 -timeout 15m ./...
+	$(GO) test -race -count=1 -p 1 -timeout 30m ./...
 	@$(MAKE) --no-print-directory fuzz-short
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10m) each; crashers land in the package's testdata/fuzz
@@ -57,6 +60,9 @@ prometheus: ## find Prometheus, or install the Debian package when running as ro
 demo: ## dev server, Prometheus, backends, Envoy (make envoy) and two clients: one release promoted, one rolled back by itself
 	./scripts/demo.sh
 
+one-node: ## the README's "One node" walkthrough needs: greeter backends, Prometheus on 127.0.0.1:9090, a client (Ctrl-C stops them)
+	./scripts/one-node.sh
+
 bench: ## Go benchmarks (translation, fan-out at 1,000 streams); full runs and results in docs/benchmarks.md
 	$(GO) test -run '^$$' -bench 'Translate|Fanout' -benchtime 10x ./xds/ ./test/xdsload/
 
@@ -65,6 +71,11 @@ bench-fanout: build ## the full xDS fan-out run (1k/5k/10k streams, Sluice vs ba
 
 bench-envoy: build envoy ## convergence on real Envoys (M = 1, 10, 25) against a bare go-control-plane server (~2 min)
 	$(BIN)/sluice-bench convergence --envoys 1,10,25 --rounds 10
+
+CHAOS_ROUNDS ?= 3
+
+chaos: prometheus ## the chaos suite, CHAOS_ROUNDS rounds (default 3, minutes): leader kill -9 in every phase, SIGSTOP, Prometheus outage, full restart, node loss, Raft partition; linearizability checked; see docs/reliability.md
+	$(GO) test -count=1 -v -run 'TestChaos$$' -timeout 60m ./test/ -args -chaos.rounds=$(CHAOS_ROUNDS)
 
 bench-rollback: ## rollback speed on real Prometheus, cluster and clients (several minutes)
 	$(GO) test -run '^$$' -bench Rollback -benchtime 7x -timeout 30m ./test/

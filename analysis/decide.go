@@ -62,14 +62,14 @@ func Decide(prev Counters, v Verdict, spec config.ReleasePolicySpec) (Counters, 
 		if c.Failures >= a.FailureLimit {
 			return c, ActionRollBack, fmt.Sprintf("analysis failed %s (failure limit %d): %s", times(c.Failures), a.FailureLimit, v.Reason)
 		}
-		return c, ActionHold, fmt.Sprintf("analysis failed %s, rolling back at %d: %s", times(c.Failures), a.FailureLimit, v.Reason)
+		return c, ActionHold, fmt.Sprintf("analysis failed %s, rolls back after %d: %s", times(c.Failures), a.FailureLimit, v.Reason)
 	case PhaseInconclusive:
 		c.Inconclusive++
 		if c.Inconclusive >= a.InconclusiveLimit {
 			return c, ActionRollBack, fmt.Sprintf("analysis inconclusive %s since the last successful one (inconclusive limit %d): %s",
 				times(c.Inconclusive), a.InconclusiveLimit, v.Reason)
 		}
-		return c, ActionHold, fmt.Sprintf("analysis inconclusive %s, rolling back at %d: %s", times(c.Inconclusive), a.InconclusiveLimit, v.Reason)
+		return c, ActionHold, fmt.Sprintf("analysis inconclusive %s, rolls back after %d: %s", times(c.Inconclusive), a.InconclusiveLimit, v.Reason)
 	}
 	c.Errors++
 	reason := v.Reason
@@ -80,7 +80,7 @@ func Decide(prev Counters, v Verdict, spec config.ReleasePolicySpec) (Counters, 
 		return c, ActionRollBack, fmt.Sprintf("analysis errored %s since the last successful one (error limit %d): %s",
 			times(c.Errors), a.ErrorLimit, reason)
 	}
-	return c, ActionHold, fmt.Sprintf("analysis errored %s, rolling back at %d: %s", times(c.Errors), a.ErrorLimit, reason)
+	return c, ActionHold, fmt.Sprintf("analysis errored %s, rolls back after %d: %s", times(c.Errors), a.ErrorLimit, reason)
 }
 
 func times(n int) string {

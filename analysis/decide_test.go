@@ -48,7 +48,7 @@ func TestDecide(t *testing.T) {
 			spec:   limits(3, 0, 0),
 			want:   Counters{Failures: 2, Inconclusive: 2},
 			action: ActionHold,
-			reason: "analysis failed 2 times, rolling back at 3: r",
+			reason: "analysis failed 2 times, rolls back after 3: r",
 		},
 		{
 			name:   "Failed reaching a limit of 3 rolls back",
@@ -65,7 +65,7 @@ func TestDecide(t *testing.T) {
 			spec:   testSpec(),
 			want:   Counters{Inconclusive: 1},
 			action: ActionHold,
-			reason: "analysis inconclusive once, rolling back at 24: too few requests: canary served 12 in 1m, needs 50",
+			reason: "analysis inconclusive once, rolls back after 24: too few requests: canary served 12 in 1m, needs 50",
 		},
 		{
 			name:   "the 24th Inconclusive in a row (2 minutes at 5s) rolls back",
@@ -83,7 +83,7 @@ func TestDecide(t *testing.T) {
 			spec:   testSpec(),
 			want:   Counters{Inconclusive: 3, Errors: 1},
 			action: ActionHold,
-			reason: "analysis errored once, rolling back at 12: burn rule fast: query failed ...",
+			reason: "analysis errored once, rolls back after 12: burn rule fast: query failed ...",
 		},
 		{
 			name:   "the 12th Error in a row (1 minute at 5s) rolls back",
@@ -117,7 +117,7 @@ func TestDecide(t *testing.T) {
 			spec:   testSpec(),
 			want:   Counters{Errors: 1},
 			action: ActionHold,
-			reason: `analysis errored once, rolling back at 12: unknown analysis phase "Maybe": r`,
+			reason: `analysis errored once, rolls back after 12: unknown analysis phase "Maybe": r`,
 		},
 	}
 	for _, tc := range tests {

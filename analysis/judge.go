@@ -419,7 +419,7 @@ func (j *judge) burnEvidence(c *Check, rule config.BurnRule) {
 	c.Observations = append(c.Observations, Observation{Observed: ObservedPValue, Role: RoleCanary, Version: j.sub.Canary,
 		Window: config.Duration(w), Outcome: OutcomeValue, Value: ptr(p), Threshold: ptr(alpha), Passed: p >= alpha, Queries: []string{}})
 	counts := fmt.Sprintf("%s errors in %s requests over %s, p %s at the allowed %s, fires below %s", fmtNum(math.Round(errors)),
-		fmtNum(*n.Value), PromDuration(w), fmtP(p), fmtPct(rule.BurnRate*j.budget), fmtP(alpha))
+		fmtCount(*n.Value), PromDuration(w), fmtP(p), fmtPct(rule.BurnRate*j.budget), fmtP(alpha))
 	if p >= alpha {
 		c.Result = ResultInconclusive
 		c.Reason = fmt.Sprintf("burn rule %s: burn %.1f (%s), %.1f (%s) above %s, but too few requests to tell: %s", rule.Name,
@@ -528,7 +528,7 @@ func (j *judge) baseline() Check {
 	c.Observations = append(c.Observations, errs(RoleCanary, ce, cr), errs(RoleStable, se, sr), j.evidenceObservation(w, ev))
 	desc := fmt.Sprintf("canary %s errors in %s requests (%s) vs stable %s in %s (%s) over %s; "+
 		"limit %s x stable + %s = %s; sequential test of canary <= %s x stable: log evidence %.1f, fails at %.1f (alpha %s)",
-		fmtNum(math.Round(ce)), fmtNum(*cn.Value), fmtPct(*cr.Value), fmtNum(math.Round(se)), fmtNum(*sn.Value), fmtPct(*sr.Value), span,
+		fmtNum(math.Round(ce)), fmtCount(*cn.Value), fmtPct(*cr.Value), fmtNum(math.Round(se)), fmtCount(*sn.Value), fmtPct(*sr.Value), span,
 		fmtNum(b.MaxRatio), fmtPct(b.MinDelta), fmtPct(limit), fmtNum(b.MaxRatio), ev, j.evidence, fmtPct(alphaFor(b.ZScore)))
 	if !c.Observations[0].Passed && ev >= j.evidence {
 		c.Result, c.Reason = ResultFailed, "baseline: canary significantly worse than stable: "+desc
@@ -549,11 +549,11 @@ func (j *judge) minRequests() Check {
 	}
 	if !o.Passed {
 		c.Result = ResultInconclusive
-		c.Reason = fmt.Sprintf("too few requests: canary served %s in %s, needs %s", fmtNum(*o.Value), PromDuration(w), fmtNum(b.MinRequests))
+		c.Reason = fmt.Sprintf("too few requests: canary served %s in %s, needs %s", fmtCount(*o.Value), PromDuration(w), fmtNum(b.MinRequests))
 		return c
 	}
 	c.Result = ResultPassed
-	c.Reason = fmt.Sprintf("canary served %s requests in %s (needs %s)", fmtNum(*o.Value), PromDuration(w), fmtNum(b.MinRequests))
+	c.Reason = fmt.Sprintf("canary served %s requests in %s (needs %s)", fmtCount(*o.Value), PromDuration(w), fmtNum(b.MinRequests))
 	return c
 }
 
@@ -561,7 +561,7 @@ func countOrNoData(o Observation) string {
 	if o.Value == nil {
 		return "no data"
 	}
-	return fmtNum(*o.Value)
+	return fmtCount(*o.Value)
 }
 
 func clamp01(v float64) float64 { return math.Min(1, math.Max(0, v)) }
@@ -579,6 +579,12 @@ func fmtNum(v float64) string {
 	}
 	return strconv.FormatFloat(v, 'g', 3, 64)
 }
+
+// fmtCount renders a number of requests served: Prometheus estimates it
+// from rates, people count whole requests. It rounds down, so a count
+// shown beside a whole-number minimum compares with it as the check did
+// (49.6 is "49, needs 50", never "50, needs 50").
+func fmtCount(v float64) string { return fmtNum(math.Floor(v)) }
 
 // fmtPct renders a ratio as a percentage with two decimals: "1.44%".
 func fmtPct(v float64) string { return strconv.FormatFloat(v*100, 'f', 2, 64) + "%" }

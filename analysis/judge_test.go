@@ -263,7 +263,7 @@ func TestJudge(t *testing.T) {
 			ratioStyle: true,
 			prom:       func(f *fakeProm) { f.set(q(tTotal, "v2", "1m"), num(49.6)) },
 			want:       PhaseInconclusive,
-			reason:     "too few requests: canary served 49.6 in 1m, needs 50",
+			reason:     "too few requests: canary served 49 in 1m, needs 50",
 		},
 		{
 			name:   "no SLO -> Inconclusive",

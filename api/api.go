@@ -159,12 +159,12 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}))
 
 	s.mux.HandleFunc("POST /v1/apply", s.write(s.require(RoleDeployer, s.apply)))
-	s.mux.HandleFunc("GET /v1/{kind}", s.list)
-	s.mux.HandleFunc("GET /v1/{kind}/{name}", s.get)
+	s.mux.HandleFunc("GET /v1/{kind}", s.read(s.list))
+	s.mux.HandleFunc("GET /v1/{kind}/{name}", s.read(s.get))
 	s.mux.HandleFunc("DELETE /v1/{kind}/{name}", s.write(s.require(RoleAdmin, s.delete)))
 
-	s.mux.HandleFunc("GET /v1/releases", s.listReleases)
-	s.mux.HandleFunc("GET /v1/releases/{name}", s.getRelease)
+	s.mux.HandleFunc("GET /v1/releases", s.read(s.listReleases))
+	s.mux.HandleFunc("GET /v1/releases/{name}", s.read(s.getRelease))
 	s.mux.HandleFunc("POST /v1/releases", s.write(s.require(RoleDeployer, s.createRelease)))
 	s.mux.HandleFunc("POST /v1/releases/{name}/{action}", s.write(s.releaseAction))
 	s.mux.HandleFunc("POST /v1/services/{name}/undo", s.write(s.undo))
@@ -288,6 +288,30 @@ func (s *Server) write(h http.HandlerFunc) http.HandlerFunc {
 		default:
 			s.forward(w, r, leaderAPI)
 		}
+	}
+}
+
+// read wraps a read handler. By default it answers from this node's
+// applied state, which on a follower may lag the leader. With
+// ?consistent=true the read is linearizable: a follower forwards it to the
+// leader like a write, and the leader first commits a Raft barrier, which
+// only a leader still holding a quorum can do, so the answer holds every
+// write acknowledged before the request began. Without a leader it fails
+// with ErrNoLeader rather than answer from a state that may be old.
+func (s *Server) read(h http.HandlerFunc) http.HandlerFunc {
+	consistent := s.write(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.cluster.Barrier(r.Context()); err != nil {
+			s.writeError(w, fmt.Errorf("%w: confirm leadership for a consistent read: %w", ErrNoLeader, err))
+			return
+		}
+		h(w, r)
+	})
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("consistent") == "true" {
+			consistent(w, r)
+			return
+		}
+		h(w, r)
 	}
 }
 

@@ -19,11 +19,24 @@ import (
 
 // Client talks to any node's API.
 type Client struct {
-	base  string
-	http  *http.Client
-	Actor string
+	base    string
+	http    *http.Client
+	timeout time.Duration
+	Actor   string
 	// Token is sent as a bearer token when set.
 	Token string
+	// Consistent makes Get and Release linearizable reads
+	// (?consistent=true): answered by the leader after a Raft barrier
+	// instead of from the node's own, possibly lagging, state.
+	Consistent bool
+}
+
+// readQuery is the query string of a read.
+func (c *Client) readQuery() string {
+	if c.Consistent {
+		return "?consistent=true"
+	}
+	return ""
 }
 
 // NewClient returns a client for a node at addr ("host:port" or a URL),
@@ -57,7 +70,7 @@ func NewClientWith(addr string, o ClientOptions) *Client {
 		tr.TLSClientConfig = o.TLS
 		hc.Transport = tr
 	}
-	return &Client{base: strings.TrimRight(addr, "/"), http: hc}
+	return &Client{base: strings.TrimRight(addr, "/"), http: hc, timeout: o.Timeout}
 }
 
 // Error is an error answered by the server.
@@ -95,12 +108,15 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, co
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach sluice at %s: %w", c.base, err)
+		return c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return fmt.Errorf("read response from %s: %w", c.base, err)
+	}
+	if resp.StatusCode >= 300 && isGRPC(resp.Header) {
+		return c.notAPIError()
 	}
 	if resp.StatusCode >= 300 {
 		e := &Error{Status: resp.StatusCode}
@@ -164,7 +180,7 @@ func (c *Client) Undo(ctx context.Context, service string, req UndoRequest) (*Un
 // Get returns one object's JSON.
 func (c *Client) Get(ctx context.Context, collection, name string) (json.RawMessage, error) {
 	var out []byte
-	if err := c.do(ctx, http.MethodGet, "/v1/"+url.PathEscape(collection)+"/"+url.PathEscape(name), nil, "", &out); err != nil {
+	if err := c.do(ctx, http.MethodGet, "/v1/"+url.PathEscape(collection)+"/"+url.PathEscape(name)+c.readQuery(), nil, "", &out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -226,7 +242,7 @@ func (c *Client) StartRelease(ctx context.Context, rel config.Release) (*state.R
 // Release returns one release with its status and decisions.
 func (c *Client) Release(ctx context.Context, name string) (*state.Release, error) {
 	var out state.Release
-	if err := c.do(ctx, http.MethodGet, "/v1/releases/"+url.PathEscape(name), nil, "", &out); err != nil {
+	if err := c.do(ctx, http.MethodGet, "/v1/releases/"+url.PathEscape(name)+c.readQuery(), nil, "", &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

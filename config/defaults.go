@@ -218,6 +218,9 @@ func PolicyDefaults(spec *ReleasePolicySpec) ReleasePolicySpec {
 		AckTimeout: spec.AckTimeout,
 	}
 	out.Schedule = ScheduleWithDefaults(spec.Schedule)
+	if len(spec.Webhooks) > 0 {
+		out.Webhooks = webhookDefaults(spec.Webhooks)
+	}
 	if spec.RiskPlan != nil {
 		rp := *spec.RiskPlan
 		if rp.Bakes != nil {

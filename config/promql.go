@@ -8,8 +8,8 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 )
 
-// maxQueryLen bounds a query template.
-const maxQueryLen = 16 << 10
+// MaxQueryLen bounds a query template, in bytes.
+const MaxQueryLen = 16 << 10
 
 // placeholderSample is what each placeholder is replaced with before a
 // template is parsed: a value of the shape Sluice substitutes.
@@ -33,8 +33,8 @@ var misspeltPlaceholder = regexp.MustCompile(`(?i)\{+\s*(service|version|window|
 // placeholder a query must use stay with the query's field. It reports at
 // most one problem per template and returns whether it found none.
 func checkQueryTemplate(r *reporter, path, tmpl string, allowed ...string) bool {
-	if len(tmpl) > maxQueryLen {
-		r.addf(path, "at most %d characters are allowed, got %d", maxQueryLen, len(tmpl))
+	if len(tmpl) > MaxQueryLen {
+		r.addf(path, "at most %d characters are allowed, got %d", MaxQueryLen, len(tmpl))
 		return false
 	}
 	list := placeholderNames(allowed)

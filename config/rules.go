@@ -353,6 +353,7 @@ func checkPolicy(r *reporter, p *ReleasePolicy) {
 	}
 	checkPolicyAnalysis(r, &p.Spec)
 	checkSchedule(r, p.Spec.Schedule)
+	checkWebhooks(r, p.Spec.Webhooks)
 }
 
 func checkRelease(r *reporter, rel *Release) {

@@ -137,6 +137,9 @@ type ReleasePolicySpec struct {
 	// Schedule says when releases may run (windows, blackouts, business
 	// calendar, on-call) and how start times are preferred; see window.go.
 	Schedule *ScheduleSpec `json:"schedule,omitempty"`
+	// Webhooks are called at fixed points of a release (webhook.go); a
+	// 2xx answer passes, anything else holds or rolls back.
+	Webhooks []WebhookSpec `json:"webhooks,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "30s", "5m", "1h".

@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/sluicehq/sluice/state"
 	"github.com/sluicehq/sluice/xds"
 )
+
+// DefaultNodeDeadline bounds how long one member's xDS status may take.
+const DefaultNodeDeadline = 500 * time.Millisecond
 
 // StatusFetcher reads one node's xDS status.
 type StatusFetcher func(ctx context.Context, apiAddr string) (*xds.Status, error)
@@ -20,10 +24,15 @@ type ClusterAcks struct {
 	Local   func() xds.Status
 	Members func() map[string]*state.Member
 	Fetch   StatusFetcher
+	// NodeDeadline bounds each member's fetch (DefaultNodeDeadline when
+	// zero). Members are asked in parallel, so a hung member costs one
+	// deadline, not one per member, and never delays the others' answers.
+	NodeDeadline time.Duration
 }
 
-// Observe implements AckSource. A node that cannot be reached is listed
-// as unreachable; its proxies, if any, reconnect to a live node.
+// Observe implements AckSource. A node that cannot be reached within the
+// per-node deadline is listed as unreachable; its proxies, if any,
+// reconnect to a live node.
 func (a *ClusterAcks) Observe(ctx context.Context) ([]GroupAck, []string) {
 	var (
 		mu          sync.Mutex
@@ -31,6 +40,10 @@ func (a *ClusterAcks) Observe(ctx context.Context) ([]GroupAck, []string) {
 		unreachable []string
 		wg          sync.WaitGroup
 	)
+	deadline := a.NodeDeadline
+	if deadline <= 0 {
+		deadline = DefaultNodeDeadline
+	}
 	add := func(node string, st xds.Status) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -50,7 +63,7 @@ func (a *ClusterAcks) Observe(ctx context.Context) ([]GroupAck, []string) {
 		wg.Add(1)
 		go func(id, addr string) {
 			defer wg.Done()
-			st, err := a.Fetch(ctx, addr)
+			st, err := a.fetch(ctx, addr, deadline)
 			if err != nil {
 				mu.Lock()
 				unreachable = append(unreachable, id)
@@ -69,4 +82,27 @@ func (a *ClusterAcks) Observe(ctx context.Context) ([]GroupAck, []string) {
 	})
 	sort.Strings(unreachable)
 	return groups, unreachable
+}
+
+// fetch reads one member's status within its own deadline. The answer is
+// awaited only until then: a fetcher that ignores its context (a peer
+// stuck in a read) is left to finish on its own.
+func (a *ClusterAcks) fetch(ctx context.Context, addr string, deadline time.Duration) (*xds.Status, error) {
+	fctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	type answer struct {
+		st  *xds.Status
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		st, err := a.Fetch(fctx, addr)
+		ch <- answer{st, err}
+	}()
+	select {
+	case ans := <-ch:
+		return ans.st, ans.err
+	case <-fctx.Done():
+		return nil, fmt.Errorf("xds status of %s: %w", addr, fctx.Err())
+	}
 }

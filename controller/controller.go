@@ -47,6 +47,9 @@ type Deps struct {
 	Exposure ExposureEstimator
 	Health   HealthChecker
 	Windows  WindowSuggester
+	// Webhooks calls the policies' webhooks (HTTPWebhooks); without it
+	// every webhook fails.
+	Webhooks WebhookCaller
 }
 
 // barrierTimeout bounds one Barrier at the start of a term.

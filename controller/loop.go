@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/state"
 )
 
@@ -23,6 +24,7 @@ func (c *Controller) tick(ctx context.Context) {
 			c.guardTrain(ctx, t, func() { c.stepTrain(ctx, st, t) })
 		}
 	}
+	c.postRollout(ctx, st)
 	if len(st.Active) == 0 {
 		return
 	}
@@ -63,6 +65,8 @@ func (c *Controller) stepRelease(ctx context.Context, st *state.State, r *state.
 	switch {
 	case n.Event != nil:
 		c.propose(ctx, n.Event)
+	case n.Webhooks != "":
+		c.runWebhooks(ctx, r, n.Webhooks)
 	case n.Analyze:
 		c.background(ctx, r, "analysis/"+r.Name(), func() state.ReleaseEvent { return c.analyze(ctx, r) })
 	}
@@ -87,6 +91,12 @@ func (c *Controller) analyze(ctx context.Context, r *state.Release) state.Releas
 	}
 	st := c.cluster.State()
 	in.Lockstep = LockstepHold(st.Trains[r.Status.Train], st, r)
+	if in.Lockstep == "" && PromoteDue(r, v, now) && webhooksPending(r, config.WebhookConfirmPromotion) {
+		in.Confirm = c.callWebhooks(ctx, r, config.WebhookConfirmPromotion)
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
 	return AfterAnalysis(r, in)
 }
 
@@ -99,6 +109,12 @@ func (c *Controller) admit(ctx context.Context, st *state.State, r *state.Releas
 	switch {
 	case a.Event != nil:
 		c.propose(ctx, a.Event)
+	case a.Start != nil && webhooksPending(r, config.WebhookPreRollout):
+		// The first step takes traffic only once the pre-rollout
+		// webhooks passed.
+		if webhooksDue(r, config.WebhookPreRollout, now) {
+			c.runWebhooks(ctx, r, config.WebhookPreRollout)
+		}
 	case a.Start != nil:
 		c.background(ctx, r, "admit/"+r.Name(), func() state.ReleaseEvent {
 			return GateStart(r, a.Start, c.deps.Exposure.Estimate(ctx, r, 0, now))

@@ -221,6 +221,15 @@ func (r *loopRig) tick() {
 	r.c.wg.Wait()
 }
 
+// bakeFor runs n analyses one second apart (loopWorld analyses every
+// second): n seconds of bake with data.
+func (r *loopRig) bakeFor(n int) {
+	for range n {
+		r.clock.advance(time.Second)
+		r.tick()
+	}
+}
+
 func (r *loopRig) rel(name string) *state.Release { return r.f.State().Releases[name] }
 
 func kinds(r *state.Release) []state.DecisionKind {
@@ -238,21 +247,66 @@ func TestTickDrivesAReleaseToPromotion(t *testing.T) {
 	require.Equal(t, 10.0, rig.rel("r").Status.Exposure.Share)
 	rig.tick()
 	require.True(t, rig.rel("r").Status.Acked)
+	for i := 1; i < 10; i++ {
+		rig.clock.advance(time.Second)
+		rig.tick()
+		require.Equal(t, 0, rig.rel("r").Status.Step, "successful while baking: recorded, no move")
+	}
+	require.Equal(t, config.Duration(9*time.Second), rig.rel("r").Status.Baked, "every analysis with data covered its second")
 	rig.clock.advance(time.Second)
-	rig.tick()
-	require.Equal(t, 0, rig.rel("r").Status.Step, "successful while baking: recorded, no move")
-	rig.clock.advance(10 * time.Second)
 	rig.tick()
 	require.Equal(t, 1, rig.rel("r").Status.Step, "baked: advanced")
 	require.Equal(t, 50.0, rig.rel("r").Status.Exposure.Share, "the next step's estimate was made before the decision")
 	rig.tick()
-	rig.clock.advance(11 * time.Second)
-	rig.tick()
+	for i := 0; i < 10; i++ {
+		rig.clock.advance(time.Second)
+		rig.tick()
+	}
 	r := rig.rel("r")
 	require.Equal(t, state.PhasePromoted, r.Status.Phase)
-	require.Equal(t, []state.DecisionKind{state.DecisionCreate, state.DecisionStart, state.DecisionAck, state.DecisionAnalysis,
-		state.DecisionAdvance, state.DecisionAck, state.DecisionPromote}, kinds(r))
-	require.Equal(t, "controller:test", r.Status.Decisions[6].Actor)
+	want := []state.DecisionKind{state.DecisionCreate, state.DecisionStart, state.DecisionAck}
+	for range 2 {
+		for range 9 {
+			want = append(want, state.DecisionAnalysis)
+		}
+		want = append(want, state.DecisionAdvance, state.DecisionAck)
+	}
+	want = append(want[:len(want)-2], state.DecisionPromote)
+	require.Equal(t, want, kinds(r))
+	require.Equal(t, "controller:test", r.Status.Decisions[len(want)-1].Actor)
+}
+
+// TestBakeSkipsTimeWithoutData: while Prometheus is down the bake does
+// not count, so the step does not advance on the first analysis after
+// the outage.
+func TestBakeSkipsTimeWithoutData(t *testing.T) {
+	rig := newLoopRig(t, loopWorld, planEstimator{})
+	rig.tick()
+	rig.tick()
+	require.True(t, rig.rel("r").Status.Acked)
+	for range 3 {
+		rig.clock.advance(time.Second)
+		rig.tick()
+	}
+	rig.an.verdict = analysis.PhaseError
+	rig.clock.advance(time.Second)
+	rig.tick() // one error: held, not yet at the error limit
+	rig.an.verdict = analysis.PhaseSuccessful
+	rig.clock.advance(30 * time.Second)
+	rig.tick()
+	r := rig.rel("r")
+	require.Equal(t, 0, r.Status.Step, "30s without data are not baked")
+	require.Equal(t, config.Duration(4500*time.Millisecond), r.Status.Baked, "3s, then at most 1.5 intervals for the analysis after the outage")
+	last := r.Status.Decisions[len(r.Status.Decisions)-1]
+	require.Contains(t, last.Message, "baked 4.5s of 10s with data")
+	for range 5 {
+		rig.clock.advance(time.Second)
+		rig.tick()
+	}
+	require.Equal(t, 0, rig.rel("r").Status.Step, "9.5s baked with data")
+	rig.clock.advance(time.Second)
+	rig.tick()
+	require.Equal(t, 1, rig.rel("r").Status.Step, "advanced once 10s were baked with data")
 }
 
 // TestFirstPassAfterBarrier: a new term decides nothing before the

@@ -7,11 +7,10 @@ package controller
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/analysis"
+	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/state"
 )
 
@@ -40,6 +39,8 @@ type Fleet struct {
 type Next struct {
 	Event   state.ReleaseEvent
 	Analyze bool
+	// Webhooks, when set, is the type of the webhooks to call first.
+	Webhooks config.WebhookType
 }
 
 // DecideProgress is the pure first half of a controller step for a
@@ -56,6 +57,13 @@ func DecideProgress(r *state.Release, fleet Fleet) Next {
 	}
 	if !rs.Acked {
 		return decideAck(r, fleet)
+	}
+	if webhooksPending(r, config.WebhookRollout) {
+		// The step's analysis counts only once its rollout webhooks passed.
+		if webhooksDue(r, config.WebhookRollout, fleet.Now) {
+			return Next{Webhooks: config.WebhookRollout}
+		}
+		return Next{}
 	}
 	if fleet.Now.Before(rs.NextAnalysisAt) {
 		return Next{}
@@ -83,34 +91,6 @@ func errorEvent(r *state.Release, msg string) state.ReleaseEvent {
 	return &state.RecordError{On: state.OnRelease(r, msg)}
 }
 
-// decideAck waits for every proxy group to hold the step's routes.
-func decideAck(r *state.Release, fleet Fleet) Next {
-	rs := &r.Status
-	var behind, nacks []string
-	streams := 0
-	for _, g := range fleet.Groups {
-		streams += g.Streams
-		for _, n := range g.NACKs {
-			nacks = append(nacks, fmt.Sprintf("group %s on %s rejected config: %s", g.Group, g.Node, n))
-		}
-		if g.AckedIndex < rs.StepIndex {
-			behind = append(behind, fmt.Sprintf("%s@%s (acked %d)", g.Group, g.Node, g.AckedIndex))
-		}
-	}
-	sort.Strings(nacks)
-	sort.Strings(behind)
-	switch {
-	case len(nacks) > 0:
-		return hold(r, state.HoldRejected, "held: "+strings.Join(nacks, "; "))
-	case len(behind) == 0:
-		return Next{Event: &state.AckStep{On: state.OnRelease(r, fmt.Sprintf("step %d (%d%%) applied: %d proxy group(s), %d stream(s) hold state index %d",
-			rs.Step+1, rs.Weight, len(fleet.Groups), streams, rs.StepIndex))}}
-	case fleet.Now.Sub(rs.StepStartedAt) >= rs.PolicySpec.AckTimeout.D():
-		return hold(r, state.HoldAckTimeout, fmt.Sprintf("held: not every proxy group ACKed step %d within %s: %s", rs.Step+1, rs.PolicySpec.AckTimeout.D(), strings.Join(behind, ", ")))
-	}
-	return Next{}
-}
-
 // hold records a hold once; repeating the same one is not news.
 func hold(r *state.Release, kind state.HoldKind, msg string) Next {
 	h := state.Hold{Kind: kind, Message: msg}
@@ -130,22 +110,41 @@ type AnalysisInput struct {
 	Next *state.Exposure
 	// Lockstep is the train's lockstep hold (LockstepHold), if any.
 	Lockstep string
+	// Confirm are the answers of the confirm-promotion webhooks, called
+	// when the verdict would promote (PromoteDue).
+	Confirm []state.WebhookCall
 }
 
 // AdvanceDue says whether the analysis verdict would move the release
-// into its next step now (it passed and the bake is over), and which
+// into its next step now (it passed and the bake is over, counting only
+// time with usable analysis data: BakedWith), and which
 // step: the caller then estimates that step's exposure for AfterAnalysis.
 func AdvanceDue(r *state.Release, v analysis.Verdict, now time.Time) (int, bool) {
+	if _, ok := r.CurrentStep(); !ok {
+		return 0, false
+	}
 	_, act, _ := analysis.Decide(r.Status.Counters, v, r.Status.PolicySpec)
-	return advanceDue(r, act, now)
+	return advanceDue(r, act, BakedWith(&r.Status, v, now))
 }
 
-func advanceDue(r *state.Release, act analysis.Action, now time.Time) (int, bool) {
+func advanceDue(r *state.Release, act analysis.Action, baked time.Duration) (int, bool) {
 	rs := &r.Status
-	if act != analysis.ActionAdvance || now.Before(rs.BakeUntil) || lastStep(r) {
+	if act != analysis.ActionAdvance || baked < rs.Plan[rs.Step].Bake.D() || lastStep(r) {
 		return 0, false
 	}
 	return rs.Step + 1, true
+}
+
+// PromoteDue says whether the verdict would promote the release now (it
+// passed, the last step baked long enough with data: BakedWith): the
+// caller then calls the confirm-promotion webhooks for AfterAnalysis.
+func PromoteDue(r *state.Release, v analysis.Verdict, now time.Time) bool {
+	step, ok := r.CurrentStep()
+	if !ok {
+		return false
+	}
+	_, act, _ := analysis.Decide(r.Status.Counters, v, r.Status.PolicySpec)
+	return act == analysis.ActionAdvance && BakedWith(&r.Status, v, now) >= step.Bake.D() && lastStep(r)
 }
 
 func lastStep(r *state.Release) bool {
@@ -168,30 +167,52 @@ func AfterAnalysis(r *state.Release, in AnalysisInput) state.ReleaseEvent {
 	}
 	c, act, reason := analysis.Decide(rs.Counters, in.Verdict, rs.PolicySpec)
 	bake := rs.Plan[rs.Step].Bake.D()
+	baked := BakedWith(rs, in.Verdict, in.Now)
+	bakedD := config.Duration(baked)
 	analysed := func(msg string, h *state.Hold, e *state.Exposure) state.ReleaseEvent {
-		return &state.RecordAnalysis{On: state.OnRelease(r, msg), Verdict: raw, Counters: &c, Hold: h, Exposure: e}
+		return &state.RecordAnalysis{On: state.OnRelease(r, msg), Verdict: raw, Counters: &c, Hold: h, Exposure: e, Baked: &bakedD}
 	}
+	bakedMsg := bakeNote(baked, bake)
 	switch {
 	case act == analysis.ActionRollBack:
 		return &state.Rollback{On: state.OnRelease(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, reason)),
 			Ending: state.Ending{Verdict: raw, Counters: &c}}
 	case act != analysis.ActionAdvance:
 		return analysed(reason, &state.Hold{Kind: state.HoldAnalysis, Message: "held: " + reason}, nil)
-	case in.Now.Before(rs.BakeUntil):
-		return analysed(fmt.Sprintf("%s; baking until %s", reason, rs.BakeUntil.UTC().Format(time.RFC3339)), nil, nil)
+	case baked < bake:
+		return analysed(fmt.Sprintf("%s; %s", reason, bakedMsg), nil, nil)
 	case in.Lockstep != "":
 		return analysed(in.Lockstep, &state.Hold{Kind: state.HoldLockstep, Message: in.Lockstep}, nil)
 	case lastStep(r):
-		return &state.Promote{On: state.OnRelease(r, fmt.Sprintf("promoted: step %d (%d%%) baked %s; %s", rs.Step+1, rs.Weight, bake, reason)),
-			Ending: state.Ending{Verdict: raw, Counters: &c}}
+		return promote(r, in, state.Ending{Verdict: raw, Counters: &c}, fmt.Sprintf("step %d (%d%%) %s; %s", rs.Step+1, rs.Weight, bakedMsg, reason))
 	}
-	next, _ := advanceDue(r, act, in.Now)
+	next, _ := advanceDue(r, act, baked)
 	e := estimateOrUnknown(in.Next, next)
 	if h := gateStep(r, &e); h != nil {
 		return analysed(h.Message, h, &e)
 	}
-	return &state.AdvanceStep{On: state.OnRelease(r, fmt.Sprintf("advance to step %d (%d%%): step %d baked %s; %s",
-		rs.Step+2, r.StepWeight(next), rs.Step+1, bake, reason)), Verdict: raw, Exposure: &e}
+	return &state.AdvanceStep{On: state.OnRelease(r, fmt.Sprintf("advance to step %d (%d%%): step %d %s; %s",
+		rs.Step+2, r.StepWeight(next), rs.Step+1, bakedMsg, reason)), Verdict: raw, Exposure: &e}
+}
+
+// promote ends a release that passed its last step, once its
+// confirm-promotion webhooks (if it has any) answered 2xx; a failed one
+// holds (the analysis goes on, and calls it again) or rolls back.
+func promote(r *state.Release, in AnalysisInput, end state.Ending, why string) state.ReleaseEvent {
+	rs := &r.Status
+	if !webhooksPending(r, config.WebhookConfirmPromotion) {
+		return &state.Promote{On: state.OnRelease(r, "promoted: "+why), Ending: end}
+	}
+	rec, h := DecideWebhooks(r, config.WebhookConfirmPromotion, in.Confirm)
+	switch rec.Outcome {
+	case state.WebhookPassed:
+		end.Webhooks = &rec
+		return &state.Promote{On: state.OnRelease(r, fmt.Sprintf("promoted: %s; confirm-promotion: %s", why, answersText(rec))), Ending: end}
+	case state.WebhookRolledBack:
+		end.Webhooks = &rec
+		return &state.Rollback{On: state.OnRelease(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, failedText(rec))), Ending: end}
+	}
+	return &state.RecordAnalysis{On: state.OnRelease(r, fmt.Sprintf("%s; %s", h.Message, why)), Verdict: end.Verdict, Counters: end.Counters, Hold: h, Webhooks: &rec}
 }
 
 // estimateOrUnknown is the estimate for step, or an unknown one when the

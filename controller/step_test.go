@@ -127,18 +127,21 @@ func TestAfterAnalysis(t *testing.T) {
 	rec := e.(*state.RecordAnalysis)
 	require.Nil(t, rec.Hold)
 	require.Equal(t, 1, rec.Counters.Successes)
+	require.Equal(t, config.Duration(7500*time.Millisecond), *rec.Baked, "one analysis covers at most 1.5 intervals (5s)")
+	require.Contains(t, rec.Message, "baked 7.5s of 30s with data")
 	require.JSONEq(t, `"Successful"`, string(field(t, rec.Verdict, "phase")), "the verdict is recorded as a JSON object")
 
 	// Successful after the bake: advance to step 2 (50%), with the
 	// estimate of that step.
 	r := acked(testRelease(state.PhaseProgressing, 0), bake)
+	r.Status.Baked, r.Status.BakedTo = config.Duration(25*time.Second), bake.Add(-5*time.Second)
 	step, due := AdvanceDue(r, ok, bake)
 	require.True(t, due)
 	require.Equal(t, 1, step)
 	est := EstimateExposure(r, 1, Traffic{}, Traffic{})
 	e = AfterAnalysis(r, AnalysisInput{Verdict: ok, Now: bake, Next: &est})
 	adv := e.(*state.AdvanceStep)
-	require.Contains(t, adv.Message, "advance to step 2 (50%)")
+	require.Contains(t, adv.Message, "advance to step 2 (50%): step 1 baked 30s of 30s with data")
 	require.Equal(t, 50.0, adv.Exposure.Share)
 
 	// The train's lockstep holds it, recording the analysis.
@@ -147,6 +150,7 @@ func TestAfterAnalysis(t *testing.T) {
 
 	// Successful after the last step's bake: promote.
 	r = acked(testRelease(state.PhaseProgressing, 1), bake)
+	r.Status.Baked = config.Duration(30 * time.Second)
 	_, due = AdvanceDue(r, ok, bake)
 	require.False(t, due, "no step after the last")
 	require.Equal(t, state.CmdReleasePromote, after(r, ok, bake).Type())
@@ -188,6 +192,7 @@ func TestAfterAnalysis(t *testing.T) {
 // the next step is held by an exposure budget (fail closed).
 func TestAfterAnalysisWithoutEstimateHolds(t *testing.T) {
 	r := acked(testRelease(state.PhaseProgressing, 0), t0)
+	r.Status.Baked = config.Duration(30 * time.Second)
 	r.Status.PolicySpec.Exposure = &config.ExposureSpec{MaxTrafficShare: 80}
 	e := after(r, analysis.Verdict{Phase: analysis.PhaseSuccessful}, t0)
 	require.Equal(t, state.HoldExposureBudget, e.(*state.RecordAnalysis).Hold.Kind)
@@ -198,4 +203,37 @@ func field(t *testing.T, raw []byte, name string) json.RawMessage {
 	var m map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(raw, &m))
 	return m[name]
+}
+
+func TestDecideAckWaitsForExpectedGroups(t *testing.T) {
+	r := testRelease(state.PhaseProgressing, 1)
+	r.Status.ExpectedGroups = []string{"a", "b"}
+
+	// After a leader change no proxy has reconnected yet: the step does
+	// not pass with 0 proxy groups while groups are expected.
+	require.Equal(t, Next{}, DecideProgress(r, Fleet{Now: t0.Add(time.Second)}))
+
+	// One expected group is back and ACKed; the other is still missing.
+	back := []GroupAck{{Node: "n2", Group: "a", AckedIndex: 40, Streams: 1}}
+	require.Equal(t, Next{}, DecideProgress(r, Fleet{Now: t0.Add(5 * time.Second), Groups: back}))
+
+	// Both are back (on different nodes): the step passes, and the groups
+	// that held it are expected for the next one.
+	both := append(back, GroupAck{Node: "n3", Group: "b", AckedIndex: 41, Streams: 2})
+	ack := DecideProgress(r, Fleet{Now: t0.Add(6 * time.Second), Groups: both}).Event.(*state.AckStep)
+	require.Equal(t, []string{"a", "b"}, ack.Groups)
+	require.Equal(t, "step 2 (50%) applied: 2 proxy group(s), 3 stream(s) hold state index 40", ack.Message)
+	ack = DecideProgress(r, Fleet{Now: t0.Add(6 * time.Second), Groups: both, Unreachable: []string{"n4"}}).Event.(*state.AckStep)
+	require.Contains(t, ack.Message, "; unreachable node(s), their proxies reconnect elsewhere: n4")
+
+	// A group with no stream on any live node within ackTimeout stops
+	// being expected, and the ACK says so.
+	ack = DecideProgress(r, Fleet{Now: t0.Add(10 * time.Second), Groups: back}).Event.(*state.AckStep)
+	require.Equal(t, []string{"a"}, ack.Groups)
+	require.Equal(t, "step 2 (50%) applied: 1 proxy group(s), 1 stream(s) hold state index 40; no longer expected (no stream on any live node within 10s): b", ack.Message)
+
+	// A group that is there but behind still holds the step at the timeout.
+	behind := append(back, GroupAck{Node: "n3", Group: "b", AckedIndex: 39, Streams: 1})
+	h := DecideProgress(r, Fleet{Now: t0.Add(10 * time.Second), Groups: behind}).Event.(*state.HoldRelease).Hold
+	require.Equal(t, state.HoldAckTimeout, h.Kind)
 }

@@ -123,22 +123,37 @@ func TestLoadRejectsBadConfig(t *testing.T) {
 }
 
 func TestBootstrapAcceptedByGRPC(t *testing.T) {
-	boot, err := Bootstrap("127.0.0.1:18000", Node{ID: "n1", Cluster: "demo", Region: "eu-west", Zone: "eu-west-1a"})
+	boot, err := Bootstrap(Node{ID: "n1", Cluster: "demo", Region: "eu-west", Zone: "eu-west-1a"}, "127.0.0.1:18000")
 	require.NoError(t, err)
 	require.JSONEq(t, `{
 		"xds_servers": [{"server_uri": "127.0.0.1:18000", "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}],
 		"node": {"id": "n1", "cluster": "demo", "locality": {"region": "eu-west", "zone": "eu-west-1a"}}
 	}`, string(boot))
-	again, err := Bootstrap("127.0.0.1:18000", Node{ID: "n1", Cluster: "demo", Region: "eu-west", Zone: "eu-west-1a"})
+	again, err := Bootstrap(Node{ID: "n1", Cluster: "demo", Region: "eu-west", Zone: "eu-west-1a"}, "127.0.0.1:18000")
 	require.NoError(t, err)
 	require.Equal(t, boot, again, "same input, same bytes")
 	_, err = xds.NewXDSResolverWithConfigForTesting(boot)
 	require.NoError(t, err)
 
-	_, err = Bootstrap("", Node{ID: "n1"})
+	_, err = Bootstrap(Node{ID: "n1"})
 	require.ErrorIs(t, err, ErrInvalidConfig)
-	_, err = Bootstrap("127.0.0.1:18000", Node{})
+	_, err = Bootstrap(Node{ID: "n1"}, "127.0.0.1:18000", "")
 	require.ErrorIs(t, err, ErrInvalidConfig)
+	_, err = Bootstrap(Node{}, "127.0.0.1:18000")
+	require.ErrorIs(t, err, ErrInvalidConfig)
+
+	// Every node is listed, in order.
+	many, err := Bootstrap(Node{ID: "n1"}, "dns:///sluice-xds:18000", "10.0.0.1:18000", "10.0.0.2:18000")
+	require.NoError(t, err)
+	require.JSONEq(t, `{
+		"xds_servers": [
+			{"server_uri": "dns:///sluice-xds:18000", "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]},
+			{"server_uri": "10.0.0.1:18000", "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]},
+			{"server_uri": "10.0.0.2:18000", "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}],
+		"node": {"id": "n1", "locality": {}}
+	}`, string(many))
+	_, err = xds.NewXDSResolverWithConfigForTesting(many)
+	require.NoError(t, err)
 }
 
 func TestCountsSub(t *testing.T) {

@@ -56,14 +56,17 @@ func testLogger(t *testing.T) *slog.Logger {
 func testConfig(t *testing.T, id, dir, addr string, bootstrap bool) Config {
 	t.Helper()
 	return Config{
-		NodeID:             id,
-		DataDir:            dir,
-		RaftAddr:           addr,
-		Bootstrap:          bootstrap,
-		Logger:             testLogger(t).With("test", t.Name()),
-		HeartbeatTimeout:   300 * time.Millisecond,
-		ElectionTimeout:    300 * time.Millisecond,
-		LeaderLeaseTimeout: 150 * time.Millisecond,
+		NodeID:    id,
+		DataDir:   dir,
+		RaftAddr:  addr,
+		Bootstrap: bootstrap,
+		Logger:    testLogger(t).With("test", t.Name()),
+		// hashicorp's defaults, longer than the server's: with 300 ms and a
+		// 150 ms lease, a leader on two busy cores under -race lost its
+		// lease while adding voters.
+		HeartbeatTimeout:   time.Second,
+		ElectionTimeout:    time.Second,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
 		CommitTimeout:      20 * time.Millisecond,
 	}
 }

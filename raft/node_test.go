@@ -187,7 +187,7 @@ func TestOpenErrors(t *testing.T) {
 		"no id":          func(c *Config) { c.NodeID = "" },
 		"no dir":         func(c *Config) { c.DataDir = "" },
 		"no addr":        func(c *Config) { c.RaftAddr = "" },
-		"lease too long": func(c *Config) { c.LeaderLeaseTimeout = time.Second },
+		"lease too long": func(c *Config) { c.LeaderLeaseTimeout = c.HeartbeatTimeout + time.Millisecond },
 		"bad advertise":  func(c *Config) { c.AdvertiseAddr = "no-port" },
 	} {
 		t.Run(name, func(t *testing.T) {

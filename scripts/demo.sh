@@ -214,7 +214,7 @@ decision_lines() {
     fi
     msg=${msg#analysis }
     msg=${msg/all checks passed: /}
-    if [[ $msg =~ ^(.*)", rolling back at "[0-9]+(.*)$ ]]; then msg=${BASH_REMATCH[1]}${BASH_REMATCH[2]}; fi
+    if [[ $msg =~ ^(.*)", rolls back after "[0-9]+(.*)$ ]]; then msg=${BASH_REMATCH[1]}${BASH_REMATCH[2]}; fi
     if [[ $msg =~ ^(.*)"analysis failed "[^:]*": "(.*)$ ]]; then msg=${BASH_REMATCH[1]}${BASH_REMATCH[2]}; fi
     msg=${msg%%; *}
     n=$((${w%\%} / 10))

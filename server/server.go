@@ -68,6 +68,9 @@ type Config struct {
 	// ControllerTick is how often the leader looks at releases (default
 	// 200ms).
 	ControllerTick time.Duration
+	// AckNodeDeadline bounds how long the leader waits for one member's
+	// xDS status when it collects ACKs (default 500ms).
+	AckNodeDeadline time.Duration
 	// Auth maps API tokens to users and roles. Every node must have the
 	// same map. A node without it refuses to start unless Dev or
 	// InsecureNoAuth says otherwise.
@@ -284,9 +287,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		Fetch: func(ctx context.Context, addr string) (*xds.Status, error) {
 			return n.peerClient(addr).XDSStatus(ctx)
 		},
+		NodeDeadline: cfg.AckNodeDeadline,
 	}
 	ctrl := controller.New(rn, controller.Deps{Acks: acks, Analyzer: &controller.SLOAnalyzer{Prom: prom}, Exposure: &controller.TrafficEstimator{Prom: prom},
-		Health: &controller.ProbeChecker{Prom: prom, HTTP: &http.Client{Timeout: 10 * time.Second}, Now: cfg.Now}, Windows: windows}, controller.Options{
+		Health: &controller.ProbeChecker{Prom: prom, HTTP: &http.Client{Timeout: 10 * time.Second}, Now: cfg.Now}, Windows: windows,
+		Webhooks: &controller.HTTPWebhooks{Now: cfg.Now}}, controller.Options{
 		Tick:      cfg.ControllerTick,
 		Now:       cfg.Now,
 		Logger:    log.With("component", "controller"),

@@ -222,6 +222,8 @@ func decode(c Command) (change, error) {
 		return decodeWith(c, release[*Schedule])
 	case CmdReleaseError:
 		return decodeWith(c, release[*RecordError])
+	case CmdReleaseWebhook:
+		return decodeWith(c, release[*RecordWebhooks])
 	case CmdTrainHealth:
 		return decodeWith(c, train[*RecordHealth])
 	case CmdTrainClear:

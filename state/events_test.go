@@ -29,6 +29,7 @@ func releaseEvents(on On) map[Type]ReleaseEvent {
 		CmdReleaseAwait:           &Await{On: on, Hold: Hold{Kind: HoldGates, Message: "m"}},
 		CmdReleaseSchedule:        &Schedule{On: on, At: t0},
 		CmdReleaseError:           &RecordError{On: on},
+		CmdReleaseWebhook:         &RecordWebhooks{On: on, Record: WebhookRecord{Outcome: WebhookPassed}},
 	}
 }
 

@@ -66,13 +66,6 @@ func createRelease(t *tx, rel *config.Release, a *Assessment) (*Release, error) 
 	return r, nil
 }
 
-func analysisInterval(rs *ReleaseStatus) time.Duration {
-	if a := rs.PolicySpec.Analysis; a != nil && a.Interval > 0 {
-		return a.Interval.D()
-	}
-	return 5 * time.Second
-}
-
 // enterStep makes step i current: its weight is routed from this command's
 // index on, and its bake starts once proxies ACK it.
 func enterStep(r *Release, i int, index uint64, now time.Time) {
@@ -82,6 +75,7 @@ func enterStep(r *Release, i int, index uint64, now time.Time) {
 	rs.StepIndex = index
 	rs.StepStartedAt = now
 	rs.Acked, rs.AckedAt, rs.BakeUntil = false, time.Time{}, time.Time{}
+	rs.Baked, rs.BakedTo = 0, time.Time{}
 	rs.NextAnalysisAt = time.Time{}
 	rs.Counters = analysis.Counters{}
 	rs.Hold = nil
@@ -100,6 +94,12 @@ func resumeClock(r *Release, now time.Time) {
 	rs := &r.Status
 	if rs.Acked {
 		rs.BakeUntil = rs.BakeUntil.Add(now.Sub(rs.PausedAt))
+		// Time paused is not baked: counting starts again now. (Before
+		// the step's first counted analysis, BakedTo is unset and the
+		// controller counts from the ACK, at most one analysis's cover.)
+		if !rs.BakedTo.IsZero() {
+			rs.BakedTo = now
+		}
 	}
 	rs.NextAnalysisAt = now
 	rs.PausedAt = time.Time{}

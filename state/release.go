@@ -195,6 +195,9 @@ type Decision struct {
 	// a JSON object), when there was one. State never reads it: it is
 	// the record of what the analysis saw.
 	Verdict json.RawMessage `json:"verdict,omitempty"`
+	// Webhooks are the webhook calls behind the decision and their
+	// answers, when it was made on them.
+	Webhooks *WebhookRecord `json:"webhooks,omitempty"`
 }
 
 // ReleaseStatus is the replicated progress of a release. Every deadline is
@@ -220,8 +223,25 @@ type ReleaseStatus struct {
 	StepStartedAt time.Time `json:"stepStartedAt,omitzero"`
 	Acked         bool      `json:"acked"`
 	AckedAt       time.Time `json:"ackedAt,omitzero"`
-	// BakeUntil is when the step may advance (given a Successful verdict).
+	// ExpectedGroups are the proxy groups that held the last ACKed step
+	// (sorted): the next step's ACK waits for each of them to hold a
+	// stream on a live node, for up to the policy's ackTimeout. It is
+	// replicated so that a new leader, whose proxies have not reconnected
+	// yet, still knows whom to wait for.
+	ExpectedGroups []string `json:"expectedGroups,omitempty"`
+	// BakeUntil is the earliest the step may advance (given a Successful
+	// verdict): the ACK plus the step's bake, pushed out by pauses.
 	BakeUntil time.Time `json:"bakeUntil,omitzero"`
+	// Baked is how much of the step's bake analyses with usable data
+	// covered (the step advances once it reaches the bake), and BakedTo
+	// the time it was counted up to: each counted analysis, then a resume
+	// (unset until the first, which counts from AckedAt). Time without
+	// usable data (Prometheus down, no samples) is not counted; the
+	// controller decides how much each analysis covers. Both are set only
+	// by events that carry a count, so replaying an older log reaches the
+	// state it reached then.
+	Baked   config.Duration `json:"baked,omitempty"`
+	BakedTo time.Time       `json:"bakedTo,omitzero"`
 	// NextAnalysisAt is when the next analysis is due.
 	NextAnalysisAt time.Time `json:"nextAnalysisAt,omitzero"`
 	PausedAt       time.Time `json:"pausedAt,omitzero"`
@@ -253,13 +273,27 @@ type ReleaseStatus struct {
 	// Limited is set when the release started blast-radius-limited: its
 	// first step was a cohort of tenants, regions or headers, or exposed
 	// at most LimitedShare percent of traffic.
-	Limited   bool       `json:"limited"`
-	Decisions []Decision `json:"decisions"`
-	CreatedAt time.Time  `json:"createdAt"`
-	StartedAt time.Time  `json:"startedAt,omitzero"`
-	EndedAt   time.Time  `json:"endedAt,omitzero"`
+	Limited bool `json:"limited"`
+	// DoneWebhooks lists the webhook types (and steps) the release is
+	// done with; NextWebhookAt is when a webhook that held it is called
+	// again.
+	DoneWebhooks  []WebhookPass `json:"doneWebhooks,omitempty"`
+	NextWebhookAt time.Time     `json:"nextWebhookAt,omitzero"`
+	Decisions     []Decision    `json:"decisions"`
+	CreatedAt     time.Time     `json:"createdAt"`
+	StartedAt     time.Time     `json:"startedAt,omitzero"`
+	EndedAt       time.Time     `json:"endedAt,omitzero"`
 	// Reason is why the release ended.
 	Reason string `json:"reason,omitempty"`
+}
+
+// AnalysisInterval is how often the release is analysed (the policy's
+// analysis interval, default 5s).
+func (rs *ReleaseStatus) AnalysisInterval() time.Duration {
+	if a := rs.PolicySpec.Analysis; a != nil && a.Interval > 0 {
+		return a.Interval.D()
+	}
+	return 5 * time.Second
 }
 
 // Release is a release and its progress.
@@ -360,5 +394,6 @@ func (r *Release) clone() *Release {
 	c.Status.Decisions = append([]Decision(nil), r.Status.Decisions...)
 	c.Status.Plan = append([]config.StepSpec(nil), r.Status.Plan...)
 	c.Status.Approvals = append([]Approval(nil), r.Status.Approvals...)
+	c.Status.DoneWebhooks = append([]WebhookPass(nil), r.Status.DoneWebhooks...)
 	return &c
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/analysis"
+	"github.com/sluicehq/sluice/config"
 )
 
 // Expect is what the proposer of a release event saw: the event applies
@@ -73,6 +74,8 @@ type releaseTx struct {
 	// verdict is recorded with the decision; skip leaves it unrecorded.
 	verdict json.RawMessage
 	skip    bool
+	// webhooks are the webhook calls recorded with the decision.
+	webhooks *WebhookRecord
 }
 
 func (rt *releaseTx) status() *ReleaseStatus { return &rt.r.Status }
@@ -102,6 +105,9 @@ func applyRelease(t *tx, e ReleaseEvent) (any, error) {
 	e.change(rt)
 	if !rt.skip {
 		t.recordOn(rt.r, tr.Records, on.Message, rt.verdict)
+		if rt.webhooks != nil {
+			rt.r.Status.Decisions[len(rt.r.Status.Decisions)-1].Webhooks = rt.webhooks
+		}
 	}
 	return rt.r.Status.Phase, nil
 }
@@ -139,7 +145,12 @@ func (e *StartRelease) change(rt *releaseTx) {
 
 // AckStep records that every proxy group holds the step's routes: the
 // bake starts.
-type AckStep struct{ On }
+type AckStep struct {
+	On
+	// Groups are the proxy groups that held the step (sorted): they are
+	// expected for the next one (ReleaseStatus.ExpectedGroups).
+	Groups []string `json:"groups,omitempty"`
+}
 
 func (*AckStep) Type() Type { return CmdReleaseAck }
 
@@ -157,8 +168,9 @@ func (e *AckStep) change(rt *releaseTx) {
 	rs := rt.status()
 	step, _ := rt.r.CurrentStep()
 	rs.Acked, rs.AckedAt = true, rt.time
+	rs.ExpectedGroups = append([]string(nil), e.Groups...)
 	rs.BakeUntil = rt.time.Add(step.Bake.D())
-	rs.NextAnalysisAt = rt.time.Add(analysisInterval(rs))
+	rs.NextAnalysisAt = rt.time.Add(rs.AnalysisInterval())
 	rs.Hold = nil
 }
 
@@ -171,6 +183,11 @@ type RecordAnalysis struct {
 	Hold     *Hold              `json:"hold,omitempty"`
 	// Exposure is the estimate of the step an exposure hold waits for.
 	Exposure *Exposure `json:"exposure,omitempty"`
+	// Webhooks are the confirm-promotion calls made with the analysis.
+	Webhooks *WebhookRecord `json:"webhooks,omitempty"`
+	// Baked is the step's bake counted with this analysis (see
+	// ReleaseStatus.Baked); nil leaves it as it is.
+	Baked *config.Duration `json:"baked,omitempty"`
 }
 
 func (*RecordAnalysis) Type() Type { return CmdReleaseAnalysis }
@@ -186,9 +203,13 @@ func (e *RecordAnalysis) change(rt *releaseTx) {
 		rs.Exposure = e.Exposure
 	}
 	rs.Hold = e.Hold
-	rs.NextAnalysisAt = rt.time.Add(analysisInterval(rs))
+	if e.Baked != nil {
+		rs.Baked, rs.BakedTo = *e.Baked, rt.time
+	}
+	rs.NextAnalysisAt = rt.time.Add(rs.AnalysisInterval())
 	rs.LastVerdict = e.Verdict
 	rt.verdict = e.Verdict
+	rt.webhooks = e.Webhooks
 }
 
 func sameHold(a, b *Hold) bool {
@@ -246,6 +267,9 @@ func (e *AdvanceStep) change(rt *releaseTx) {
 type Ending struct {
 	Verdict  json.RawMessage    `json:"verdict,omitempty"`
 	Counters *analysis.Counters `json:"counters,omitempty"`
+	// Webhooks are the webhook calls the ending was decided on (a
+	// confirm-promotion that passed, a webhook that rolls back).
+	Webhooks *WebhookRecord `json:"webhooks,omitempty"`
 }
 
 func (e Ending) note(rt *releaseTx) {
@@ -257,6 +281,7 @@ func (e Ending) note(rt *releaseTx) {
 		rs.LastVerdict = e.Verdict
 	}
 	rt.verdict = e.Verdict
+	rt.webhooks = e.Webhooks
 }
 
 // Promote ends the release with all traffic on the new version.

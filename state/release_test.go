@@ -108,17 +108,19 @@ func TestReleaseLifecyclePromote(t *testing.T) {
 	require.Equal(t, m.index, m.st.Index)
 	require.Equal(t, []uint32{90, 10, 0}, m.st.RouteWeights("greeter"))
 
-	ack := &AckStep{On: m.on("acked")}
+	ack := &AckStep{On: m.on("acked"), Groups: []string{"edge/eu/", "web/eu/"}}
 	require.Equal(t, r.Status.StepIndex, ack.Expect.StepIndex, "an ACK expects the step's index")
 	require.NoError(t, m.do(ack, t0.Add(2*time.Second), "controller"))
 	r = m.rel()
 	require.True(t, r.Status.Acked)
+	require.Equal(t, []string{"edge/eu/", "web/eu/"}, r.Status.ExpectedGroups, "the groups that ACKed are expected next")
 	require.Equal(t, t0.Add(32*time.Second), r.Status.BakeUntil, "bake starts at the ACK")
 	require.Equal(t, t0.Add(7*time.Second), r.Status.NextAnalysisAt)
 
 	require.NoError(t, m.do(&AdvanceStep{On: m.on("advance")}, t0.Add(40*time.Second), "controller"))
 	require.Equal(t, []uint32{50, 50, 0}, m.st.RouteWeights("greeter"))
 	require.False(t, m.rel().Status.Acked, "a new step waits for its own ACK")
+	require.Equal(t, []string{"edge/eu/", "web/eu/"}, m.rel().Status.ExpectedGroups, "a new step keeps the groups it waits for")
 
 	require.NoError(t, m.do(&Promote{On: m.on("promoted")}, t0.Add(80*time.Second), "controller"))
 	r = m.rel()
@@ -177,6 +179,9 @@ func TestReleasePauseResumeKeepsBake(t *testing.T) {
 	require.NoError(t, m.do(&StartRelease{On: m.on("")}, t0, "c"))
 	require.NoError(t, m.do(&AckStep{On: m.on("")}, t0, "c"))
 	require.Equal(t, t0.Add(30*time.Second), m.rel().Status.BakeUntil)
+	require.Zero(t, m.rel().Status.BakedTo, "counted from the ACK until the first analysis")
+	first := config.Duration(5 * time.Second)
+	require.NoError(t, m.do(&RecordAnalysis{On: m.on(""), Baked: &first}, t0.Add(5*time.Second), "c"))
 	require.NoError(t, m.do(&Pause{On: m.on("looking")}, t0.Add(10*time.Second), "alice"))
 	require.Equal(t, PhasePaused, m.rel().Status.Phase)
 	require.Equal(t, []uint32{90, 10, 0}, m.st.RouteWeights("greeter"), "paused keeps the split")
@@ -184,6 +189,17 @@ func TestReleasePauseResumeKeepsBake(t *testing.T) {
 	require.ErrorIs(t, err, ErrBadTransition)
 	require.NoError(t, m.do(&Resume{On: m.on("")}, t0.Add(70*time.Second), "alice"))
 	require.Equal(t, t0.Add(90*time.Second), m.rel().Status.BakeUntil, "60s paused pushes the bake out by 60s")
+	require.Equal(t, t0.Add(70*time.Second), m.rel().Status.BakedTo, "time paused is not baked")
+
+	baked := config.Duration(4 * time.Second)
+	require.NoError(t, m.do(&RecordAnalysis{On: m.on(""), Baked: &baked}, t0.Add(75*time.Second), "c"))
+	require.Equal(t, baked, m.rel().Status.Baked)
+	require.Equal(t, t0.Add(75*time.Second), m.rel().Status.BakedTo)
+	require.NoError(t, m.do(&RecordAnalysis{On: m.on("")}, t0.Add(80*time.Second), "c"))
+	require.Equal(t, baked, m.rel().Status.Baked, "an analysis without a count (an older command) leaves it")
+	require.Equal(t, t0.Add(75*time.Second), m.rel().Status.BakedTo)
+	require.NoError(t, m.do(&AdvanceStep{On: m.on("")}, t0.Add(90*time.Second), "c"))
+	require.Zero(t, m.rel().Status.Baked, "a new step bakes from zero")
 }
 
 func TestReleaseRefusals(t *testing.T) {

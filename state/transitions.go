@@ -42,6 +42,7 @@ func ReleaseTransitions() []Transition[Phase] {
 		{CmdReleaseAwait, DecisionAwait, waiting},
 		{CmdReleaseSchedule, DecisionSchedule, waiting},
 		{CmdReleaseError, DecisionError, live},
+		{CmdReleaseWebhook, DecisionWebhook, every},
 		// Train events, as they apply to a member's release.
 		{CmdTrainClear, DecisionClear, every},
 		{CmdTrainUnwind, DecisionRollback, append(slices.Clone(live), PhasePromoted)},

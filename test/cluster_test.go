@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sluicehq/sluice/api"
 	"github.com/sluicehq/sluice/config"
 )
 
@@ -152,4 +153,38 @@ func TestNonVoterReplicates(t *testing.T) {
 	for _, mm := range m.Members {
 		require.NotEqual(t, "nv1", mm.ID)
 	}
+}
+
+// TestConsistentReads writes through one follower and reads through the
+// other at once: a consistent read always sees the write that returned
+// before it began. A node that cannot reach a quorum refuses one.
+func TestConsistentReads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three server processes")
+	}
+	procs := startCluster(t, 3)
+	leader, followers := splitLeader(t, procs)
+	reader := followers[1].client()
+	reader.Consistent = true
+	for w := uint32(1); w <= 30; w++ {
+		_, err := followers[0].client().Apply(ctxT(t), "a.yaml", []byte(serviceYAML("shop", 8080, int(w))))
+		require.NoError(t, err)
+		raw, err := reader.Get(ctxT(t), "services", "shop")
+		require.NoError(t, err)
+		var s config.Service
+		require.NoError(t, json.Unmarshal(raw, &s))
+		require.Equal(t, w, config.EffectiveWeights(&s.Spec)[0], "a consistent read misses a write that returned before it")
+	}
+	// Alone, the last follower has no leader to confirm a read.
+	leader.stop(syscall.SIGKILL)
+	followers[0].stop(syscall.SIGKILL)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := reader.Get(ctx, "services", "shop")
+	require.Error(t, err)
+	var e *api.Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, 503, e.Status, e.Error())
+	_, err = followers[1].client().Get(ctxT(t), "services", "shop")
+	require.NoError(t, err, "a plain read is still answered from the node's state")
 }

@@ -44,7 +44,7 @@ spec:
 // clientLoad is a grpc-go xDS client at a locality with request headers.
 func (e *releaseEnv) clientLoad(svc string, p *proc, id, region string, headers map[string]string, rps float64) *demo.Load {
 	e.t.Helper()
-	boot, err := demo.Bootstrap(p.xds, demo.Node{ID: id, Cluster: "e2e", Region: region, Zone: region + "-1"})
+	boot, err := demo.Bootstrap(demo.Node{ID: id, Cluster: "e2e", Region: region, Zone: region + "-1"}, p.xds)
 	require.NoError(e.t, err)
 	res, err := xds.NewXDSResolverWithConfigForTesting(boot)
 	require.NoError(e.t, err)

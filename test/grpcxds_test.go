@@ -50,13 +50,19 @@ type xdsClient struct {
 
 type nodeLocality struct{ cluster, region, zone string }
 
-func bootstrapJSON(xdsAddr, nodeID string, loc nodeLocality) []byte {
-	b, _ := json.Marshal(map[string]any{
-		"xds_servers": []any{map[string]any{
-			"server_uri":      xdsAddr,
+// bootstrapJSON is grpc-go's xDS bootstrap listing every given Sluice
+// node, in order of preference.
+func bootstrapJSON(nodeID string, loc nodeLocality, xdsAddrs ...string) []byte {
+	servers := make([]any, 0, len(xdsAddrs))
+	for _, a := range xdsAddrs {
+		servers = append(servers, map[string]any{
+			"server_uri":      a,
 			"channel_creds":   []any{map[string]any{"type": "insecure"}},
 			"server_features": []string{"xds_v3"},
-		}},
+		})
+	}
+	b, _ := json.Marshal(map[string]any{
+		"xds_servers": servers,
 		"node": map[string]any{
 			"id":       nodeID,
 			"cluster":  loc.cluster,
@@ -68,7 +74,13 @@ func bootstrapJSON(xdsAddr, nodeID string, loc nodeLocality) []byte {
 
 func newXDSClient(t testing.TB, xdsAddr, target, nodeID string, loc nodeLocality) *xdsClient {
 	t.Helper()
-	res, err := xds.NewXDSResolverWithConfigForTesting(bootstrapJSON(xdsAddr, nodeID, loc))
+	return newXDSClientOf(t, target, bootstrapJSON(nodeID, loc, xdsAddr))
+}
+
+// newXDSClientOf is a client with its own bootstrap.
+func newXDSClientOf(t testing.TB, target string, bootstrap []byte) *xdsClient {
+	t.Helper()
+	res, err := xds.NewXDSResolverWithConfigForTesting(bootstrap)
 	require.NoError(t, err)
 	conn, err := grpc.NewClient("xds:///"+target, grpc.WithResolvers(res), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)

@@ -189,8 +189,11 @@ func (p *proc) startFresh() {
 			return
 		}
 		p.t.Logf("%s: a port was taken before the process bound it (attempt %d); starting on new ports", p.id, attempt)
+		api, xds, raftAddr := freePort(p.t), freePort(p.t), freePort(p.t)
+		p.mu.Lock()
 		p.dataDir = p.t.TempDir()
-		p.api, p.xds, p.raftAddr = freePort(p.t), freePort(p.t), freePort(p.t)
+		p.api, p.xds, p.raftAddr = api, xds, raftAddr
+		p.mu.Unlock()
 	}
 }
 
@@ -249,6 +252,33 @@ func (p *proc) stop(sig syscall.Signal) {
 	}
 }
 
+// signal sends sig (SIGSTOP, SIGCONT) without waiting for anything.
+func (p *proc) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		_ = p.cmd.Process.Signal(sig)
+	}
+}
+
+// pid is the running process's id, 0 when it is not running.
+func (p *proc) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+// raftTarget is the address the process's Raft transport listens on
+// (it changes only when startFresh retries on new ports).
+func (p *proc) raftTarget() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.raftAddr
+}
+
 func (p *proc) client() *api.Client {
 	c := api.NewClientWith(p.api, api.ClientOptions{TLS: p.clientTLS})
 	c.Actor = "e2e"
@@ -290,12 +320,24 @@ func ctxT(t testing.TB) context.Context {
 // it; extra flags go to every process.
 func startCluster(t testing.TB, n int, extra ...string) []*proc {
 	t.Helper()
+	return startClusterWith(t, n, nil, extra...)
+}
+
+// startClusterWith is startCluster with prepare called on each process
+// before it first starts (nil: nothing).
+func startClusterWith(t testing.TB, n int, prepare func(*proc), extra ...string) []*proc {
+	t.Helper()
+	if prepare == nil {
+		prepare = func(*proc) {}
+	}
 	procs := make([]*proc, n)
 	procs[0] = newProc(t, "n1", append([]string{"--bootstrap"}, extra...)...)
+	prepare(procs[0])
 	procs[0].startFresh()
 	waitReady(t, procs[0])
 	for i := 1; i < n; i++ {
 		procs[i] = newProc(t, fmt.Sprintf("n%d", i+1), append([]string{"--join", procs[0].api}, extra...)...)
+		prepare(procs[i])
 		procs[i].startFresh()
 	}
 	waitMembers(t, procs, n)

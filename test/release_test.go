@@ -51,13 +51,20 @@ func newReleaseEnv(t *testing.T, services ...string) *releaseEnv {
 // newReleaseEnvWith passes extra flags to every server process.
 func newReleaseEnvWith(t *testing.T, extra []string, services ...string) *releaseEnv {
 	t.Helper()
+	return newReleaseEnvPrepared(t, nil, extra, services...)
+}
+
+// newReleaseEnvPrepared calls prepare on each server process before it
+// first starts (see startClusterWith).
+func newReleaseEnvPrepared(t *testing.T, prepare func(*proc), extra []string, services ...string) *releaseEnv {
+	t.Helper()
 	backends := startBackends(t, services...)
 	var targets []string
 	for _, b := range backends {
 		targets = append(targets, b.HTTPAddr())
 	}
 	prom := promtest.Start(t, targets...)
-	procs := startCluster(t, 3, append([]string{"--prometheus-url", prom.URL(), "--controller-tick", "100ms"}, extra...)...)
+	procs := startClusterWith(t, 3, prepare, append([]string{"--prometheus-url", prom.URL(), "--controller-tick", "100ms"}, extra...)...)
 	return &releaseEnv{t: t, procs: procs, prom: prom, backends: backends}
 }
 
@@ -103,7 +110,7 @@ spec:
 // through node p.
 func (e *releaseEnv) load(svc string, p *proc, rps float64) *demo.Load {
 	e.t.Helper()
-	boot, err := demo.Bootstrap(p.xds, demo.Node{ID: "load-" + svc, Cluster: "e2e", Region: "r1"})
+	boot, err := demo.Bootstrap(demo.Node{ID: "load-" + svc, Cluster: "e2e", Region: "r1"}, p.xds)
 	require.NoError(e.t, err)
 	res, err := xds.NewXDSResolverWithConfigForTesting(boot)
 	require.NoError(e.t, err)
@@ -233,6 +240,38 @@ func releaseSpec(name, service, to string) config.Release {
 // a healthy one is promoted, a failing one rolls back by itself,
 // Prometheus going away holds a release, and a leader failover in the
 // middle of one neither repeats nor skips a step.
+// requireBakedAfterOutage checks that the time without analysis data did
+// not count as bake: after the last analysis error of step 1, at least one
+// successful analysis is recorded before the advance (a wall-clock bake,
+// long over, would advance on the first one), and the advance says how
+// much it baked with data.
+func requireBakedAfterOutage(t *testing.T, r *state.Release) {
+	t.Helper()
+	lastErr, baking := -1, 0
+	for i, d := range r.Status.Decisions {
+		if d.Step != 0 || d.Action != state.DecisionAnalysis {
+			continue
+		}
+		var v analysis.Verdict
+		require.NoError(t, json.Unmarshal(d.Verdict, &v))
+		switch v.Phase {
+		case analysis.PhaseError:
+			lastErr, baking = i, 0
+		case analysis.PhaseSuccessful:
+			baking++
+		}
+	}
+	require.NotEqual(t, -1, lastErr, "analysis errors are recorded while Prometheus is down")
+	require.GreaterOrEqual(t, baking, 1, "the step baked again with data after the outage before it advanced")
+	for _, d := range r.Status.Decisions {
+		if d.Action == state.DecisionAdvance && d.Step == 1 {
+			require.Regexp(t, `step 1 baked [0-9.]+s of 4s with data`, d.Message)
+			return
+		}
+	}
+	t.Fatal("no advance out of step 1 recorded")
+}
+
 func TestProgressiveReleases(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Prometheus and server processes")
@@ -297,6 +336,7 @@ func TestProgressiveReleases(t *testing.T) {
 		require.NoError(t, e.prom.Restart())
 		r = e.waitRelease(leader, "promdown-v2", 90*time.Second, "promoted after Prometheus returns", phaseIs(state.PhasePromoted))
 		checkDecisions(t, r)
+		requireBakedAfterOutage(t, r)
 		waitTraffic(t, l, "v2")
 	})
 

@@ -486,7 +486,7 @@ type recordedLoad struct {
 
 func startRecordedLoad(tb testing.TB, xdsAddr, svc string) *recordedLoad {
 	tb.Helper()
-	boot, err := demo.Bootstrap(xdsAddr, demo.Node{ID: "bench-" + svc, Cluster: "bench", Region: "r1"})
+	boot, err := demo.Bootstrap(demo.Node{ID: "bench-" + svc, Cluster: "bench", Region: "r1"}, xdsAddr)
 	require.NoError(tb, err)
 	res, err := xds.NewXDSResolverWithConfigForTesting(boot)
 	require.NoError(tb, err)

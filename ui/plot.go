@@ -225,8 +225,10 @@ func markerClass(m Marker) string {
 		return "good"
 	case m.Action == state.DecisionApprove || m.Action == state.DecisionPause || m.Action == state.DecisionResume:
 		return "person"
-	case m.Verdict == analysis.PhaseError || m.Verdict == analysis.PhaseInconclusive || m.Action == state.DecisionHold:
+	case m.Verdict == analysis.PhaseError || m.Verdict == analysis.PhaseInconclusive || m.Action == state.DecisionHold || m.Webhook == state.WebhookHeld:
 		return "hold"
+	case m.Action == state.DecisionWebhook && m.Webhook == state.WebhookPassed:
+		return "good"
 	}
 	return "info"
 }

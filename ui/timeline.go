@@ -61,6 +61,8 @@ type Marker struct {
 	Weight uint32
 	// Verdict is the analysis phase behind the decision, if any.
 	Verdict analysis.Phase
+	// Webhook is the outcome of the webhook calls behind it, if any.
+	Webhook state.WebhookOutcome
 	// Lines are the tooltip: the message, the verdict's reason and every
 	// check with its observed values and thresholds.
 	Lines []string
@@ -121,6 +123,10 @@ func BuildTimeline(r *state.Release, now time.Time) Timeline {
 				addRates(rates, errs, v, tl.RateWindow, at, d.Seq)
 			}
 		}
+		if w := d.Webhooks; w != nil {
+			m.Webhook = w.Outcome
+			m.Lines = append(m.Lines, webhookLines(*w)...)
+		}
 		if len(m.Lines) > maxTooltipLines {
 			m.Lines = append(m.Lines[:maxTooltipLines-1], fmt.Sprintf("… %d more lines (see the decision table)", len(m.Lines)-maxTooltipLines+1))
 		}
@@ -134,6 +140,24 @@ func BuildTimeline(r *state.Release, now time.Time) Timeline {
 		tl.Notes = append(tl.Notes, fmt.Sprintf("%d recorded verdict(s) could not be read and are not plotted", bad))
 	}
 	return tl
+}
+
+// webhookLines are the tooltip lines of webhook calls: what was sent
+// where, and what came back.
+func webhookLines(w state.WebhookRecord) []string {
+	out := []string{fmt.Sprintf("%s webhooks: %s", w.Type, w.Outcome)}
+	for _, c := range w.Calls {
+		answer := fmt.Sprintf("HTTP %d", c.Status)
+		if c.Error != "" && c.Error != state.WebhookErrStatus {
+			answer = fmt.Sprintf("no answer (%s: %s)", c.Error, c.Detail)
+		}
+		line := fmt.Sprintf("webhook %s: POST %s (step %d, %d%%, %d bytes) -> %s in %s", c.Name, c.URL, c.Step+1, c.Weight, c.BodyBytes, answer, c.Latency.D())
+		if c.Body != "" {
+			line += ": " + c.Body
+		}
+		out = append(out, line)
+	}
+	return out
 }
 
 // verdictLines are the tooltip lines of one verdict.

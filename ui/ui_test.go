@@ -261,3 +261,30 @@ func TestPromotedReleaseOffersUndo(t *testing.T) {
 	require.Len(t, p.Actions, 1)
 	require.Equal(t, ActionButton{Action: "undo", Label: "Undo", URL: "/v1/services/greeter/undo"}, p.Actions[0])
 }
+
+// TestWebhookDecisionsRender: webhook calls show in the tooltip and the
+// decision table with their answers, and the markers are coloured by
+// what the calls decided.
+func TestWebhookDecisionsRender(t *testing.T) {
+	r := sampleRelease(t)
+	held := state.WebhookRecord{Type: config.WebhookConfirmPromotion, Step: 1, Outcome: state.WebhookHeld, Calls: []state.WebhookCall{
+		{Name: "confirm", Type: config.WebhookConfirmPromotion, URL: "http://gate/confirm", Step: 1, Weight: 50, BodyBytes: 180, Status: 503, Body: "not yet", Error: state.WebhookErrStatus, Latency: config.Duration(12 * time.Millisecond)}}}
+	passed := state.WebhookRecord{Type: config.WebhookPreRollout, Step: -1, Outcome: state.WebhookPassed, Calls: []state.WebhookCall{
+		{Name: "smoke", Type: config.WebhookPreRollout, URL: "http://smoke/", Step: -1, Status: 200}}}
+	down := state.WebhookRecord{Type: config.WebhookPostRollout, Step: 1, Outcome: state.WebhookInformed, Calls: []state.WebhookCall{
+		{Name: "notify", URL: "http://chat/", Step: 1, Error: state.WebhookErrConnection, Detail: "connection refused"}}}
+	ds := r.Status.Decisions
+	ds[1].Webhooks = &held
+	ds = append(ds,
+		state.Decision{Seq: 6, Time: t0.Add(61 * time.Second), Actor: "controller:n1", Action: state.DecisionWebhook, Phase: state.PhaseRolledBack, Step: 1, Message: "post-rollout", Webhooks: &down},
+		state.Decision{Seq: 7, Time: t0.Add(62 * time.Second), Actor: "controller:n1", Action: state.DecisionWebhook, Phase: state.PhaseRolledBack, Step: -1, Message: "pre-rollout passed", Webhooks: &passed})
+	r.Status.Decisions = ds
+	tl := BuildTimeline(r, t0.Add(time.Hour))
+	lines := strings.Join(tl.Markers[1].Lines, "\n")
+	require.Contains(t, lines, "confirm-promotion webhooks: hold")
+	require.Contains(t, lines, "webhook confirm: POST http://gate/confirm (step 2, 50%, 180 bytes) -> HTTP 503 in 12ms: not yet")
+	require.Equal(t, "hold", markerClass(tl.Markers[1]))
+	require.Contains(t, strings.Join(tl.Markers[5].Lines, "\n"), "webhook notify: POST http://chat/ (step 2, 0%, 0 bytes) -> no answer (connection: connection refused)")
+	require.Equal(t, "info", markerClass(tl.Markers[5]), "post-rollout is informational")
+	require.Equal(t, "good", markerClass(tl.Markers[6]))
+}

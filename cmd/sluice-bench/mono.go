@@ -29,9 +29,27 @@ func monoNow() int64 {
 type monoClock struct {
 	at   time.Time
 	mono int64
+	// slack bounds the error of the pair, in nanoseconds: time.Now was
+	// read between two CLOCK_MONOTONIC readings slack*2 apart, and mono is
+	// their midpoint.
+	slack int64
 }
 
-func newMonoClock() monoClock { return monoClock{at: time.Now(), mono: monoNow()} }
+// newMonoClock takes the pair of readings whose bracketing readings were
+// closest of a few tries: a preemption between them would otherwise
+// shift every conversion.
+func newMonoClock() monoClock {
+	var best monoClock
+	for i := 0; i < 5; i++ {
+		m0 := monoNow()
+		at := time.Now()
+		m1 := monoNow()
+		if c := (monoClock{at: at, mono: m0 + (m1-m0)/2, slack: (m1-m0)/2 + 1}); i == 0 || c.slack < best.slack {
+			best = c
+		}
+	}
+	return best
+}
 
 // toMono is t as CLOCK_MONOTONIC nanoseconds; t must come from time.Now
 // (or be derived from such a value by Add) in this process.

@@ -21,7 +21,7 @@ const reexecEnv = "SLUICE_DEMO_REEXEC"
 
 func newLoadgenCmd(out, errOut io.Writer) *cobra.Command {
 	var (
-		xdsAddr  string
+		xdsAddrs []string
 		cfg      demo.LoadConfig
 		node     demo.Node
 		headers  []string
@@ -68,7 +68,7 @@ counted by the version the demo backend names.`,
 				return fmt.Errorf("--duration %s: must not be negative (0 runs until interrupted)", duration)
 			}
 			if proxy != "" {
-				if xdsAddr != "" || auth == "" {
+				if len(xdsAddrs) > 0 || auth == "" {
 					return fmt.Errorf("--proxy takes --authority (the host the proxy routes by) and no --xds")
 				}
 				if useHTTP {
@@ -82,7 +82,7 @@ counted by the version the demo backend names.`,
 			if useHTTP {
 				return fmt.Errorf("--http needs --proxy: proxyless clients speak gRPC")
 			}
-			if xdsAddr == "" || cfg.Target == "" {
+			if len(xdsAddrs) == 0 || cfg.Target == "" {
 				return fmt.Errorf("--xds and --target are required (or --proxy and --authority)")
 			}
 			if node.ID == "" {
@@ -90,7 +90,7 @@ counted by the version the demo backend names.`,
 				// The pid survives the restart, so the id stays the same.
 				node.ID = fmt.Sprintf("sluice-demo-loadgen-%s-%d", host, os.Getpid())
 			}
-			boot, err := demo.Bootstrap(xdsAddr, node)
+			boot, err := demo.Bootstrap(node, xdsAddrs...)
 			if err != nil {
 				return err
 			}
@@ -101,7 +101,7 @@ counted by the version the demo backend names.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&xdsAddr, "xds", "", "xDS server address of a Sluice node, host:port")
+	f.StringArrayVar(&xdsAddrs, "xds", nil, "xDS server address of a Sluice node (host:port, or a gRPC target such as dns:///name:port resolving to every node); repeat for every node")
 	f.StringVar(&cfg.Target, "target", "", "service to call: a name such as greeter (dialled as xds:///greeter)")
 	f.StringVar(&proxy, "proxy", "", "call through this proxy (host:port, e.g. Envoy's gateway listener) instead of xDS")
 	f.StringVar(&auth, "authority", "", "with --proxy: the :authority the proxy routes by (the service's domain)")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -15,27 +16,7 @@ func newClusterCmd(c *cli) *cobra.Command {
 		Short: "Inspect and change Raft cluster membership",
 	}
 	cmd.AddCommand(
-		&cobra.Command{
-			Use:   "members",
-			Short: "List the cluster's nodes, their roles and addresses",
-			Args:  cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				m, err := c.client().Members(cmd.Context())
-				if err != nil {
-					return err
-				}
-				tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tROLE\tSUFFRAGE\tRAFT\tAPI\tXDS")
-				for _, mm := range m.Members {
-					role := "follower"
-					if mm.Leader {
-						role = "leader"
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", mm.ID, role, mm.Suffrage, mm.RaftAddr, dash(mm.APIAddr), dash(mm.XDSAddr))
-				}
-				return tw.Flush()
-			},
-		},
+		newMembersCmd(c),
 		newJoinCmd(c),
 		&cobra.Command{
 			Use:   "leave NODE_ID",
@@ -51,6 +32,37 @@ func newClusterCmd(c *cli) *cobra.Command {
 		},
 	)
 	return cmd
+}
+
+func newMembersCmd(c *cli) *cobra.Command {
+	var output *outputFormat
+	cmd := &cobra.Command{
+		Use:   "members",
+		Short: "List the cluster's nodes, their roles and addresses",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := c.client().Members(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return output.print(c.out, m, func(w io.Writer) error { return printMembers(w, m) })
+		},
+	}
+	output = addOutputFlag(cmd)
+	return cmd
+}
+
+func printMembers(w io.Writer, m *api.MembersResponse) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tROLE\tSUFFRAGE\tRAFT\tAPI\tXDS")
+	for _, mm := range m.Members {
+		role := "follower"
+		if mm.Leader {
+			role = "leader"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", mm.ID, role, mm.Suffrage, mm.RaftAddr, dash(mm.APIAddr), dash(mm.XDSAddr))
+	}
+	return tw.Flush()
 }
 
 func newJoinCmd(c *cli) *cobra.Command {

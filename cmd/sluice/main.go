@@ -11,14 +11,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/api"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 // exitError carries a specific exit code.
 type exitError struct {
@@ -31,9 +29,10 @@ func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRoot(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
+	cmd, err := newRoot(os.Stdin, os.Stdout, os.Stderr).ExecuteContextC(ctx)
 	stop()
 	if err != nil {
+		err = withNextStep(cmd, err)
 		fmt.Fprintln(os.Stderr, "error:", err)
 		var ee *exitError
 		if errors.As(err, &ee) {
@@ -48,9 +47,13 @@ type cli struct {
 	server string
 	token  string
 	caFile string
-	in     io.Reader
-	out    io.Writer
-	errOut io.Writer
+	// timeout bounds each API request (a watch's every poll).
+	timeout time.Duration
+	in      io.Reader
+	out     io.Writer
+	errOut  io.Writer
+	// termSize tells a terminal from a pipe (nil: ask the OS).
+	termSize func(io.Writer) (termSize, bool)
 }
 
 func (c *cli) client() *api.Client {
@@ -66,7 +69,7 @@ func (c *cli) client() *api.Client {
 		}
 		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
 	}
-	cl := api.NewClientWith(c.server, api.ClientOptions{TLS: tlsConf})
+	cl := api.NewClientWith(c.server, api.ClientOptions{TLS: tlsConf, Timeout: c.timeout})
 	cl.Actor = actorName()
 	cl.Token = c.token
 	return cl
@@ -100,6 +103,7 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&c.server, "server", defAddr, "API address of any Sluice node (env SLUICE_ADDR)")
 	root.PersistentFlags().StringVar(&c.caFile, "ca-file", os.Getenv("SLUICE_CA_FILE"), "CA bundle (PEM) that verifies the server's HTTPS certificate (env SLUICE_CA_FILE); addresses without a scheme then use https")
+	root.PersistentFlags().DurationVar(&c.timeout, "timeout", 30*time.Second, "how long to wait for the server's answer to each API request (a watch waits this long for each refresh)")
 	root.PersistentFlags().StringVar(&c.token, "token", os.Getenv("SLUICE_TOKEN"), "API token (env SLUICE_TOKEN); for server: the token its --join request uses")
 	root.AddCommand(
 		newServerCmd(c),
@@ -115,12 +119,9 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newTLSCmd(c),
 		newSnapshotCmd(c),
 		newEnvoyCmd(c),
-		&cobra.Command{
-			Use:   "version",
-			Short: "Print the Sluice version",
-			Args:  cobra.NoArgs,
-			Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(c.out, "sluice", version) },
-		},
+		newImportCmd(c),
+		newVersionCmd(c),
 	)
+	rejectUnknownSubcommands(root)
 	return root
 }

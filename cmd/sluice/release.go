@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -159,7 +158,7 @@ it needs --reason. --start-now starts a release outside its release window.`,
 func stepLabel(r *state.Release) string { return stepOf(r.Status.Step, len(r.Status.Plan)) }
 
 func newReleaseStatusCmd(c *cli) *cobra.Command {
-	var output string
+	var output *outputFormat
 	cmd := &cobra.Command{
 		Use:   "status NAME",
 		Short: "Show a release's phase, step, weights, hold reason and last analysis",
@@ -169,14 +168,13 @@ func newReleaseStatusCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(c.out, r)
-			}
-			printStatus(c.out, r, time.Now())
-			return nil
+			return output.print(c.out, viewRelease(r), func(w io.Writer) error {
+				printStatus(w, r, time.Now())
+				return nil
+			})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	output = addOutputFlag(cmd)
 	return cmd
 }
 
@@ -192,6 +190,9 @@ func printStatus(w io.Writer, r *state.Release, now time.Time) {
 	fmt.Fprintf(tw, "Release:\t%s\n", r.Name())
 	fmt.Fprintf(tw, "Service:\t%s  %s -> %s  (policy %s)\n", r.Service(), rs.From, r.Spec.Spec.To, rs.Policy)
 	fmt.Fprintf(tw, "Phase:\t%s\n", rs.Phase)
+	if who, ok := pausedBy(r, now); ok {
+		fmt.Fprintf(tw, "Paused:\t%s\n", who)
+	}
 	fmt.Fprintf(tw, "Step:\t%s  %s\n", stepLabel(r), planLine(r))
 	if st, ok := r.Stage(rs.Step); ok {
 		fmt.Fprintf(tw, "Cohort:\t%s\n", describeStage(st))
@@ -201,9 +202,9 @@ func printStatus(w io.Writer, r *state.Release, now time.Time) {
 	case rs.Phase == state.PhaseProgressing && !rs.Acked:
 		fmt.Fprintf(tw, "Proxies:\twaiting for every proxy group to ACK state index %d (since %s)\n", rs.StepIndex, ago(now, rs.StepStartedAt))
 	case rs.Phase == state.PhaseProgressing:
-		left := rs.BakeUntil.Sub(now).Round(time.Second)
-		if left > 0 {
-			fmt.Fprintf(tw, "Bake:\t%s left (until %s)\n", left, rs.BakeUntil.Local().Format("15:04:05"))
+		step, _ := r.CurrentStep()
+		if rs.Baked.D() < step.Bake.D() {
+			fmt.Fprintf(tw, "Bake:\t%s of %s baked with analysis data (not before %s)\n", rs.Baked.D().Round(time.Second), step.Bake.D(), rs.BakeUntil.Local().Format("15:04:05"))
 		} else {
 			fmt.Fprintf(tw, "Bake:\tdone; advances on the next successful analysis\n")
 		}
@@ -301,7 +302,7 @@ func ago(now, t time.Time) string {
 }
 
 func newReleaseHistoryCmd(c *cli) *cobra.Command {
-	var output string
+	var output *outputFormat
 	cmd := &cobra.Command{
 		Use:   "history NAME",
 		Short: "Show every decision of a release, with who made it and why",
@@ -311,65 +312,46 @@ func newReleaseHistoryCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(c.out, r.Status.Decisions)
-			}
-			tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "#\tTIME\tACTOR\tACTION\tPHASE\tSTEP\tWEIGHT\tMESSAGE")
-			for _, d := range r.Status.Decisions {
-				step := "-"
-				if d.Step >= 0 {
-					step = fmt.Sprint(d.Step + 1)
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\n", d.Seq, d.Time.Local().Format("15:04:05.000"), d.Actor, d.Action, d.Phase, step, d.Weight, d.Message)
-			}
-			return tw.Flush()
+			return output.print(c.out, historyView(r.Status.Decisions), func(w io.Writer) error {
+				return printHistory(w, r.Status.Decisions)
+			})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json (json includes every analysis measurement)")
+	output = addOutputFlag(cmd)
+	cmd.Flags().Lookup("output").Usage = "output format: table, yaml or json (yaml and json include every analysis measurement)"
 	return cmd
+}
+
+// webhookCallText is one webhook call of a decision, for the history.
+func webhookCallText(c state.WebhookCall) string {
+	answer := fmt.Sprintf("HTTP %d", c.Status)
+	if c.Error != "" && c.Error != state.WebhookErrStatus {
+		answer = fmt.Sprintf("no answer (%s: %s)", c.Error, clip(c.Detail, 80))
+	}
+	out := fmt.Sprintf("%s webhook %s: POST %s -> %s in %s", c.Type, c.Name, c.URL, answer, c.Latency.D())
+	if c.Body != "" {
+		out += ": " + clip(strings.Join(strings.Fields(c.Body), " "), 80)
+	}
+	return out
 }
 
 func newReleaseWatchCmd(c *cli) *cobra.Command {
 	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:   "watch NAME",
-		Short: "Follow a release live until it ends",
-		Args:  cobra.ExactArgs(1),
+		Short: "Follow a release live until it ends (exit code 2 unless promoted)",
+		Long: `Follow a release live until it ends; the exit code is 2 unless it was promoted.
+
+On a terminal one view is redrawn in place: phase, step, bake countdown, latest
+verdict and the last decisions, in colour unless NO_COLOR is set. Piped, every
+decision is printed as a plain line as it is made.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return watchRelease(cmd.Context(), c.client(), c.out, args[0], interval)
+			return runWatch(cmd.Context(), c.out, c.display(), &releaseWatch{cl: c.client(), name: args[0]}, interval)
 		},
 	}
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "refresh interval")
 	return cmd
-}
-
-// watchRelease prints a line whenever something changes, until the
-// release ends; it returns an error if it rolled back or was aborted.
-func watchRelease(ctx context.Context, cl *api.Client, out io.Writer, name string, interval time.Duration) error {
-	seen := 0
-	for {
-		r, err := cl.Release(ctx, name)
-		if err != nil {
-			return err
-		}
-		for _, d := range r.Status.Decisions[seen:] {
-			fmt.Fprintf(out, "%s  %-9s %-11s step %-5s %s %3d%%  %s\n", d.Time.Local().Format("15:04:05"), d.Action, d.Phase,
-				stepOf(d.Step, len(r.Status.Plan)), bar(d.Weight, 20), d.Weight, clip(d.Message, 160))
-		}
-		seen = len(r.Status.Decisions)
-		if r.Status.Phase.Terminal() {
-			if r.Status.Phase != state.PhasePromoted {
-				return &exitError{code: 2, err: fmt.Errorf("release %s %s: %s", name, r.Status.Phase, r.Status.Reason)}
-			}
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(interval):
-		}
-	}
 }
 
 // clip shortens a line for live views; history keeps the full text.
@@ -399,14 +381,4 @@ func printReleases(w io.Writer, items []api.ReleaseSummary) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\n", r.Name, r.Service, r.From, r.To, r.Phase, stepOf(r.Step, r.Steps), r.Weight, dash(note))
 	}
 	return tw.Flush()
-}
-
-// printJSON writes v as indented JSON.
-func printJSON(w io.Writer, v any) error {
-	b, err := config.EncodeJSON(v)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
 }

@@ -63,7 +63,7 @@ func newApplyCmd(c *cli) *cobra.Command {
 }
 
 func newGetCmd(c *cli) *cobra.Command {
-	var output string
+	var output *outputFormat
 	cmd := &cobra.Command{
 		Use:   "get services|policies|releases|trains [NAME]",
 		Short: "Show objects",
@@ -72,7 +72,7 @@ func newGetCmd(c *cli) *cobra.Command {
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl := c.client()
-			if (args[0] == "trains" || args[0] == "train") && output == "table" {
+			if (args[0] == "trains" || args[0] == "train") && output.isTable() {
 				if len(args) == 2 {
 					t, err := cl.Train(cmd.Context(), args[1])
 					if err != nil {
@@ -100,10 +100,10 @@ func newGetCmd(c *cli) *cobra.Command {
 				}
 				return tw.Flush()
 			}
-			if isServices(args[0]) && output == "table" {
+			if isServices(args[0]) && output.isTable() {
 				return getServices(cmd.Context(), cl, c.out, args[1:])
 			}
-			if (args[0] == "releases" || args[0] == "release") && len(args) == 1 && output == "table" {
+			if (args[0] == "releases" || args[0] == "release") && len(args) == 1 && output.isTable() {
 				list, err := cl.Releases(cmd.Context())
 				if err != nil {
 					return err
@@ -124,14 +124,14 @@ func newGetCmd(c *cli) *cobra.Command {
 				}
 				items = list.Items
 			}
-			return printObjects(c.out, output, args[0], items, len(args) == 2)
+			return printObjects(c.out, *output, args[0], items, len(args) == 2)
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, yaml or json")
+	output = addOutputFlag(cmd)
 	return cmd
 }
 
-func printObjects(w io.Writer, format, collection string, items []json.RawMessage, single bool) error {
+func printObjects(w io.Writer, format outputFormat, collection string, items []json.RawMessage, single bool) error {
 	vals := make([]any, len(items))
 	for i, it := range items {
 		if err := json.Unmarshal(it, &vals[i]); err != nil {
@@ -139,7 +139,7 @@ func printObjects(w io.Writer, format, collection string, items []json.RawMessag
 		}
 	}
 	switch format {
-	case "json":
+	case formatJSON:
 		var v any = vals
 		if single && len(vals) == 1 {
 			v = vals[0]
@@ -150,7 +150,7 @@ func printObjects(w io.Writer, format, collection string, items []json.RawMessag
 		}
 		_, err = fmt.Fprintln(w, strings.TrimRight(string(b), "\n"))
 		return err
-	case "yaml":
+	case formatYAML:
 		// Keep the server's field order: decode items as ordered JSON.
 		ordered := make([]any, len(items))
 		for i, it := range items {
@@ -162,10 +162,8 @@ func printObjects(w io.Writer, format, collection string, items []json.RawMessag
 		}
 		_, err = w.Write(b)
 		return err
-	case "table", "":
-		return printTable(w, collection, items)
 	}
-	return fmt.Errorf("-o %q: want table, yaml or json", format)
+	return printTable(w, collection, items)
 }
 
 func printTable(w io.Writer, collection string, items []json.RawMessage) error {

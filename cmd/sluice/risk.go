@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/analysis/risk"
+	"github.com/sluicehq/sluice/state"
 )
 
 func newRiskCmd(c *cli) *cobra.Command {
@@ -23,53 +24,65 @@ func newRiskCmd(c *cli) *cobra.Command {
 }
 
 func newRiskExplainCmd(c *cli) *cobra.Command {
-	return &cobra.Command{
+	var output *outputFormat
+	cmd := &cobra.Command{
 		Use:   "explain RELEASE",
 		Short: "Show a release's risk score, its top reasons in plain words and the plan it chose",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show a release's risk score, its top reasons in plain words and the plan it chose.
+-o json and -o yaml print the release's recorded assessment.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := c.client().Release(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			a := r.Status.Assessment
-			if a == nil {
+			if r.Status.Assessment == nil {
 				return fmt.Errorf("release %s has no risk assessment (it was created before assessments, or its policy could not be found)", r.Name())
 			}
-			fmt.Fprintf(c.out, "Release %s: %s risk (p=%.2f), model %s, assessed %s\n", r.Name(), a.Level, a.Probability, a.ModelVersion, a.At.Local().Format("2006-01-02 15:04:05"))
-			fmt.Fprintln(c.out, "Top reasons:")
-			for _, line := range a.Reasons {
-				fmt.Fprintln(c.out, "  - "+line)
-			}
-			var sc struct {
-				Missing []string `json:"missing"`
-				Invalid []string `json:"invalid"`
-			}
-			if json.Unmarshal(a.Score, &sc) == nil && len(sc.Missing) > 0 {
-				fmt.Fprintf(c.out, "Not known (counted at the model's reference value): %s\n", strings.Join(sc.Missing, ", "))
-			}
-			if len(a.ServicesTouched) > 0 {
-				fmt.Fprintf(c.out, "Services touched (with dependents): %s\n", strings.Join(a.ServicesTouched, ", "))
-			}
-			fmt.Fprintf(c.out, "Plan (%s): %s\n", a.PlanSource, planLine(r))
-			for _, s := range a.ApprovalSteps {
-				fmt.Fprintf(c.out, "A person must approve step %d before it starts.\n", s+1)
-			}
-			if g := r.Spec.Spec.Gates; len(g) > 0 {
-				for _, gate := range g {
-					state := "passed"
-					if !gate.Passed {
-						state = "FAILED"
-					}
-					req := ""
-					if gate.Required {
-						req = " (required: no model overrides it)"
-					}
-					fmt.Fprintf(c.out, "Gate %s: %s%s\n", gate.Name, state, req)
-				}
-			}
-			return nil
+			return output.print(c.out, r.Status.Assessment, func(w io.Writer) error {
+				printExplain(w, r)
+				return nil
+			})
 		},
+	}
+	output = addOutputFlag(cmd)
+	return cmd
+}
+
+// printExplain is the text of `risk explain`.
+func printExplain(w io.Writer, r *state.Release) {
+	a := r.Status.Assessment
+	fmt.Fprintf(w, "Release %s: %s risk (p=%.2f), model %s, assessed %s\n", r.Name(), a.Level, a.Probability, a.ModelVersion, a.At.Local().Format("2006-01-02 15:04:05"))
+	fmt.Fprintln(w, "Top reasons:")
+	for _, line := range a.Reasons {
+		fmt.Fprintln(w, "  - "+line)
+	}
+	var sc struct {
+		Missing []string `json:"missing"`
+		Invalid []string `json:"invalid"`
+	}
+	if json.Unmarshal(a.Score, &sc) == nil && len(sc.Missing) > 0 {
+		fmt.Fprintf(w, "Not known (counted at the model's reference value): %s\n", strings.Join(sc.Missing, ", "))
+	}
+	if len(a.ServicesTouched) > 0 {
+		fmt.Fprintf(w, "Services touched (with dependents): %s\n", strings.Join(a.ServicesTouched, ", "))
+	}
+	fmt.Fprintf(w, "Plan (%s): %s\n", a.PlanSource, planLine(r))
+	for _, s := range a.ApprovalSteps {
+		fmt.Fprintf(w, "A person must approve step %d before it starts.\n", s+1)
+	}
+	if g := r.Spec.Spec.Gates; len(g) > 0 {
+		for _, gate := range g {
+			state := "passed"
+			if !gate.Passed {
+				state = "FAILED"
+			}
+			req := ""
+			if gate.Required {
+				req = " (required: no model overrides it)"
+			}
+			fmt.Fprintf(w, "Gate %s: %s%s\n", gate.Name, state, req)
+		}
 	}
 }
 

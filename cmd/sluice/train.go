@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -136,7 +135,7 @@ func printTrain(w io.Writer, t *api.TrainView) {
 }
 
 func newTrainStatusCmd(c *cli) *cobra.Command {
-	var output string
+	var output *outputFormat
 	cmd := &cobra.Command{
 		Use:   "status NAME",
 		Short: "Show a train: one row per member with its state, step, weights and last verdict",
@@ -146,14 +145,13 @@ func newTrainStatusCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(c.out, t)
-			}
-			printTrain(c.out, t)
-			return nil
+			return output.print(c.out, t, func(w io.Writer) error {
+				printTrain(w, t)
+				return nil
+			})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	output = addOutputFlag(cmd)
 	return cmd
 }
 
@@ -162,60 +160,16 @@ func newTrainWatchCmd(c *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "watch NAME",
 		Short: "Follow a train live until it ends (exit code 2 unless promoted)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Follow a train live until it ends; the exit code is 2 unless it was promoted.
+
+On a terminal one view is redrawn in place: every member's phase, step and latest
+verdict, and the last decisions, in colour unless NO_COLOR is set. Piped, every
+decision is printed as a plain line as it is made.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return watchTrain(cmd.Context(), c.client(), c.out, args[0], interval)
+			return runWatch(cmd.Context(), c.out, c.display(), &trainWatch{cl: c.client(), name: args[0]}, interval)
 		},
 	}
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "refresh interval")
 	return cmd
-}
-
-// watchTrain prints every new train and member decision in time order.
-func watchTrain(ctx context.Context, cl *api.Client, out io.Writer, name string, interval time.Duration) error {
-	seen := map[string]int{}
-	for {
-		t, err := cl.Train(ctx, name)
-		if err != nil {
-			return err
-		}
-		type line struct {
-			at   time.Time
-			text string
-		}
-		var lines []line
-		for i, d := range t.Status.Decisions {
-			if i >= seen[""] {
-				lines = append(lines, line{d.Time, fmt.Sprintf("%s  train     %-9s %s", d.Time.Local().Format("15:04:05"), d.Action, clip(d.Message, 140))})
-			}
-		}
-		seen[""] = len(t.Status.Decisions)
-		for member, r := range t.Releases {
-			if r == nil {
-				continue
-			}
-			for i, d := range r.Status.Decisions {
-				if i >= seen[member] {
-					lines = append(lines, line{d.Time, fmt.Sprintf("%s  %-9s %-9s step %-5s %3d%%  %s", d.Time.Local().Format("15:04:05"), member, d.Action,
-						stepOf(d.Step, len(r.Status.Plan)), d.Weight, clip(d.Message, 120))})
-				}
-			}
-			seen[member] = len(r.Status.Decisions)
-		}
-		sort.SliceStable(lines, func(i, j int) bool { return lines[i].at.Before(lines[j].at) })
-		for _, l := range lines {
-			fmt.Fprintln(out, l.text)
-		}
-		if t.Status.Phase.Terminal() {
-			if t.Status.Phase != state.TrainPromoted {
-				return &exitError{code: 2, err: fmt.Errorf("train %s %s: %s", name, t.Status.Phase, t.Status.Reason)}
-			}
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(interval):
-		}
-	}
 }

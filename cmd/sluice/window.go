@@ -21,7 +21,7 @@ import (
 type windowFlags struct {
 	risk     float64
 	duration time.Duration
-	output   string
+	output   outputFormat
 	// Offline planning: a policy file, a traffic CSV and a decision time
 	// instead of a server.
 	file, policy, traffic, at string
@@ -62,7 +62,8 @@ against last month's traffic.`,
 	fl := suggest.Flags()
 	fl.Float64Var(&f.risk, "risk", 0.5, "risk of the release (0-1; from sluice risk explain)")
 	fl.DurationVar(&f.duration, "duration", time.Hour, "expected duration of the release")
-	fl.StringVarP(&f.output, "output", "o", "text", "text or json")
+	f.output = formatTable
+	fl.VarP(&f.output, "output", "o", "output format: table, yaml or json")
 	fl.StringVarP(&f.file, "file", "f", "", "offline: YAML file with the ReleasePolicy whose schedule to use")
 	fl.StringVar(&f.policy, "policy", "", "offline: the ReleasePolicy in -f to use")
 	fl.StringVar(&f.traffic, "traffic", "", "offline: CSV of hourly request counts (default: none, traffic not considered)")
@@ -177,9 +178,9 @@ func offlinePolicy(c *cli, file, service, name string) (*config.ReleasePolicy, e
 	return nil, fmt.Errorf("%s has %d ReleasePolicies (%s): name one with --policy or a SERVICE", fname, len(pols), strings.Join(names, ", "))
 }
 
-func printSuggestion(c *cli, title string, out suggestion, output string) error {
-	if output == "json" {
-		return printJSON(c.out, out)
+func printSuggestion(c *cli, title string, out suggestion, output outputFormat) error {
+	if !output.isTable() {
+		return output.print(c.out, out, nil)
 	}
 	s := out.Suggestion
 	loc, err := time.LoadLocation(s.Timezone)

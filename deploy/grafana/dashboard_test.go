@@ -212,7 +212,7 @@ spec:
 // ACKs listeners, routes, clusters and endpoints.
 func grpcClient(t *testing.T, xdsAddr string) {
 	t.Helper()
-	boot, err := demo.Bootstrap(xdsAddr, demo.Node{ID: "grafana-client", Cluster: "web", Region: "r1"})
+	boot, err := demo.Bootstrap(demo.Node{ID: "grafana-client", Cluster: "web", Region: "r1"}, xdsAddr)
 	require.NoError(t, err)
 	res, err := xds.NewXDSResolverWithConfigForTesting(boot)
 	require.NoError(t, err)
