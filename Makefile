@@ -7,7 +7,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PKGS_CORE := ./config/... ./state/... ./raft/... ./xds/... ./api/... ./server/... ./controller/... ./analysis/...
 
-.PHONY: help build test test-stress test-short test-e2e lint fuzz fuzz-short demo one-node bench bench-fanout bench-rollback bench-envoy screenshots clean envoy prometheus clean-tools chaos
+.PHONY: help build test test-stress test-short test-e2e lint fuzz fuzz-short demo one-node bench bench-fanout bench-rollback bench-failover bench-idle bench-envoy screenshots clean envoy prometheus clean-tools chaos
 
 # Fuzz targets as package:Target; `make fuzz` runs each for FUZZTIME, one
 # at a time on one worker (the machine may be shared).
@@ -79,6 +79,12 @@ chaos: prometheus ## the chaos suite, CHAOS_ROUNDS rounds (default 3, minutes): 
 
 bench-rollback: ## rollback speed on real Prometheus, cluster and clients (several minutes)
 	$(GO) test -run '^$$' -bench Rollback -benchtime 7x -timeout 30m ./test/
+
+bench-failover: ## leader failover on a 3-node cluster: 20 kill -9 and 20 SIGTERM of the leader, time to the new leader's first decision (~5 min)
+	$(GO) test -run '^$$' -bench Failover -benchtime 20x -timeout 20m ./test/
+
+bench-idle: build ## count leader elections on an idle 3-node cluster with the default Raft timeouts for DURATION (default 10m)
+	DURATION=$${DURATION:-10m} ./scripts/idle-elections.sh
 
 screenshots: ## rewrite docs/console-*.png from the Chromium console test (needs chromium and prometheus)
 	SLUICE_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -run TestConsoleInChromium -timeout 10m ./test/

@@ -17,6 +17,9 @@ type Cluster interface {
 	Apply(ctx context.Context, cmd state.Command) (any, error)
 	LeaderChanges() (<-chan bool, func())
 	Subscribe() (<-chan struct{}, func())
+	// Barrier returns once every entry committed before it has been
+	// applied here, the leader.
+	Barrier(ctx context.Context) error
 }
 
 // AckSource reports the proxy groups of every node.
@@ -48,6 +51,9 @@ type Deps struct {
 	// every webhook fails.
 	Webhooks WebhookCaller
 }
+
+// barrierTimeout bounds one Barrier at the start of a term.
+const barrierTimeout = 5 * time.Second
 
 // Controller runs releases while its node leads.
 type Controller struct {
@@ -139,10 +145,15 @@ func (c *Controller) runTerm(ctx context.Context, ch <-chan bool) {
 	c.log.Info("release controller stopped")
 }
 
-// lead is the loop while this node leads.
+// lead is the loop while this node leads. The first pass runs as soon as
+// the state holds everything earlier leaders committed (a Barrier), not a
+// tick later: after a failover a decision that was due is made at once.
 func (c *Controller) lead(ctx context.Context) {
 	changes, cancel := c.cluster.Subscribe()
 	defer cancel()
+	if !c.barrier(ctx) {
+		return
+	}
 	t := time.NewTicker(c.opts.Tick)
 	defer t.Stop()
 	for {
@@ -155,6 +166,30 @@ func (c *Controller) lead(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-changes:
+		}
+	}
+}
+
+// barrier waits until this new leader has applied every committed entry,
+// retrying while it still leads; false when leadership or ctx ended first.
+// Deciding on an older state would only be refused by the guards, but it
+// would cost a round of refused proposals.
+func (c *Controller) barrier(ctx context.Context) bool {
+	for attempt := 0; ; attempt++ {
+		bctx, cancel := context.WithTimeout(ctx, barrierTimeout)
+		err := c.cluster.Barrier(bctx)
+		cancel()
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil || !c.cluster.IsLeader() {
+			return false
+		}
+		c.log.Warn("barrier after election failed; retrying", "err", err, "attempt", attempt)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(c.opts.Tick):
 		}
 	}
 }

@@ -25,6 +25,10 @@ type fakeCluster struct {
 	st     *state.State
 	index  uint64
 	leader bool
+	// barrierEntered, when set, receives a value when Barrier is called;
+	// Barrier then waits for barrierGate to close.
+	barrierEntered chan struct{}
+	barrierGate    chan struct{}
 }
 
 func newFakeCluster(t *testing.T, yaml string) *fakeCluster {
@@ -76,6 +80,20 @@ func (f *fakeCluster) apply(cmd state.Command) (any, error) {
 
 func (f *fakeCluster) LeaderChanges() (<-chan bool, func()) { return make(chan bool), func() {} }
 func (f *fakeCluster) Subscribe() (<-chan struct{}, func()) { return make(chan struct{}), func() {} }
+func (f *fakeCluster) Barrier(ctx context.Context) error {
+	if f.barrierEntered != nil {
+		f.barrierEntered <- struct{}{}
+		select {
+		case <-f.barrierGate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if !f.IsLeader() {
+		return errNotLeader
+	}
+	return nil
+}
 
 // fakeClock is the leader's clock, moved by the test.
 type fakeClock struct {
@@ -289,6 +307,24 @@ func TestBakeSkipsTimeWithoutData(t *testing.T) {
 	rig.clock.advance(time.Second)
 	rig.tick()
 	require.Equal(t, 1, rig.rel("r").Status.Step, "advanced once 10s were baked with data")
+}
+
+// TestFirstPassAfterBarrier: a new term decides nothing before the
+// Barrier returns, and makes its first pass right after it, not a tick
+// later (the tick here is an hour).
+func TestFirstPassAfterBarrier(t *testing.T) {
+	rig := newLoopRig(t, loopWorld, planEstimator{})
+	rig.c.opts.Tick = time.Hour
+	rig.f.barrierEntered, rig.f.barrierGate = make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	go func() { rig.c.lead(rig.context); close(done) }()
+	<-rig.f.barrierEntered
+	require.Equal(t, state.PhasePending, rig.rel("r").Status.Phase, "nothing decided while the Barrier waits")
+	close(rig.f.barrierGate)
+	require.Eventually(t, func() bool { return rig.rel("r").Status.Phase == state.PhaseProgressing }, 10*time.Second, 5*time.Millisecond,
+		"the first pass admits and starts the release without waiting for a tick")
+	rig.cancel()
+	<-done
 }
 
 // TestLeadershipChangeBetweenDecideAndApply: an analysis is running when

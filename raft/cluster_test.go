@@ -225,3 +225,50 @@ func TestLeaderChangesSingleNode(t *testing.T) {
 	defer cancel2()
 	assert.False(t, recvBool(t, ch2, "current value after Close"))
 }
+
+// TestHandOver moves leadership to another voter without an election
+// timeout: HandOver on the leader, and Close of the leader.
+func TestHandOver(t *testing.T) {
+	c := newCluster(t)
+	n1 := c.start("n1", true)
+	require.Eventually(t, n1.IsLeader, waitTimeout, waitTick)
+	require.ErrorIs(t, n1.HandOver(ctxT(t)), ErrNoVoter, "a single voter has nobody to hand over to")
+	require.True(t, n1.IsLeader())
+	n2 := c.start("n2", false)
+	n3 := c.start("n3", false)
+	require.NoError(t, n1.AddVoter(ctxT(t), "n2", n2.Addr()))
+	require.NoError(t, n1.AddVoter(ctxT(t), "n3", n3.Addr()))
+	applyServices(t, n1, "a")
+	waitService(t, "a", n1, n2, n3)
+
+	for _, f := range []*Node{n2, n3} {
+		require.ErrorIs(t, f.HandOver(ctxT(t)), ErrNotLeader, "follower %s", f.ID())
+	}
+	term := n1.Stats().Term
+	require.NoError(t, n1.HandOver(ctxT(t)))
+	require.False(t, n1.IsLeader(), "the old leader steps down when the hand-over returns")
+	leader := waitSingleLeader(t, n1, n2, n3)
+	require.NotEqual(t, "n1", leader.ID())
+	// A hand-over is one election in the next term; a timeout-driven one
+	// would have needed the old leader to be silent.
+	require.Equal(t, term+1, leader.Stats().Term)
+	applyServices(t, leader, "b")
+	waitService(t, "b", n1, n2, n3)
+
+	// Closing the leader hands over first: by the time Close returns, a
+	// voter already campaigns in the next term (it told the old leader so,
+	// which is what ended the hand-over). Without it the others would
+	// still be in the old term for a heartbeat timeout.
+	term = leader.Stats().Term
+	c.stop(leader.ID())
+	var rest []*Node
+	for _, n := range []*Node{n1, n2, n3} {
+		if n != leader {
+			rest = append(rest, n)
+		}
+	}
+	require.True(t, slices.ContainsFunc(rest, func(n *Node) bool { return n.Stats().Term > term }),
+		"no voter moved past term %d when Close returned", term)
+	next := waitSingleLeader(t, rest...)
+	require.Equal(t, term+1, next.Stats().Term)
+}

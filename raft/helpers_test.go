@@ -61,8 +61,9 @@ func testConfig(t *testing.T, id, dir, addr string, bootstrap bool) Config {
 		RaftAddr:  addr,
 		Bootstrap: bootstrap,
 		Logger:    testLogger(t).With("test", t.Name()),
-		// The server's defaults: with 300 ms and a 150 ms lease, a leader
-		// on two busy cores under -race lost its lease while adding voters.
+		// hashicorp's defaults, longer than the server's: with 300 ms and a
+		// 150 ms lease, a leader on two busy cores under -race lost its
+		// lease while adding voters.
 		HeartbeatTimeout:   time.Second,
 		ElectionTimeout:    time.Second,
 		LeaderLeaseTimeout: 500 * time.Millisecond,

@@ -41,6 +41,10 @@ var ErrTooLarge = errors.New("command too large for one Raft log entry")
 // left unchanged on every node.
 var ErrApplyPanic = errors.New("applying the command panicked")
 
+// ErrNoVoter is returned by HandOver when no other voter could take
+// leadership (a single-node cluster).
+var ErrNoVoter = errors.New("no other voter to hand leadership to")
+
 // ErrConfig is returned by Open for an unusable Config.
 var ErrConfig = errors.New("invalid raft node configuration")
 
@@ -55,6 +59,24 @@ const (
 	// second process on the same data directory fails instead of hanging.
 	boltOpenTimeout = time.Second
 )
+
+// Sluice's Raft timeouts, used when Config leaves them zero. A follower
+// checks for the leader's heartbeats at random intervals of one to two
+// heartbeat timeouts and campaigns at the first check that finds none for
+// a heartbeat timeout, so a dead leader is noticed 0.3-0.9 s after its
+// last heartbeat (hashicorp's 1 s default takes 1-3 s). The leader lease is
+// as long as the heartbeat timeout allows: a leader steps down only after
+// 300 ms without hearing from a quorum. docs/benchmarks.md has the
+// failover and idle-cluster measurements behind these values.
+const (
+	DefaultHeartbeatTimeout   = 300 * time.Millisecond
+	DefaultElectionTimeout    = 300 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 300 * time.Millisecond
+)
+
+// handOverTimeout bounds how long Close waits for leadership to move to
+// another voter before shutting down anyway.
+const handOverTimeout = 2 * time.Second
 
 // Config configures a Node.
 type Config struct {
@@ -79,7 +101,9 @@ type Config struct {
 	// Logger receives the node's and hashicorp/raft's logs. Nil discards.
 	Logger *slog.Logger
 
-	// Timeouts; zero means the hashicorp/raft default.
+	// Timeouts; zero means DefaultHeartbeatTimeout,
+	// DefaultElectionTimeout, DefaultLeaderLeaseTimeout and hashicorp's
+	// default commit timeout.
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
@@ -141,10 +165,17 @@ func Open(cfg Config) (*Node, error) {
 	// configuration (it never campaigns) until it is closed, so Close always
 	// does the full shutdown and the node could be added back.
 	rc.ShutdownOnRemove = false
+	rc.HeartbeatTimeout = DefaultHeartbeatTimeout
+	rc.ElectionTimeout = DefaultElectionTimeout
+	rc.LeaderLeaseTimeout = DefaultLeaderLeaseTimeout
 	setIfNonZero(&rc.HeartbeatTimeout, cfg.HeartbeatTimeout)
 	setIfNonZero(&rc.ElectionTimeout, cfg.ElectionTimeout)
 	setIfNonZero(&rc.LeaderLeaseTimeout, cfg.LeaderLeaseTimeout)
 	setIfNonZero(&rc.CommitTimeout, cfg.CommitTimeout)
+	if cfg.LeaderLeaseTimeout == 0 {
+		// A shorter heartbeat timeout alone shortens the default lease too.
+		rc.LeaderLeaseTimeout = min(rc.LeaderLeaseTimeout, rc.HeartbeatTimeout)
+	}
 	setIfNonZero(&rc.SnapshotThreshold, cfg.SnapshotThreshold)
 	setIfNonZero(&rc.SnapshotInterval, cfg.SnapshotInterval)
 	setIfNonZero(&rc.TrailingLogs, cfg.TrailingLogs)
@@ -260,11 +291,20 @@ func setIfNonZero[T comparable](dst *T, v T) {
 	}
 }
 
-// Close shuts the Raft node down and closes its stores. It does not hand
-// leadership over first: the others elect a new leader after the election
-// timeout. Calling Close again returns the first result.
+// Close shuts the Raft node down and closes its stores. A leader first
+// hands leadership to the most up-to-date voter (HandOver), so the cluster
+// has a leader again without waiting for an election timeout; when that
+// fails it shuts down anyway and the others elect one. Calling Close again
+// returns the first result.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		if n.IsLeader() {
+			ctx, cancel := context.WithTimeout(context.Background(), handOverTimeout)
+			if err := n.HandOver(ctx); err != nil && !errors.Is(err, ErrNoVoter) {
+				n.log.Warn("leadership hand-over before shutdown failed; the others will elect a leader after the election timeout", "err", err)
+			}
+			cancel()
+		}
 		var errs []error
 		if err := n.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("shut down raft: %w", err))
@@ -283,6 +323,41 @@ func (n *Node) Close() error {
 		n.log.Info("raft node stopped")
 	})
 	return n.closeErr
+}
+
+// HandOver transfers leadership to the most up-to-date voter and waits
+// until that voter has been told to campaign at once (hashicorp's
+// LeadershipTransfer, Raft's TimeoutNow). It returns ErrNotLeader on a
+// follower; applies are refused with ErrNotLeader while it runs.
+func (n *Node) HandOver(ctx context.Context) error {
+	if !n.IsLeader() {
+		return fmt.Errorf("hand over leadership: %w", ErrNotLeader)
+	}
+	if !n.hasOtherVoter() {
+		return fmt.Errorf("hand over leadership: %w", ErrNoVoter)
+	}
+	term := n.raft.CurrentTerm()
+	if err := wait(ctx, n.raft.LeadershipTransfer()); err != nil {
+		return raftError("hand over leadership", err)
+	}
+	id, _ := n.Leader()
+	n.log.Info("leadership handed over", "term", term, "to", id)
+	return nil
+}
+
+// hasOtherVoter reports whether the configuration has a voter besides
+// this node.
+func (n *Node) hasOtherVoter() bool {
+	servers, err := n.Servers()
+	if err != nil {
+		return false
+	}
+	for _, s := range servers {
+		if s.ID != n.id && s.Suffrage == SuffrageVoter {
+			return true
+		}
+	}
+	return false
 }
 
 // ID returns this node's Raft server id.

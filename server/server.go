@@ -32,6 +32,9 @@ import (
 // ErrJoin is returned when a node cannot join an existing cluster.
 var ErrJoin = errors.New("cannot join cluster")
 
+// handOverTimeout bounds the leadership hand-over on Close.
+const handOverTimeout = 2 * time.Second
+
 // Defaults for the listen addresses.
 const (
 	DefaultAPIAddr  = "127.0.0.1:7070"
@@ -323,10 +326,19 @@ func (n *Node) Raft() *raft.Node { return n.raft }
 // XDS exposes the xDS server.
 func (n *Node) XDS() *xds.Server { return n.xds }
 
-// Close stops serving and shuts the Raft node down.
+// Close stops serving and shuts the Raft node down. A leader hands
+// leadership over first, while everything still runs, so the cluster is
+// led again within a round trip instead of an election timeout.
 func (n *Node) Close() error {
 	var err error
 	n.once.Do(func() {
+		if n.raft.IsLeader() {
+			hctx, cancel := context.WithTimeout(context.Background(), handOverTimeout)
+			if herr := n.raft.HandOver(hctx); herr != nil && !errors.Is(herr, raft.ErrNoVoter) {
+				n.log.Warn("leadership hand-over failed; the others will elect a leader after the election timeout", "err", herr)
+			}
+			cancel()
+		}
 		n.cancel()
 		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		_ = n.httpSrv.Shutdown(sctx)
