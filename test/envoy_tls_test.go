@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,6 +53,14 @@ func TestEnvoyOverMutualTLS(t *testing.T) {
 	// A valid certificate of another cluster: the stream is refused.
 	payments := refusedEnvoy(t, procs, envoyNode{id: "payments-as-web", cluster: "web", region: "eu-west", zone: "c", gateway: "127.0.0.4", tls: files(dir, "proxy-payments")},
 		"cluster.sluice_xds.upstream_rq_total")
+	eventually(t, 30*time.Second, "the server logging the refused stream", func() error {
+		for _, l := range procs[0].logs.since(0) {
+			if strings.Contains(l, "xds stream refused") && strings.Contains(l, "code=PermissionDenied") && strings.Contains(l, "proxy/payments") {
+				return nil
+			}
+		}
+		return errors.New("no refusal of the payments identity logged")
+	})
 	for _, e := range []*fleetEnvoy{intruder, payments} {
 		ls, err := e.Admin().Listeners(context.Background())
 		require.NoError(t, err)
