@@ -2,6 +2,7 @@ package test
 
 import (
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,11 @@ import (
 func TestEnvoyBootstrapValidates(t *testing.T) {
 	bin := envoytest.Binary(t)
 	base := []string{"envoy", "bootstrap", "--node-id", "edge-1", "--cluster", "edge"}
+	// Envoy reads the certificate files when it validates.
+	dir := t.TempDir()
+	out, err := exec.Command(sluiceBin, "tls", "init", "--dir", dir, "--node", "n1=127.0.0.1", "--proxy", "edge", "--validity", "1h").CombinedOutput()
+	require.NoError(t, err, string(out))
+	mtls := []string{"--tls-ca", filepath.Join(dir, "ca.crt"), "--tls-cert", filepath.Join(dir, "proxy-edge.crt"), "--tls-key", filepath.Join(dir, "proxy-edge.key")}
 	variants := map[string][]string{
 		"one node, yaml":            {"--xds", "127.0.0.1:18000"},
 		"one node, json":            {"--xds", "127.0.0.1:18000", "-o", "json"},
@@ -26,6 +32,8 @@ func TestEnvoyBootstrapValidates(t *testing.T) {
 		"gateway on loopback":       {"--gateway-address", "127.0.0.1", "--xds", "127.0.0.1:18000"},
 		"gateway on IPv6":           {"--gateway-address", "::", "--xds", "[::1]:18000", "--admin", "[::1]:9901", "--max-connections", "100"},
 		"admin on a free port":      {"--admin", "127.0.0.1:0", "--xds", "127.0.0.1:18000"},
+		"mutual TLS, yaml":          append([]string{"--xds", "127.0.0.1:18000", "--tls-server-name", "n1"}, mtls...),
+		"mutual TLS, delta, json":   append([]string{"--delta", "-o", "json", "--xds", "sluice-1:18000", "--tls-trust-domain", "prod.example"}, mtls...),
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -55,7 +63,10 @@ func TestEnvoyBootstrapValidates(t *testing.T) {
 	}
 
 	// A bootstrap Envoy would refuse is not printed at all.
-	out, err := exec.Command(sluiceBin, "envoy", "bootstrap", "--node-id", "e", "--cluster", "c", "--xds", "nohost").CombinedOutput()
+	out, err = exec.Command(sluiceBin, "envoy", "bootstrap", "--node-id", "e", "--cluster", "c", "--xds", "nohost").CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), `--xds[0] "nohost": not host:port`)
+	out, err = exec.Command(sluiceBin, append(base, "--xds", "127.0.0.1:18000", "--tls-ca", mtls[1])...).CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "mutual TLS needs --tls-ca, --tls-cert and --tls-key together; missing --tls-cert, --tls-key")
 }

@@ -26,7 +26,13 @@ type envoyNode struct {
 	id, cluster, region, zone string
 	gateway                   string // loopback IP the gateway listeners bind
 	delta                     bool
+	// tls, when set, puts the ADS stream on mutual TLS: CA, certificate
+	// and key files.
+	tls *envoyTLS
 }
+
+// envoyTLS are the files of a proxy's mutual TLS bootstrap.
+type envoyTLS struct{ ca, cert, key string }
 
 // group is the proxy group key Sluice gives the Envoy.
 func (n envoyNode) group() string {
@@ -48,6 +54,9 @@ func envoyBootstrapFor(t testing.TB, procs []*proc, n envoyNode, format string) 
 	}
 	if n.delta {
 		args = append(args, "--delta")
+	}
+	if n.tls != nil {
+		args = append(args, "--tls-ca", n.tls.ca, "--tls-cert", n.tls.cert, "--tls-key", n.tls.key)
 	}
 	out, err := exec.Command(sluiceBin, args...).Output()
 	if ee, ok := err.(*exec.ExitError); ok {

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -190,6 +191,23 @@ func StreamInterceptor(a Authorizer) grpc.StreamServerInterceptor {
 			// go-control-plane ends the stream without the receive error;
 			// the client is told why.
 			return as.denied
+		}
+		return err
+	}
+}
+
+// logRefusals logs every stream next refuses (PermissionDenied or
+// Unauthenticated) with the client's address and why, so a proxy turned
+// away shows in the server's log, not only in its own.
+func logRefusals(log *slog.Logger, next grpc.StreamServerInterceptor) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		err := next(srv, ss, info, handler)
+		if c := status.Code(err); c == codes.PermissionDenied || c == codes.Unauthenticated {
+			addr := ""
+			if p, ok := peer.FromContext(ss.Context()); ok && p.Addr != nil {
+				addr = p.Addr.String()
+			}
+			log.Warn("xds stream refused", "peer", addr, "code", c.String(), "err", err)
 		}
 		return err
 	}

@@ -71,13 +71,15 @@ type BootstrapOptions struct {
 	// MaxConnections bounds downstream connections
 	// (DefaultMaxDownstreamConnections if zero).
 	MaxConnections uint64
+	// TLS, when its files are set, puts the ADS stream on mutual TLS.
+	TLS BootstrapTLS
 }
 
 // EnvoyBootstrap builds a complete Envoy bootstrap for one proxy: its node
 // identity and locality, listeners and clusters from ADS (LDS and CDS over
 // the aggregated stream, which then carries RDS and EDS too), a static
-// cluster with every Sluice xDS address, the admin listener and a global
-// downstream connection limit. The result passes ValidateAll.
+// cluster with every Sluice xDS address (over mutual TLS when o.TLS has
+// files), the admin listener and a global downstream connection limit. The result passes ValidateAll.
 func EnvoyBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 	var problems []string
 	bad := func(format string, args ...any) {
@@ -124,6 +126,7 @@ func EnvoyBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 			bad("--gateway-address %q: want an IP address such as 127.0.0.1 or ::", o.GatewayAddress)
 		}
 	}
+	problems = append(problems, o.TLS.problems()...)
 	switch len(problems) {
 	case 0:
 	case 1:
@@ -139,6 +142,11 @@ func EnvoyBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 	xdsCluster, err := xdsStaticCluster(xdsHosts, byName)
 	if err != nil {
 		return nil, err
+	}
+	if o.TLS.enabled() {
+		if xdsCluster.TransportSocket, err = o.TLS.transportSocket(); err != nil {
+			return nil, err
+		}
 	}
 	monitor, err := marshalAny(&downstreamv3.DownstreamConnectionsConfig{MaxActiveDownstreamConnections: int64(min(maxConns, 1<<62))})
 	if err != nil {

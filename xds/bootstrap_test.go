@@ -10,6 +10,7 @@ import (
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/stretchr/testify/require"
 	yaml "go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -91,6 +92,44 @@ func TestEnvoyBootstrapVariants(t *testing.T) {
 	require.Equal(t, "edge/eu-west/eu-west-1a@127.0.0.1", g.Key())
 }
 
+func TestEnvoyBootstrapMutualTLS(t *testing.T) {
+	plain, err := EnvoyBootstrap(testBootstrapOptions())
+	require.NoError(t, err)
+	require.Nil(t, plain.GetStaticResources().GetClusters()[0].GetTransportSocket(), "no TLS files: plaintext")
+
+	o := testBootstrapOptions()
+	o.TLS = BootstrapTLS{CA: "/tls/ca.crt", Cert: "/tls/proxy-edge.crt", Key: "/tls/proxy-edge.key", ServerName: "sluice-xds.internal", TrustDomain: "prod.example"}
+	b, err := EnvoyBootstrap(o)
+	require.NoError(t, err)
+	ts := b.GetStaticResources().GetClusters()[0].GetTransportSocket()
+	require.Equal(t, "envoy.transport_sockets.tls", ts.GetName())
+	ctx := &tlsv3.UpstreamTlsContext{}
+	require.NoError(t, ts.GetTypedConfig().UnmarshalTo(ctx))
+	require.Equal(t, "sluice-xds.internal", ctx.GetSni())
+	common := ctx.GetCommonTlsContext()
+	require.Equal(t, []string{"h2"}, common.GetAlpnProtocols(), "gRPC over TLS negotiates HTTP/2")
+	require.Len(t, common.GetTlsCertificates(), 1)
+	require.Equal(t, "/tls/proxy-edge.crt", common.GetTlsCertificates()[0].GetCertificateChain().GetFilename())
+	require.Equal(t, "/tls/proxy-edge.key", common.GetTlsCertificates()[0].GetPrivateKey().GetFilename())
+	vc := common.GetValidationContext()
+	require.Equal(t, "/tls/ca.crt", vc.GetTrustedCa().GetFilename())
+	require.Len(t, vc.GetMatchTypedSubjectAltNames(), 1)
+	san := vc.GetMatchTypedSubjectAltNames()[0]
+	require.Equal(t, tlsv3.SubjectAltNameMatcher_URI, san.GetSanType())
+	require.Equal(t, "spiffe://prod.example/sluice/node/", san.GetMatcher().GetPrefix(), "only a Sluice node of the trust domain is the xDS server")
+
+	o.TLS.TrustDomain = ""
+	b, err = EnvoyBootstrap(o)
+	require.NoError(t, err)
+	require.NoError(t, b.GetStaticResources().GetClusters()[0].GetTransportSocket().GetTypedConfig().UnmarshalTo(ctx))
+	require.Equal(t, "spiffe://sluice.local/sluice/node/", ctx.GetCommonTlsContext().GetValidationContext().GetMatchTypedSubjectAltNames()[0].GetMatcher().GetPrefix())
+	for _, format := range []string{FormatYAML, FormatJSON} {
+		out, err := MarshalBootstrap(b, format)
+		require.NoError(t, err)
+		require.True(t, proto.Equal(b, parseBootstrap(t, out, format)), "%s reads back with its transport socket:\n%s", format, out)
+	}
+}
+
 func TestMarshalBootstrapRoundTrips(t *testing.T) {
 	o := testBootstrapOptions()
 	o.GatewayAddress = "::1"
@@ -122,6 +161,9 @@ func TestEnvoyBootstrapRejectsBadOptions(t *testing.T) {
 		"admin no port":   {func(o *BootstrapOptions) { o.Admin = "127.0.0.1" }, `--admin "127.0.0.1"`},
 		"admin bad port":  {func(o *BootstrapOptions) { o.Admin = "127.0.0.1:99999" }, "port must be 0-65535"},
 		"gateway by name": {func(o *BootstrapOptions) { o.GatewayAddress = "localhost" }, `--gateway-address "localhost"`},
+		"tls ca only":     {func(o *BootstrapOptions) { o.TLS.CA = "ca.crt" }, "missing --tls-cert, --tls-key"},
+		"tls no key":      {func(o *BootstrapOptions) { o.TLS = BootstrapTLS{CA: "ca.crt", Cert: "p.crt"} }, "missing --tls-key"},
+		"tls name only":   {func(o *BootstrapOptions) { o.TLS.ServerName = "n1" }, "--tls-server-name and --tls-trust-domain need"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			o := testBootstrapOptions()

@@ -165,7 +165,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		opts = append(opts, grpc.Creds(s.opts.Creds))
 	}
 	if s.opts.Authorizer != nil {
-		opts = append(opts, grpc.StreamInterceptor(StreamInterceptor(s.opts.Authorizer)),
+		opts = append(opts, grpc.StreamInterceptor(logRefusals(s.log, StreamInterceptor(s.opts.Authorizer))),
 			grpc.UnaryInterceptor(func(context.Context, any, *grpc.UnaryServerInfo, grpc.UnaryHandler) (any, error) {
 				return nil, status.Error(codes.PermissionDenied, "xds: only streams are served")
 			}))

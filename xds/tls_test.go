@@ -1,10 +1,12 @@
 package xds
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	grpcxds "google.golang.org/grpc/xds"
 
@@ -228,4 +231,37 @@ func TestGroupRules(t *testing.T) {
 	bad := &GroupRules{Rules: []GroupRule{{Identity: "", Groups: []string{"a/b"}}}}
 	require.ErrorContains(t, bad.check("rules.yaml"), `rules[0].identity: required`)
 	require.ErrorContains(t, bad.check("rules.yaml"), `rules[0].groups[0]: "a/b": want cluster or cluster/region/zone`)
+}
+
+// peerStream is a server stream whose context carries a client address.
+type peerStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s peerStream) Context() context.Context { return s.ctx }
+
+func TestRefusedStreamsAreLogged(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	ss := peerStream{ctx: peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 4242}})}
+	for _, tc := range []struct {
+		err    error
+		logged bool
+	}{
+		{status.Error(codes.PermissionDenied, "xds: denied"), true},
+		{status.Error(codes.Unauthenticated, "xds: no certificate"), true},
+		{status.Error(codes.Canceled, "gone"), false},
+		{nil, false},
+	} {
+		buf.Reset()
+		next := func(any, grpc.ServerStream, *grpc.StreamServerInfo, grpc.StreamHandler) error { return tc.err }
+		err := logRefusals(log, next)(nil, ss, &grpc.StreamServerInfo{}, nil)
+		require.Equal(t, tc.err, err, "the refusal reaches the client unchanged")
+		if !tc.logged {
+			require.Empty(t, buf.String(), "%v", tc.err)
+			continue
+		}
+		require.Contains(t, buf.String(), `msg="xds stream refused" peer=10.0.0.9:4242 code=`+status.Code(tc.err).String())
+	}
 }

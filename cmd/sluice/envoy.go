@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/sluicehq/sluice/certs"
 	"github.com/sluicehq/sluice/xds"
 )
 
@@ -29,10 +30,18 @@ The proxy's group is its --cluster, --region and --zone: every proxy of a
 group receives the same listeners, routes, clusters and endpoints. List every
 Sluice node with --xds: Envoy keeps one ADS stream to one of them and moves
 to the next when that node goes away. --gateway-address makes the gateway
-listeners bind one IP address (default 0.0.0.0, every interface).`,
+listeners bind one IP address (default 0.0.0.0, every interface).
+
+Against servers with --xds-client-ca, give --tls-ca, --tls-cert and
+--tls-key (all three; sluice tls init writes proxy-<cluster>.crt/.key): the
+ADS stream then runs over mutual TLS, Envoy trusts only servers whose
+certificate the CA signed and names a Sluice node, and the certificate's
+cluster must be --cluster. Envoy reads the files when it starts.`,
 		Example: `  sluice envoy bootstrap --node-id edge-1 --cluster edge --region eu-west --zone eu-west-1a \
     --xds 10.0.0.1:18000 --xds 10.0.0.2:18000 --xds 10.0.0.3:18000 > envoy.yaml
-  envoy -c envoy.yaml`,
+  envoy -c envoy.yaml
+  sluice envoy bootstrap --node-id web-1 --cluster web --xds 10.0.0.1:18000 \
+    --tls-ca /etc/sluice/tls/ca.crt --tls-cert /etc/sluice/tls/proxy-web.crt --tls-key /etc/sluice/tls/proxy-web.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			b, err := xds.EnvoyBootstrap(o)
@@ -57,6 +66,11 @@ listeners bind one IP address (default 0.0.0.0, every interface).`,
 	f.StringVar(&o.Admin, "admin", xds.DefaultEnvoyAdmin, "Envoy's admin listen address (keep it private: it can change the proxy)")
 	f.StringVar(&o.GatewayAddress, "gateway-address", "", "IP address the gateway listeners bind (default 0.0.0.0)")
 	f.Uint64Var(&o.MaxConnections, "max-connections", xds.DefaultMaxDownstreamConnections, "downstream connections Envoy accepts in all")
+	f.StringVar(&o.TLS.CA, "tls-ca", "", "CA file the xDS servers' certificates must chain to (mutual TLS)")
+	f.StringVar(&o.TLS.Cert, "tls-cert", "", "the proxy's certificate file, presented to the xDS servers")
+	f.StringVar(&o.TLS.Key, "tls-key", "", "the proxy's private key file")
+	f.StringVar(&o.TLS.ServerName, "tls-server-name", "", "SNI sent to the xDS servers")
+	f.StringVar(&o.TLS.TrustDomain, "tls-trust-domain", "", "trust domain of the nodes' identities (default "+certs.DefaultTrustDomain+")")
 	f.StringVarP(&output, "output", "o", xds.FormatYAML, "yaml or json")
 	return cmd
 }
