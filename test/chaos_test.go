@@ -354,6 +354,21 @@ func partitionLeader(c *chaosEnv, release string) {
 	}
 	c.links.isolate(old.id)
 	c.newLeaderWithout(old)
+	// A cut-off follower keeps forwarding consistent reads (over the API,
+	// which is not cut) to the leader it last heard from until its
+	// heartbeat timeout passes, and that leader's answers are
+	// linearizable. The guarantee is about a node that knows it is alone:
+	// once it names no leader, it must refuse.
+	eventually(t, 30*time.Second, "the minority to lose its leader", func() error {
+		m, err := old.client().Members(context.Background())
+		if err != nil {
+			return err
+		}
+		if m.Leader != "" {
+			return fmt.Errorf("%s still names %s as leader", old.id, m.Leader)
+		}
+		return nil
+	})
 	frozen := c.release(old, release)
 	cl := old.client()
 	cl.Consistent = true
