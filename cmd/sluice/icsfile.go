@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/sluicehq/sluice/calendar"
 )
 
 // icsFileKey is the convenience key `sluice apply` resolves: in a
@@ -61,7 +62,7 @@ func resolveICSFiles(name string, data []byte) ([]byte, error) {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(base, p)
 		}
-		text, err := os.ReadFile(p)
+		text, err := readFileLimited(p, calendar.MaxICSBytes)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d:%d: %s: %w", name, r.line, r.col, icsFileKey, err)
 		}

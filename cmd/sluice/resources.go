@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluicehq/sluice/api"
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/state"
 )
@@ -227,9 +227,9 @@ func (c *cli) readInput(f string) (string, []byte, error) {
 	)
 	if f == "-" {
 		name = "<stdin>"
-		data, err = io.ReadAll(c.in)
+		data, err = readLimited(name, c.in, api.MaxBodyBytes)
 	} else {
-		data, err = os.ReadFile(f)
+		data, err = readFileLimited(f, api.MaxBodyBytes)
 	}
 	if err != nil {
 		return "", nil, fmt.Errorf("read %s: %w", f, err)
