@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicehq/sluice/analysis/risk"
+	"github.com/sluicehq/sluice/state"
 )
 
 const riskTestdata = "../../analysis/risk/testdata"
@@ -241,4 +243,54 @@ func TestRiskEvaluateNameAndBaseline(t *testing.T) {
 	require.ErrorContains(t, err, "want issta21:PROJECT")
 	_, err = runRisk(t, "evaluate", "--data", path, "--name", "a", "--name", "b")
 	require.ErrorContains(t, err, "each --name and --baseline goes with the --data in the same position")
+}
+
+// TestRiskTrain: training takes the evaluate data options (--map, --name,
+// --baseline, date forms) and writes a model the cluster's stored form
+// accepts.
+func TestRiskTrain(t *testing.T) {
+	path := renamedData(t, false)
+	out := filepath.Join(t.TempDir(), "model.json")
+	_, stderr, err := runRiskStderr(t, "train", "--data", path, "--map", "la=LA", "--name", "payments", "--baseline", "issta21:qt", "-o", out)
+	require.NoError(t, err)
+	require.Contains(t, stderr, "payments: held-out AUC ")
+	require.Contains(t, stderr, "published LApredict (qt) 0.7438")
+	raw, err := os.ReadFile(out)
+	require.NoError(t, err)
+	var stored state.RiskModel
+	require.NoError(t, json.Unmarshal(raw, &stored))
+	m, err := risk.ModelFromStored(&stored)
+	require.NoError(t, err)
+	require.Equal(t, 50, m.Samples)
+	require.Contains(t, m.TrainedOn, "payments 50")
+	require.Contains(t, stderr, "wrote model "+m.Version)
+	_, ok := m.Feature(risk.FeatFilesAge)
+	require.True(t, ok)
+
+	_, err = runRisk(t, "train", "--data", path)
+	require.ErrorContains(t, err, "header has no column for la, which the model uses")
+}
+
+// TestRiskTermsNeedOnlyTheirColumns: with --terms, a file lacking the
+// columns of other terms is read; a missing used column is still named.
+func TestRiskTermsNeedOnlyTheirColumns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "few.csv")
+	var b strings.Builder
+	b.WriteString("date,bug,la,fix\n")
+	for i := range 60 {
+		fmt.Fprintf(&b, "%d,%d,%d,%d\n", 1700000000+i*3600, (i*7)%3/2, 1+(i*37)%200, i%2)
+	}
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
+	out, err := runRisk(t, "evaluate", "--data", path, "--terms", "linesAdded,fix")
+	require.NoError(t, err)
+	require.Contains(t, out, "Model terms: log1p(linesAdded), fix")
+	require.Contains(t, out, "the default model is not evaluated with --terms")
+	stdout, err := runRisk(t, "train", "--data", path, "--terms", "linesAdded,fix")
+	require.NoError(t, err)
+	require.Contains(t, stdout, `"name": "linesAdded"`)
+
+	_, err = runRisk(t, "evaluate", "--data", path, "--terms", "linesAdded,files,filesAge")
+	require.ErrorContains(t, err, "header has no column for nf, age, which the model uses")
+	_, err = runRisk(t, "evaluate", "--data", path, "--terms", "offHours")
+	require.ErrorContains(t, err, `--terms: unknown model term "offHours"`)
 }
