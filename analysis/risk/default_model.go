@@ -20,7 +20,7 @@ func DefaultModel() *Model {
 			{Name: "fix", Transform: "identity", Mean: 0.3820514922925549, Std: 0.4858890300568644, Coef: 0.3468910657848692, Origin: "data"},
 			{Name: "filesAge", Transform: "log1p", Mean: 3.8554031954302377, Std: 1.618758982389654, Coef: -0.11674750400563358, Origin: "data"},
 			{Name: "servicesTouched", Transform: "log1p", Mean: 0.6931471805599453, Std: 1, Coef: 0.35, Origin: "prior",
-				Note: "Prior by analogy: a release that spreads over more services (with their transitive dependents) is like a change spreading over more files, and every dependent is also exposed. Set to the default model's per-unit effect of log1p(files) (0.35). Reference: one service; 3 services add 0.24, 10 add 0.60."},
+				Note: "Prior by analogy: a release that spreads over more services (with their transitive dependents) is like a change spreading over more files, and every dependent is also exposed. Set near the learned per-unit effect of log1p(files) (0.35 without the files' age term, 0.39 with it). Reference: one service; 3 services add 0.24, 10 add 0.60."},
 			{Name: "offHours", Transform: "identity", Mean: 0, Std: 1, Coef: 0.35, Origin: "prior",
 				Note: "Conservative judgement (odds x1.4). Changes made late at night are more often fix-inducing (Eyolfson, Tan, Lam, MSR 2011) and changes made on Fridays more often induce fixes (Sliwerski, Zimmermann, Zeller, MSR 2005); outside business hours fewer people notice and respond."},
 			{Name: "onCallGap", Transform: "identity", Mean: 0, Std: 1, Coef: 0.5, Origin: "prior",
