@@ -18,6 +18,20 @@ import (
 // ErrBadCSV: a JIT data file is not in the expected format.
 var ErrBadCSV = errors.New("bad JIT data file")
 
+// MissingColumnsError says which columns the model uses that a data file's
+// header lacks (after the mapping), all at once. It wraps ErrBadCSV.
+type MissingColumnsError struct {
+	// Columns are the missing columns by the names Sluice reads (la, age).
+	Columns []string
+	text    string // with what each was mapped to
+}
+
+func (e *MissingColumnsError) Error() string {
+	return fmt.Sprintf("%v: header has no column for %s, which the model uses (name the file's columns with a mapping, e.g. la=LinesAdded)", ErrBadCSV, e.text)
+}
+
+func (e *MissingColumnsError) Unwrap() error { return ErrBadCSV }
+
 // Change is one labelled commit of a just-in-time defect prediction data
 // set (the Kamei-style "k_feature" files of the ISSTA'21 JIT-DP benchmark).
 type Change struct {
@@ -174,7 +188,7 @@ func jitHeader(header []string, mapping map[string]string, required []string) (m
 		}
 	}
 	col := map[string]int{}
-	var missing []string
+	var missing, names []string
 	for _, c := range known {
 		name := c
 		if m, ok := mapping[c]; ok {
@@ -187,13 +201,13 @@ func jitHeader(header []string, mapping map[string]string, required []string) (m
 		switch {
 		case !slices.Contains(required, c):
 		case name != c:
-			missing = append(missing, fmt.Sprintf("%s (mapped to %q)", c, name))
+			missing, names = append(missing, fmt.Sprintf("%s (mapped to %q)", c, name)), append(names, c)
 		default:
-			missing = append(missing, c)
+			missing, names = append(missing, c), append(names, c)
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("%w: header has no column for %s, which the model uses (name the file's columns with a mapping, e.g. la=LinesAdded)", ErrBadCSV, strings.Join(missing, ", "))
+		return nil, &MissingColumnsError{Columns: names, text: strings.Join(missing, ", ")}
 	}
 	return col, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -131,6 +132,10 @@ func (d *riskData) load(errOut io.Writer, terms []risk.FeatureSpec) ([]risk.Proj
 	seen := map[string]string{}
 	for i, f := range d.files {
 		p, warns, err := risk.LoadProjectWith(f, risk.ReadOptions{Map: d.mapping, Terms: terms})
+		var mc *risk.MissingColumnsError
+		if errors.As(err, &mc) && len(d.terms) == 0 {
+			return nil, fmt.Errorf("%w; or leave their terms out with --terms (the default terms are %s)", err, riskTermList(risk.DefaultTerms()))
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -283,6 +288,15 @@ func riskAUC(x float64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.4f", x)
+}
+
+// riskTermList names terms as --terms takes them.
+func riskTermList(terms []risk.FeatureSpec) string {
+	var out []string
+	for _, t := range terms {
+		out = append(out, t.Name)
+	}
+	return strings.Join(out, ",")
 }
 
 func riskTermNames(terms []risk.FeatureSpec) string {

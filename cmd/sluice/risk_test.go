@@ -291,6 +291,13 @@ func TestRiskTermsNeedOnlyTheirColumns(t *testing.T) {
 
 	_, err = runRisk(t, "evaluate", "--data", path, "--terms", "linesAdded,files,filesAge")
 	require.ErrorContains(t, err, "header has no column for nf, age, which the model uses")
+	var mc *risk.MissingColumnsError
+	require.ErrorAs(t, err, &mc)
+	require.Equal(t, []string{"nf", "age"}, mc.Columns)
+	require.NotContains(t, err.Error(), "--terms", "the terms were chosen")
+	_, err = runRisk(t, "evaluate", "--data", path)
+	require.ErrorContains(t, err, "header has no column for ld, nf, age, which the model uses")
+	require.ErrorContains(t, err, "or leave their terms out with --terms (the default terms are linesAdded,linesDeleted,files,fix,filesAge)")
 	_, err = runRisk(t, "evaluate", "--data", path, "--terms", "offHours")
 	require.ErrorContains(t, err, `--terms: unknown model term "offHours"`)
 }
