@@ -64,6 +64,14 @@ func changeKeys() []changeKey {
 			return nil
 		}},
 		{"author-experience", intField(func(c *ChangeDescriptor) **int { return &c.AuthorExperience })},
+		{"files-age", func(c *ChangeDescriptor, v string) error {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || f < 0 || f != f || f > 1e6 {
+				return fmt.Errorf("must be a number of days from 0 to 1000000, got %q", v)
+			}
+			c.FilesAge = &f
+			return nil
+		}},
 		{"author", func(c *ChangeDescriptor, v string) error { c.Author = v; return nil }},
 		{"fix", func(c *ChangeDescriptor, v string) error {
 			b, err := strconv.ParseBool(strings.TrimSpace(v))

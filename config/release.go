@@ -39,10 +39,14 @@ type ChangeDescriptor struct {
 	ServicesTouched  []string `json:"servicesTouched,omitempty"`
 	Entropy          *float64 `json:"entropy,omitempty" max:"1000"`
 	AuthorExperience *int     `json:"authorExperience,omitempty" max:"1000000000"`
-	Author           string   `json:"author,omitempty"`
-	Fix              *bool    `json:"fix,omitempty"`
-	Commit           string   `json:"commit,omitempty"`
-	Description      string   `json:"description,omitempty"`
+	// FilesAge is the mean age, in days, of the touched files' last change
+	// before this one (the change history's "age"): recently changed files
+	// are the riskier.
+	FilesAge    *float64 `json:"filesAge,omitempty" max:"1000000"`
+	Author      string   `json:"author,omitempty"`
+	Fix         *bool    `json:"fix,omitempty"`
+	Commit      string   `json:"commit,omitempty"`
+	Description string   `json:"description,omitempty"`
 }
 
 // GateResult is the outcome of one quality gate (tests, scans, ...).

@@ -395,5 +395,8 @@ func checkRelease(r *reporter, rel *Release) {
 		if c.Entropy != nil && (*c.Entropy < 0 || *c.Entropy != *c.Entropy) {
 			r.addf("spec.change.entropy", "must be a non-negative number")
 		}
+		if c.FilesAge != nil && (*c.FilesAge < 0 || *c.FilesAge != *c.FilesAge) {
+			r.addf("spec.change.filesAge", "must be a non-negative number of days")
+		}
 	}
 }

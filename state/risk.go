@@ -29,6 +29,7 @@ type RiskInputs struct {
 	Subsystems       *int       `json:"subsystems,omitempty"`
 	Entropy          *float64   `json:"entropy,omitempty"`
 	AuthorExperience *int       `json:"authorExperience,omitempty"`
+	FilesAge         *float64   `json:"filesAge,omitempty"`
 	Fix              *bool      `json:"fix,omitempty"`
 	ServicesTouched  *int       `json:"servicesTouched,omitempty"`
 	PlannedStart     *time.Time `json:"plannedStart,omitempty"`

@@ -60,7 +60,7 @@ func TestDeclaredVersions(t *testing.T) {
 	l := e.load("decl", followers[1], 100)
 	waitTraffic(t, l, "v1")
 
-	v2 := e.declaredYAML("decl", "v2", "    change.sluice.dev/commit: 4f2a9c1\n    change.sluice.dev/lines-added: \"40\"\n    required-gate.sluice.dev/unit: passed\n")
+	v2 := e.declaredYAML("decl", "v2", "    change.sluice.dev/commit: 4f2a9c1\n    change.sluice.dev/lines-added: \"40\"\n    change.sluice.dev/files-age: \"400\"\n    required-gate.sluice.dev/unit: passed\n")
 	var name string
 	t.Run("a new declared version is released and analysed", func(t *testing.T) {
 		res, err := cl.Apply(ctxT(t), "decl.yaml", []byte(v2))
@@ -73,6 +73,8 @@ func TestDeclaredVersions(t *testing.T) {
 		require.Equal(t, "v1", r.Status.From)
 		require.Equal(t, "4f2a9c1", r.Spec.Spec.Change.Commit, "change descriptor from the annotations")
 		require.NotNil(t, r.Status.Assessment, "risk-assessed like release start")
+		require.Equal(t, 400.0, *r.Status.Assessment.Features.FilesAge, "the files' age from its annotation")
+		require.Contains(t, r.Status.Assessment.Reasons, "touched files last changed 400 days earlier on average (long untouched): -0.15")
 		waitTraffic(t, l, "v2")
 	})
 

@@ -100,8 +100,8 @@ func TestRiskGatesWindowsAndApprovals(t *testing.T) {
 		require.NoError(t, err)
 		l := e.load("risky", other, 200)
 		waitTraffic(t, l, "v1")
-		la, ld, files := 4200, 1800, 75
-		_, err = alice.StartRelease(ctxT(t), releaseWith("risky-v2", "risky", &config.ChangeDescriptor{LinesAdded: &la, LinesDeleted: &ld, Files: &files, Author: "carol"}))
+		la, ld, files, age := 4200, 1800, 75, 0.5
+		_, err = alice.StartRelease(ctxT(t), releaseWith("risky-v2", "risky", &config.ChangeDescriptor{LinesAdded: &la, LinesDeleted: &ld, Files: &files, FilesAge: &age, Author: "carol"}))
 		require.NoError(t, err)
 		r := e.waitRelease(leader, "risky-v2", 60*time.Second, "held for a risk approval", func(r *state.Release) bool {
 			return r.HeldFor(state.HoldRisk)
@@ -117,6 +117,7 @@ func TestRiskGatesWindowsAndApprovals(t *testing.T) {
 		out, err := exec.Command(sluiceBin, "--server", other.api, "--token", deployerToken, "risk", "explain", "risky-v2").CombinedOutput()
 		require.NoError(t, err, string(out))
 		require.Contains(t, string(out), "high risk")
+		require.Contains(t, string(out), "touched files last changed 12 hours earlier on average (recently changed): +", "the files' age is a learned reason")
 		require.Contains(t, string(out), "A person must approve step 2 before it starts.")
 
 		_, err = alice.Approve(ctxT(t), "risky-v2", 0, "")

@@ -68,18 +68,42 @@ type EvalOptions struct {
 	// Default is a ready model evaluated as it is (normally DefaultModel());
 	// nil leaves its column and the level table out.
 	Default *Model
+	// Resamples and Seed of the paired bootstrap (PairedAUCDiff); defaults
+	// DefaultResamples and DefaultSeed.
+	Resamples int
+	Seed      uint64
 }
 
-// ProjectResult holds one project's AUCs on its test set (the newest 20%).
+// Metrics are one model's figures on a test set.
+type Metrics struct {
+	AUC   float64
+	Brier float64
+	EffortAware
+}
+
+// ProjectResult holds one project's figures on its test set (the newest
+// 20%). The intervals are paired-bootstrap 95% intervals of the model's AUC
+// minus LAOnly's on the same resamples.
 type ProjectResult struct {
 	Project                                 string
 	Rows, TrainRows, TestRows, TestFailures int
 	Published                               float64 // published LApredict AUC, NaN if unknown
-	LAOnly                                  float64 // logistic regression on la alone, same split
-	WithinProject                           float64 // the terms, trained on this project's training part
-	CrossProject                            float64 // the terms, trained on the other projects' training parts; NaN with one project
-	Pooled                                  float64 // the terms, trained on every project's training part
-	Default                                 float64 // EvalOptions.Default as it is; NaN without one
+	LAOnly                                  Metrics // logistic regression on la alone, same split
+	// WithinTerms are the terms chosen on the validation part of this
+	// project's training data (SelectTerms); Within is them trained on the
+	// whole training part.
+	WithinTerms []FeatureSpec
+	Within      Metrics
+	WithinDiff  Interval
+	// Cross is the terms trained on the other projects' training parts
+	// (leave one project out); nil-valued (NaN) with one project.
+	Cross     Metrics
+	CrossDiff Interval
+	// Pooled is the terms trained on every project's training part.
+	Pooled float64
+	// Default is EvalOptions.Default as it is; NaN without one.
+	Default     Metrics
+	DefaultDiff Interval
 }
 
 // LevelStat counts the test changes a model puts in a level and how many
@@ -95,87 +119,61 @@ type Report struct {
 	Projects []ProjectResult
 	// Levels of the Default model over every project's test set.
 	Levels []LevelStat
+	// Resamples and Seed of the bootstrap that made the intervals.
+	Resamples int
+	Seed      uint64
+}
+
+func (o EvalOptions) withDefaults() EvalOptions {
+	if o.Terms == nil {
+		o.Terms = DefaultTerms()
+	}
+	if o.Resamples <= 0 {
+		o.Resamples = DefaultResamples
+	}
+	if o.Seed == 0 {
+		o.Seed = DefaultSeed
+	}
+	return o
+}
+
+// laOnlyTerms is LApredict: logistic regression on raw lines added.
+func laOnlyTerms() []FeatureSpec {
+	return []FeatureSpec{{Name: FeatLinesAdded, Transform: TransformIdentity}}
 }
 
 // Evaluate runs the published protocol on each project: changes in date
 // order, the oldest 80% to train (the scaling is fitted there too), the
-// newest 20% to test; it reports exact AUCs (see AUC).
+// newest 20% to test. It reports exact AUCs (see AUC), the Brier score,
+// the effort-aware figures (Effort) and paired-bootstrap intervals of each
+// model's AUC minus LApredict's (PairedAUCDiff).
 func Evaluate(projects []Project, opts EvalOptions) (*Report, error) {
 	if len(projects) == 0 {
 		return nil, fmt.Errorf("%w: no projects to evaluate", ErrBadTrainingData)
 	}
-	terms := opts.Terms
-	if terms == nil {
-		terms = DefaultTerms()
-	}
-	laOnly := []FeatureSpec{{Name: FeatLinesAdded, Transform: TransformIdentity}}
-	trains := make([][]Sample, len(projects))
+	opts = opts.withDefaults()
+	trains := make([][]Change, len(projects))
 	tests := make([][]Change, len(projects))
 	var pooled []Sample
 	for i, p := range projects {
-		tr, te := SplitByDate(p.Changes)
-		trains[i], tests[i] = samplesOf(tr, p.Name), te
-		pooled = append(pooled, trains[i]...)
+		trains[i], tests[i] = SplitByDate(p.Changes)
+		pooled = append(pooled, samplesOf(trains[i], p.Name)...)
 	}
-	fit := func(what string, samples []Sample, terms []FeatureSpec) (*Model, error) {
-		m, err := Train(samples, TrainOptions{Terms: terms})
-		if err != nil {
-			return nil, fmt.Errorf("training %s: %w", what, err)
-		}
-		return m, nil
-	}
-	pooledModel, err := fit("on all projects", pooled, terms)
+	pooledModel, err := fit("on all projects", pooled, opts.Terms)
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{}
+	rep := &Report{Resamples: opts.Resamples, Seed: opts.Seed}
 	for i, p := range projects {
-		r := ProjectResult{
-			Project: p.Name, Rows: len(p.Changes), TrainRows: len(trains[i]), TestRows: len(tests[i]),
-			CrossProject: math.NaN(), Default: math.NaN(),
-		}
-		r.Published = math.NaN()
-		if p.Baseline != "" {
-			r.Published, _ = PublishedLApredict(p.Baseline)
-		}
-		for _, c := range tests[i] {
-			if c.Buggy {
-				r.TestFailures++
+		var others []Sample
+		for j := range projects {
+			if j != i {
+				others = append(others, samplesOf(trains[j], projects[j].Name)...)
 			}
 		}
-		wp, err := fit(p.Name+" (within project)", trains[i], terms)
+		r, err := evaluateProject(p, trains[i], tests[i], others, pooledModel, opts)
 		if err != nil {
 			return nil, err
-		}
-		la, err := fit(p.Name+" (la only)", trains[i], laOnly)
-		if err != nil {
-			return nil, err
-		}
-		type target struct {
-			m   *Model
-			out *float64
-		}
-		models := []target{{wp, &r.WithinProject}, {la, &r.LAOnly}, {pooledModel, &r.Pooled}, {opts.Default, &r.Default}}
-		if len(projects) > 1 {
-			var others []Sample
-			for j := range projects {
-				if j != i {
-					others = append(others, trains[j]...)
-				}
-			}
-			cp, err := fit(p.Name+" (cross project)", others, terms)
-			if err != nil {
-				return nil, err
-			}
-			models = append(models, target{cp, &r.CrossProject})
-		}
-		for _, mo := range models {
-			if mo.m == nil {
-				continue
-			}
-			if *mo.out, err = ModelAUC(mo.m, tests[i]); err != nil {
-				return nil, fmt.Errorf("%s test set: %w", p.Name, err)
-			}
 		}
 		rep.Projects = append(rep.Projects, r)
 	}
@@ -187,6 +185,181 @@ func Evaluate(projects []Project, opts EvalOptions) (*Report, error) {
 		rep.Levels = LevelStats(opts.Default, all)
 	}
 	return rep, nil
+}
+
+// fit trains terms on samples, saying what failed.
+func fit(what string, samples []Sample, terms []FeatureSpec) (*Model, error) {
+	m, err := Train(samples, TrainOptions{Terms: terms})
+	if err != nil {
+		return nil, fmt.Errorf("training %s: %w", what, err)
+	}
+	return m, nil
+}
+
+// evaluateProject measures one project's models on its test set; others
+// are the other projects' training samples (none with one project).
+func evaluateProject(p Project, train, test []Change, others []Sample, pooled *Model, opts EvalOptions) (ProjectResult, error) {
+	r := ProjectResult{
+		Project: p.Name, Rows: len(p.Changes), TrainRows: len(train), TestRows: len(test),
+		Published: math.NaN(), Cross: nanMetrics(), Default: nanMetrics(),
+		CrossDiff: nanInterval(), DefaultDiff: nanInterval(),
+	}
+	if p.Baseline != "" {
+		r.Published, _ = PublishedLApredict(p.Baseline)
+	}
+	for _, c := range test {
+		if c.Buggy {
+			r.TestFailures++
+		}
+	}
+	terms, err := SelectTerms(train, opts.Terms)
+	if err != nil {
+		return r, fmt.Errorf("%s: choosing terms: %w", p.Name, err)
+	}
+	r.WithinTerms = terms
+	samples := samplesOf(train, p.Name)
+	wp, err := fit(p.Name+" (within project)", samples, terms)
+	if err != nil {
+		return r, err
+	}
+	la, err := fit(p.Name+" (la only)", samples, laOnlyTerms())
+	if err != nil {
+		return r, err
+	}
+	laScores := scoresOf(la, test)
+	measure := func(m *Model, out *Metrics, diff *Interval) error {
+		sc := scoresOf(m, test)
+		*out = metricsOf(sc, test)
+		if diff == nil {
+			return nil
+		}
+		iv, err := PairedAUCDiff(logOdds(sc), logOdds(laScores), labelsOf(test), opts.Resamples, opts.Seed)
+		if err != nil {
+			return fmt.Errorf("%s test set: %w", p.Name, err)
+		}
+		*diff = iv
+		return nil
+	}
+	if err := measure(la, &r.LAOnly, nil); err != nil {
+		return r, err
+	}
+	if err := measure(wp, &r.Within, &r.WithinDiff); err != nil {
+		return r, err
+	}
+	if r.Pooled, err = ModelAUC(pooled, test); err != nil {
+		return r, fmt.Errorf("%s test set: %w", p.Name, err)
+	}
+	if len(others) > 0 {
+		cp, err := fit(p.Name+" (leave this project out)", others, opts.Terms)
+		if err != nil {
+			return r, err
+		}
+		if err := measure(cp, &r.Cross, &r.CrossDiff); err != nil {
+			return r, err
+		}
+	}
+	if opts.Default != nil {
+		if err := measure(opts.Default, &r.Default, &r.DefaultDiff); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+func nanMetrics() Metrics {
+	n := math.NaN()
+	return Metrics{AUC: n, Brier: n, EffortAware: EffortAware{RecallAt20: n, Popt: n}}
+}
+
+func nanInterval() Interval { n := math.NaN(); return Interval{n, n, n} }
+
+// SelectTerms chooses, on a validation split of the training changes
+// alone (the oldest 80% of them fit, the newest 20% validate), among the
+// terms and the terms with any one learned term left out, the set whose
+// validation AUC is highest; ties keep the fuller set, then the earlier
+// one. The test data never enter the choice.
+func SelectTerms(train []Change, terms []FeatureSpec) ([]FeatureSpec, error) {
+	fitPart, val := SplitByDate(train)
+	samples := samplesOf(fitPart, "")
+	candidates := [][]FeatureSpec{terms}
+	for i := range terms {
+		if len(terms) > 1 {
+			candidates = append(candidates, slices.Delete(slices.Clone(terms), i, i+1))
+		}
+	}
+	best, bestAUC := terms, math.Inf(-1)
+	for k, c := range candidates {
+		m, err := Train(samples, TrainOptions{Terms: c})
+		switch {
+		case err != nil && k == 0:
+			return nil, err
+		case err != nil:
+			continue // a smaller set that cannot fit is no candidate
+		}
+		auc, err := ModelAUC(m, val)
+		if err != nil {
+			return nil, fmt.Errorf("validation part: %w", err)
+		}
+		if auc > bestAUC {
+			best, bestAUC = c, auc
+		}
+	}
+	return best, nil
+}
+
+type scored struct {
+	logOdds, prob float64
+}
+
+func scoresOf(m *Model, changes []Change) []scored {
+	out := make([]scored, len(changes))
+	for i, c := range changes {
+		s := m.Score(c.Features)
+		out[i] = scored{s.LogOdds, s.Probability}
+	}
+	return out
+}
+
+func logOdds(sc []scored) []float64 {
+	out := make([]float64, len(sc))
+	for i, s := range sc {
+		out[i] = s.logOdds
+	}
+	return out
+}
+
+func labelsOf(changes []Change) []bool {
+	out := make([]bool, len(changes))
+	for i, c := range changes {
+		out[i] = c.Buggy
+	}
+	return out
+}
+
+// churnOf is a change's lines added plus deleted, as far as known.
+func churnOf(c Change) float64 {
+	var n int
+	for _, p := range []*int{c.Features.LinesAdded, c.Features.LinesDeleted} {
+		if p != nil && *p > 0 {
+			n += *p
+		}
+	}
+	return float64(n)
+}
+
+func metricsOf(sc []scored, test []Change) Metrics {
+	labels := labelsOf(test)
+	probs := make([]float64, len(sc))
+	churn := make([]float64, len(sc))
+	for i, s := range sc {
+		probs[i] = s.prob
+		churn[i] = churnOf(test[i])
+	}
+	auc, err := AUC(logOdds(sc), labels)
+	if err != nil {
+		auc = math.NaN()
+	}
+	return Metrics{AUC: auc, Brier: Brier(probs, labels), EffortAware: Effort(probs, churn, labels)}
 }
 
 // ModelAUC is the AUC of a model's scores on labelled changes.
@@ -251,4 +424,38 @@ func samplesOf(changes []Change, group string) []Sample {
 		out[i] = c.Sample(group)
 	}
 	return out
+}
+
+// TrainProjects trains terms on every change of every project (each
+// project a Group, see Train) and appends ReleaseTimePriors: a model made
+// as the default one is, from the user's own data.
+func TrainProjects(projects []Project, terms []FeatureSpec) (*Model, error) {
+	var samples []Sample
+	var parts []string
+	for _, p := range projects {
+		samples = append(samples, samplesOf(p.Changes, p.Name)...)
+		parts = append(parts, fmt.Sprintf("%s %d", p.Name, len(p.Changes)))
+	}
+	var priors []FeatureSpec
+	for _, pr := range ReleaseTimePriors() {
+		if !slices.ContainsFunc(terms, func(t FeatureSpec) bool { return t.Name == pr.Name }) {
+			priors = append(priors, pr) // a term learned from the data replaces its prior
+		}
+	}
+	return Train(samples, TrainOptions{
+		Terms: terms, Priors: priors,
+		TrainedOn: fmt.Sprintf("JIT data, every change (%s changes; one intercept per project in the fit)", strings.Join(parts, ", ")),
+	})
+}
+
+// HeldOutAUC is the AUC of terms trained on a project's oldest 80% on its
+// newest 20% (the published protocol's within-project figure, without the
+// choice of terms).
+func HeldOutAUC(p Project, terms []FeatureSpec) (float64, error) {
+	train, test := SplitByDate(p.Changes)
+	m, err := fit(p.Name, samplesOf(train, p.Name), terms)
+	if err != nil {
+		return 0, err
+	}
+	return ModelAUC(m, test)
 }

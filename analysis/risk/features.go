@@ -1,7 +1,6 @@
 package risk
 
 import (
-	"math"
 	"slices"
 	"time"
 
@@ -19,6 +18,7 @@ const (
 	FeatEntropy          = "entropy"
 	FeatAuthorExperience = "authorExperience"
 	FeatFix              = "fix"
+	FeatFilesAge         = "filesAge"
 	FeatServicesTouched  = "servicesTouched"
 	FeatOffHours         = "offHours"
 	FeatOnCallGap        = "onCallGap"
@@ -28,7 +28,7 @@ const (
 func KnownFeatures() []string {
 	return []string{
 		FeatLinesAdded, FeatLinesDeleted, FeatFiles, FeatDirectories, FeatSubsystems,
-		FeatEntropy, FeatAuthorExperience, FeatFix, FeatServicesTouched, FeatOffHours, FeatOnCallGap,
+		FeatEntropy, FeatAuthorExperience, FeatFix, FeatFilesAge, FeatServicesTouched, FeatOffHours, FeatOnCallGap,
 	}
 }
 
@@ -59,6 +59,10 @@ type Features struct {
 	// AuthorExperience is the number of earlier changes (or releases) by
 	// the same author.
 	AuthorExperience *int `json:"authorExperience,omitempty"`
+	// FilesAge is the mean number of days since the touched files were
+	// last changed (the change history's age): recently changed files are
+	// the riskier.
+	FilesAge *float64 `json:"filesAge,omitempty"`
 	// Fix says whether the change fixes a defect.
 	Fix *bool `json:"fix,omitempty"`
 
@@ -107,6 +111,7 @@ func NewFeatures(cd *config.ChangeDescriptor, ctx Context) Features {
 		f.Entropy = cd.Entropy
 		f.AuthorExperience = cd.AuthorExperience
 		f.Fix = cd.Fix
+		f.FilesAge = cd.FilesAge
 	}
 	if ctx.AuthorExperience != nil {
 		f.AuthorExperience = ctx.AuthorExperience
@@ -144,6 +149,13 @@ func intValue(p *int) rawValue {
 	return rawValue{x: float64(*p), present: true, valid: *p >= 0}
 }
 
+func floatValue(p *float64) rawValue {
+	if p == nil {
+		return rawValue{}
+	}
+	return rawValue{x: *p, present: true, valid: finite(*p) && *p >= 0}
+}
+
 func boolValue(p *bool) rawValue {
 	if p == nil {
 		return rawValue{}
@@ -170,11 +182,9 @@ func (f Features) value(name string) rawValue {
 	case FeatSubsystems:
 		return intValue(f.Subsystems)
 	case FeatEntropy:
-		if f.Entropy == nil {
-			return rawValue{}
-		}
-		e := *f.Entropy
-		return rawValue{x: e, present: true, valid: !math.IsNaN(e) && !math.IsInf(e, 0) && e >= 0}
+		return floatValue(f.Entropy)
+	case FeatFilesAge:
+		return floatValue(f.FilesAge)
 	case FeatAuthorExperience:
 		return intValue(f.AuthorExperience)
 	case FeatFix:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,6 +17,20 @@ import (
 
 // ErrBadCSV: a JIT data file is not in the expected format.
 var ErrBadCSV = errors.New("bad JIT data file")
+
+// MissingColumnsError says which columns the model uses that a data file's
+// header lacks (after the mapping), all at once. It wraps ErrBadCSV.
+type MissingColumnsError struct {
+	// Columns are the missing columns by the names Sluice reads (la, age).
+	Columns []string
+	text    string // with what each was mapped to
+}
+
+func (e *MissingColumnsError) Error() string {
+	return fmt.Sprintf("%v: header has no column for %s, which the model uses (name the file's columns with a mapping, e.g. la=LinesAdded)", ErrBadCSV, e.text)
+}
+
+func (e *MissingColumnsError) Unwrap() error { return ErrBadCSV }
 
 // Change is one labelled commit of a just-in-time defect prediction data
 // set (the Kamei-style "k_feature" files of the ISSTA'21 JIT-DP benchmark).
@@ -35,8 +50,55 @@ func (c Change) Sample(group string) Sample {
 	return Sample{Features: c.Features, Failed: c.Buggy, Group: group}
 }
 
-// jitColumns are the columns ReadJIT needs, in the order it reports them.
-var jitColumns = []string{"_id", "date", "bug", "la", "ld", "nf", "nd", "ns", "entrophy", "exp", "fix"}
+// jitColumn is one column of a JIT data file that holds a model feature,
+// and how a cell of it is read into the features.
+type jitColumn struct {
+	name    string // the benchmark's column name
+	feature string // the feature it holds
+	read    func(f *Features, p *rowParser, col string)
+}
+
+// jitFeatureColumns are the data file's columns for the features a JIT
+// data set carries, in the order they are reported.
+func jitFeatureColumns() []jitColumn {
+	return []jitColumn{
+		{"la", FeatLinesAdded, func(f *Features, p *rowParser, c string) { f.LinesAdded = p.count(c) }},
+		{"ld", FeatLinesDeleted, func(f *Features, p *rowParser, c string) { f.LinesDeleted = p.count(c) }},
+		{"nf", FeatFiles, func(f *Features, p *rowParser, c string) { f.Files = p.count(c) }},
+		{"nd", FeatDirectories, func(f *Features, p *rowParser, c string) { f.Directories = p.count(c) }},
+		{"ns", FeatSubsystems, func(f *Features, p *rowParser, c string) { f.Subsystems = p.count(c) }},
+		{"entrophy", FeatEntropy, func(f *Features, p *rowParser, c string) { f.Entropy = ptr(p.number(c)) }},
+		{"exp", FeatAuthorExperience, func(f *Features, p *rowParser, c string) { f.AuthorExperience = p.count(c) }},
+		{"fix", FeatFix, func(f *Features, p *rowParser, c string) { f.Fix = ptr(p.flag(c)) }},
+		{"age", FeatFilesAge, func(f *Features, p *rowParser, c string) { f.FilesAge = ptr(p.number(c)) }},
+	}
+}
+
+// jitBaseColumns are always read: the commit time and the label. _id is
+// read when present.
+func jitBaseColumns() []string { return []string{"date", "bug"} }
+
+// jitColumnNames lists every column a data file may hold for Sluice.
+func jitColumnNames() []string {
+	out := append([]string{"_id"}, jitBaseColumns()...)
+	for _, c := range jitFeatureColumns() {
+		out = append(out, c.name)
+	}
+	return out
+}
+
+// ColumnsFor are the data columns a model with these terms needs: date,
+// bug and the column of every term a JIT data set carries (release-time
+// terms such as offHours have none and are skipped).
+func ColumnsFor(terms []FeatureSpec) []string {
+	out := jitBaseColumns()
+	for _, c := range jitFeatureColumns() {
+		if slices.ContainsFunc(terms, func(t FeatureSpec) bool { return t.Name == c.feature }) {
+			out = append(out, c.name)
+		}
+	}
+	return out
+}
 
 // ReadOptions say how to read a data file that is not laid out as the
 // benchmark's.
@@ -44,6 +106,10 @@ type ReadOptions struct {
 	// Map names, by column Sluice reads (la, date, ...), the file's column
 	// that holds it; unnamed columns are looked up by their own name.
 	Map map[string]string
+	// Terms are the model's terms: only their columns (ColumnsFor) are
+	// required, and the other feature columns are read when present.
+	// Default DefaultTerms().
+	Terms []FeatureSpec
 }
 
 // ReadJIT reads a JIT data file laid out as the benchmark's.
@@ -53,9 +119,10 @@ func ReadJIT(r io.Reader) ([]Change, error) {
 }
 
 // ReadJITWith reads a JIT data file in file order: a CSV with a header
-// naming at least the columns _id, date, bug, la, ld, nf, nd, ns,
-// entrophy, exp and fix, or the columns opts.Map names for them (others
-// are ignored). Every missing column is reported in one error; other
+// naming at least date, bug and the columns of opts.Terms (ColumnsFor), or
+// the columns opts.Map names for them. Other feature columns (la, ld, nf,
+// nd, ns, entrophy, exp, fix, age) and _id are read when present; a
+// feature whose column is absent is missing (nil). Every missing column is reported in one error; other
 // errors say the line and column. Dates are Unix seconds, RFC 3339 or
 // "YYYY/MM/DD HH:MM" (UTC). The warnings say what looks wrong but reads:
 // churn (la, ld) that looks relative (fractions of the file's size).
@@ -65,7 +132,11 @@ func ReadJITWith(r io.Reader, opts ReadOptions) ([]Change, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: reading header: %w", ErrBadCSV, err)
 	}
-	col, err := jitHeader(header, opts.Map)
+	terms := opts.Terms
+	if terms == nil {
+		terms = DefaultTerms()
+	}
+	col, err := jitHeader(header, opts.Map, ColumnsFor(terms))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -83,20 +154,9 @@ func ReadJITWith(r io.Reader, opts ReadOptions) ([]Change, []string, error) {
 		if p.fraction("la") || p.fraction("ld") {
 			fractional++
 		}
-		c := Change{
-			ID:    rec[col["_id"]],
-			Date:  p.date("date"),
-			Buggy: p.flag("bug"),
-			Features: Features{
-				LinesAdded:       p.count("la"),
-				LinesDeleted:     p.count("ld"),
-				Files:            p.count("nf"),
-				Directories:      p.count("nd"),
-				Subsystems:       p.count("ns"),
-				Entropy:          ptr(p.number("entrophy")),
-				AuthorExperience: p.count("exp"),
-				Fix:              ptr(p.flag("fix")),
-			},
+		c := Change{Date: p.date("date"), Buggy: p.flag("bug"), Features: p.features()}
+		if i, ok := col["_id"]; ok {
+			c.ID = rec[i]
 		}
 		if p.err != nil {
 			return nil, nil, p.err
@@ -114,37 +174,40 @@ func ReadJITWith(r io.Reader, opts ReadOptions) ([]Change, []string, error) {
 }
 
 // jitHeader maps each column Sluice reads to its index, through the
-// mapping; every missing column is named at once.
-func jitHeader(header []string, mapping map[string]string) (map[string]int, error) {
+// mapping. The required columns must be there (every missing one is named
+// at once); the others are mapped when present.
+func jitHeader(header []string, mapping map[string]string, required []string) (map[string]int, error) {
 	at := map[string]int{}
 	for i, h := range header {
 		at[strings.TrimSpace(h)] = i
 	}
-	for k := range mapping {
-		if !slices.Contains(jitColumns, k) {
-			return nil, fmt.Errorf("%w: the mapping names %q, which is not a column Sluice reads (%s)", ErrBadCSV, k, strings.Join(jitColumns, ", "))
+	known := jitColumnNames()
+	for _, k := range slices.Sorted(maps.Keys(mapping)) {
+		if !slices.Contains(known, k) {
+			return nil, fmt.Errorf("%w: the mapping names %q, which is not a column Sluice reads (%s)", ErrBadCSV, k, strings.Join(known, ", "))
 		}
 	}
 	col := map[string]int{}
-	var missing []string
-	for _, c := range jitColumns {
+	var missing, names []string
+	for _, c := range known {
 		name := c
 		if m, ok := mapping[c]; ok {
 			name = m
 		}
-		i, ok := at[name]
-		if !ok {
-			if name != c {
-				missing = append(missing, fmt.Sprintf("%s (mapped to %q)", c, name))
-			} else {
-				missing = append(missing, c)
-			}
+		if i, ok := at[name]; ok {
+			col[c] = i
 			continue
 		}
-		col[c] = i
+		switch {
+		case !slices.Contains(required, c):
+		case name != c:
+			missing, names = append(missing, fmt.Sprintf("%s (mapped to %q)", c, name)), append(names, c)
+		default:
+			missing, names = append(missing, c), append(names, c)
+		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("%w: header has no column for %s (name the file's columns with a mapping, e.g. la=LinesAdded)", ErrBadCSV, strings.Join(missing, ", "))
+		return nil, &MissingColumnsError{Columns: names, text: strings.Join(missing, ", ")}
 	}
 	return col, nil
 }
@@ -192,8 +255,24 @@ func (p *rowParser) date(name string) int64 {
 	return 0
 }
 
-// fraction says whether a count cell holds a non-integral number.
+// features reads the feature columns the file has; the others stay nil.
+func (p *rowParser) features() Features {
+	var f Features
+	for _, c := range jitFeatureColumns() {
+		if _, ok := p.col[c.name]; !ok {
+			continue
+		}
+		c.read(&f, p, c.name)
+	}
+	return f
+}
+
+// fraction says whether a count cell holds a non-integral number; false
+// when the file has no such column.
 func (p *rowParser) fraction(name string) bool {
+	if _, ok := p.col[name]; !ok {
+		return false
+	}
 	v, err := strconv.ParseFloat(p.rec[p.col[name]], 64)
 	return err == nil && finite(v) && v != math.Trunc(v)
 }

@@ -26,6 +26,8 @@ func describe(name string, v rawValue, z float64) string {
 		return qualify("change entropy "+strconv.FormatFloat(v.x, 'f', 2, 64), z, "edits scattered across files", "edits concentrated")
 	case FeatAuthorExperience:
 		return qualify("author has "+count(n, "prior change", "prior changes"), z, "experienced", "inexperienced")
+	case FeatFilesAge:
+		return qualify("touched files last changed "+days(v.x)+" earlier on average", z, "long untouched", "recently changed")
 	case FeatFix:
 		if v.x == 1 {
 			return "is a fix"
@@ -99,4 +101,12 @@ func thousands(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// days writes a number of days: "3 hours", "1 day", "12 days".
+func days(d float64) string {
+	if d < 1 {
+		return count(int64(math.Round(d*24)), "hour", "hours")
+	}
+	return count(int64(math.Round(d)), "day", "days")
 }

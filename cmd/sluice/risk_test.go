@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicehq/sluice/analysis/risk"
+	"github.com/sluicehq/sluice/state"
 )
 
 const riskTestdata = "../../analysis/risk/testdata"
@@ -51,23 +53,26 @@ func TestRiskEvaluateTinyData(t *testing.T) {
 	for _, r := range rep.Projects {
 		var row string
 		for _, l := range lines {
-			if f := strings.Fields(l); len(f) > 0 && f[0] == r.Project {
-				row = l
+			if f := strings.Fields(l); len(f) > 0 && f[0] == r.Project && row == "" {
+				row = l // the first table
 			}
 		}
 		require.NotEmpty(t, row, "no row for %s in:\n%s", r.Project, out)
+		iv := func(d risk.Interval) string {
+			return fmt.Sprintf("%+.4f [%+.4f,%+.4f]", d.Estimate, d.Low, d.High)
+		}
 		want := []string{
 			r.Project, fmt.Sprint(r.Rows), fmt.Sprint(r.TrainRows), fmt.Sprint(r.TestRows),
 			fmt.Sprintf("%d (%.1f%%)", r.TestFailures, 100*float64(r.TestFailures)/float64(r.TestRows)),
-			"n/a", fmt.Sprintf("%.4f", r.LAOnly), fmt.Sprintf("%.4f", r.WithinProject), "n/a",
-			fmt.Sprintf("%.4f", r.CrossProject), fmt.Sprintf("%.4f", r.Pooled), fmt.Sprintf("%.4f", r.Default),
+			"n/a", fmt.Sprintf("%.4f", r.LAOnly.AUC), fmt.Sprintf("%.4f", r.Within.AUC), iv(r.WithinDiff),
+			fmt.Sprintf("%.4f", r.Cross.AUC), iv(r.CrossDiff), fmt.Sprintf("%.4f", r.Pooled), fmt.Sprintf("%.4f", r.Default.AUC), iv(r.DefaultDiff),
 		}
-		require.Equal(t, strings.Join(want, " "), strings.Join(strings.Fields(row), " "))
+		require.Equal(t, strings.Join(want, " "), strings.ReplaceAll(strings.Join(strings.Fields(row), " "), "]*", "]"))
 	}
 	require.Equal(t, 50, rep.Projects[0].Rows)
 	require.Equal(t, 40, rep.Projects[0].TrainRows)
-	require.Contains(t, out, "on 0 of 0 projects with a published number;\nthe default model ("+risk.DefaultModel().Version+") beats it on 0 of 0.")
-	require.Contains(t, out, "Model terms: log1p(linesAdded), log1p(linesDeleted), log1p(files), fix")
+	require.Contains(t, out, "Model terms: log1p(linesAdded), log1p(linesDeleted), log1p(files), fix, log1p(filesAge)")
+	require.Contains(t, out, "paired bootstrap of the test rows (2000 resamples, seed 20210711)")
 	require.Contains(t, out, risk.PublishedSource)
 	require.Contains(t, out, "Default model "+risk.DefaultModel().Version+" on all test sets (18 changes)")
 	for _, l := range []string{"low", "medium", "high"} {
@@ -83,7 +88,7 @@ func TestRiskEvaluateErrors(t *testing.T) {
 	require.ErrorContains(t, err, "opening JIT data")
 
 	bad := filepath.Join(t.TempDir(), "bad_k_feature.csv")
-	require.NoError(t, os.WriteFile(bad, []byte("_id,date,bug,la,ld,nf,nd,ns,entrophy,exp,fix\nabc,1,1,-3,0,1,1,1,0,1,0\n"), 0o600))
+	require.NoError(t, os.WriteFile(bad, []byte("_id,date,bug,la,ld,nf,nd,ns,entrophy,exp,fix,age\nabc,1,1,-3,0,1,1,1,0,1,0,1\n"), 0o600))
 	_, err = runRisk(t, "evaluate", "--data", bad)
 	require.ErrorIs(t, err, risk.ErrBadCSV)
 	require.ErrorContains(t, err, `line 2, column la: "-3" is not a non-negative number`)
@@ -112,8 +117,8 @@ func TestRiskEvaluateJITData(t *testing.T) {
 	out, err := runRisk(t, append([]string{"evaluate"}, args...)...)
 	require.NoError(t, err)
 	t.Log("\n" + out)
-	require.Contains(t, out, "beats the published LApredict AUC on 4 of 4 projects")
-	require.Contains(t, out, ") beats it on 4 of 4.")
+	require.Contains(t, out, "significantly above LR on la on 3 of 4 projects")
+	require.Regexp(t, `significantly below it \(left out, or the default model sha256:[0-9a-f]+\) on 0\.`, out)
 }
 
 // runRiskStderr runs `sluice risk ARGS...` and returns its standard error
@@ -159,7 +164,7 @@ func renamedData(t *testing.T, fractional bool) string {
 func TestRiskEvaluateColumnMapping(t *testing.T) {
 	path := renamedData(t, false)
 	_, err := runRisk(t, "evaluate", "--data", path)
-	require.ErrorContains(t, err, "header has no column for la (")
+	require.ErrorContains(t, err, "header has no column for la, which the model uses")
 	out, stderr, err := runRiskStderr(t, "evaluate", "--data", path, "--map", "la=LA")
 	require.NoError(t, err)
 	require.NotEmpty(t, out)
@@ -170,7 +175,7 @@ func TestRiskEvaluateReportsEveryMissingColumn(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "few.csv")
 	require.NoError(t, os.WriteFile(path, []byte("_id,date,bug,la\na,1,0,1\n"), 0o600))
 	_, err := runRisk(t, "evaluate", "--data", path)
-	require.ErrorContains(t, err, "header has no column for ld, nf, nd, ns, entrophy, exp, fix (")
+	require.ErrorContains(t, err, "header has no column for ld, nf, fix, age, which the model uses")
 	_, err = runRisk(t, "evaluate", "--data", path, "--map", "lines=la")
 	require.ErrorContains(t, err, `the mapping names "lines"`)
 }
@@ -223,7 +228,7 @@ func TestRiskEvaluateNameAndBaseline(t *testing.T) {
 
 	out, err := runRisk(t, "evaluate", "--data", path)
 	require.NoError(t, err)
-	require.Contains(t, out, "on 0 of 0 projects with a published number", "no baseline from the file name")
+	require.Regexp(t, `(?m)^\s*qt\s+\d+\s+\d+\s+\d+\s+\d+ \(\S+\)\s+n/a\s`, out, "no baseline from the file name")
 	require.NotContains(t, out, "0.7438")
 
 	out, err = runRisk(t, "evaluate", "--data", path, "--name", "payments", "--baseline", "issta21:qt")
@@ -231,7 +236,6 @@ func TestRiskEvaluateNameAndBaseline(t *testing.T) {
 	require.Contains(t, out, "payments")
 	require.NotContains(t, out, " qt ")
 	require.Contains(t, out, "0.7438", "the named baseline is shown")
-	require.Contains(t, out, "projects with a published number")
 
 	_, err = runRisk(t, "evaluate", "--data", path, "--baseline", "issta21:nope")
 	require.ErrorContains(t, err, `publishes no LApredict AUC for "nope"`)
@@ -239,4 +243,61 @@ func TestRiskEvaluateNameAndBaseline(t *testing.T) {
 	require.ErrorContains(t, err, "want issta21:PROJECT")
 	_, err = runRisk(t, "evaluate", "--data", path, "--name", "a", "--name", "b")
 	require.ErrorContains(t, err, "each --name and --baseline goes with the --data in the same position")
+}
+
+// TestRiskTrain: training takes the evaluate data options (--map, --name,
+// --baseline, date forms) and writes a model the cluster's stored form
+// accepts.
+func TestRiskTrain(t *testing.T) {
+	path := renamedData(t, false)
+	out := filepath.Join(t.TempDir(), "model.json")
+	_, stderr, err := runRiskStderr(t, "train", "--data", path, "--map", "la=LA", "--name", "payments", "--baseline", "issta21:qt", "-o", out)
+	require.NoError(t, err)
+	require.Contains(t, stderr, "payments: held-out AUC ")
+	require.Contains(t, stderr, "published LApredict (qt) 0.7438")
+	raw, err := os.ReadFile(out)
+	require.NoError(t, err)
+	var stored state.RiskModel
+	require.NoError(t, json.Unmarshal(raw, &stored))
+	m, err := risk.ModelFromStored(&stored)
+	require.NoError(t, err)
+	require.Equal(t, 50, m.Samples)
+	require.Contains(t, m.TrainedOn, "payments 50")
+	require.Contains(t, stderr, "wrote model "+m.Version)
+	_, ok := m.Feature(risk.FeatFilesAge)
+	require.True(t, ok)
+
+	_, err = runRisk(t, "train", "--data", path)
+	require.ErrorContains(t, err, "header has no column for la, which the model uses")
+}
+
+// TestRiskTermsNeedOnlyTheirColumns: with --terms, a file lacking the
+// columns of other terms is read; a missing used column is still named.
+func TestRiskTermsNeedOnlyTheirColumns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "few.csv")
+	var b strings.Builder
+	b.WriteString("date,bug,la,fix\n")
+	for i := range 60 {
+		fmt.Fprintf(&b, "%d,%d,%d,%d\n", 1700000000+i*3600, (i*7)%3/2, 1+(i*37)%200, i%2)
+	}
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
+	out, err := runRisk(t, "evaluate", "--data", path, "--terms", "linesAdded,fix")
+	require.NoError(t, err)
+	require.Contains(t, out, "Model terms: log1p(linesAdded), fix")
+	require.Contains(t, out, "the default model is not evaluated with --terms")
+	stdout, err := runRisk(t, "train", "--data", path, "--terms", "linesAdded,fix")
+	require.NoError(t, err)
+	require.Contains(t, stdout, `"name": "linesAdded"`)
+
+	_, err = runRisk(t, "evaluate", "--data", path, "--terms", "linesAdded,files,filesAge")
+	require.ErrorContains(t, err, "header has no column for nf, age, which the model uses")
+	var mc *risk.MissingColumnsError
+	require.ErrorAs(t, err, &mc)
+	require.Equal(t, []string{"nf", "age"}, mc.Columns)
+	require.NotContains(t, err.Error(), "--terms", "the terms were chosen")
+	_, err = runRisk(t, "evaluate", "--data", path)
+	require.ErrorContains(t, err, "header has no column for ld, nf, age, which the model uses")
+	require.ErrorContains(t, err, "or leave their terms out with --terms (the default terms are linesAdded,linesDeleted,files,fix,filesAge)")
+	_, err = runRisk(t, "evaluate", "--data", path, "--terms", "offHours")
+	require.ErrorContains(t, err, `--terms: unknown model term "offHours"`)
 }
