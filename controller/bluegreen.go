@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/state"
 )
 
@@ -20,6 +21,15 @@ func DecideRetire(st *state.State, now time.Time) []*state.RetireOld {
 		out = append(out, &state.RetireOld{On: state.OnRelease(r, msg)})
 	}
 	return out
+}
+
+// previewText says what a blue/green release's first step exposes.
+func previewText(r *state.Release, p *config.PreviewSpec) string {
+	who := "requests for " + p.Domain
+	if h := p.Header; h != nil {
+		who = fmt.Sprintf("requests with %s: %s", h.Name, h.Value)
+	}
+	return fmt.Sprintf("blue/green preview: only %s reach %s, all others stay on %s (step 1 of %d)", who, r.Spec.Spec.To, r.Status.From, len(r.Status.Plan))
 }
 
 // retireKept proposes DecideRetire's events.

@@ -29,6 +29,11 @@ func blueGreenRelease(step int) *state.Release {
 }
 
 func TestBlueGreenDecisions(t *testing.T) {
+	start := blueGreenRelease(0)
+	start.Status.Phase, start.Status.Step = state.PhasePending, -1
+	a := DecideAdmission(start, t0, nil)
+	require.Equal(t, "start: no release window; blue/green preview: only requests with x-sluice-preview: true reach v2, all others stay on v1 (step 1 of 2)", a.Start.Message)
+
 	now := t0.Add(time.Minute)
 	ok := analysis.Verdict{Phase: analysis.PhaseSuccessful, Reason: "burn 0.1 < 14.4"}
 
