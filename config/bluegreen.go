@@ -80,6 +80,13 @@ const (
 	DefaultKeepOldFor = 30 * time.Minute
 )
 
+// Bounds of a preview route: a DNS name, and a header value long enough
+// for any token a test client sends.
+const (
+	maxPreviewDomain = 253
+	maxPreviewValue  = 256
+)
+
 // Blue/green plan steps: the preview first, then the switch.
 const (
 	BlueGreenPreviewStep = 0
@@ -147,6 +154,8 @@ func checkStrategy(r *reporter, spec *ReleasePolicySpec) {
 			r.addf(path+".header.value", "required: the exact value preview requests carry, e.g. \"true\"")
 		case strings.ContainsFunc(v, unicode.IsControl):
 			r.addf(path+".header.value", "must not contain control characters")
+		case len(v) > maxPreviewValue:
+			r.addf(path+".header.value", "must be at most %d bytes, got %d", maxPreviewValue, len(v))
 		}
 	case p.Domain != "":
 		checkPreviewDomain(r, path+".domain", p.Domain)
@@ -163,6 +172,8 @@ func checkPreviewDomain(r *reporter, path, dom string) {
 		r.addf(path, "domain %q must be one host name, without wildcards", dom)
 	case strings.Contains(dom, ":"):
 		r.addf(path, "domain %q must not carry a port: it is served on each service's gateway port", dom)
+	case len(dom) > maxPreviewDomain:
+		r.addf(path, "must be at most %d bytes (a DNS name), got %d", maxPreviewDomain, len(dom))
 	}
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -80,6 +81,10 @@ func TestBlueGreenRules(t *testing.T) {
 		{"no value", "[web]", `  strategy: {blueGreen: {preview: {header: {name: x-preview, value: ""}}}}`,
 			"spec.strategy.blueGreen.preview.header.value: required"},
 		{"wildcard", "[web]", `  strategy: {blueGreen: {preview: {domain: "*.example"}}}`, "without wildcards"},
+		{"long value", "[web]", `  strategy: {blueGreen: {preview: {header: {name: x-preview, value: "` + strings.Repeat("v", 257) + `"}}}}`,
+			"must be at most 256 bytes, got 257"},
+		{"long domain", "[web]", `  strategy: {blueGreen: {preview: {domain: "` + strings.Repeat("a", 254) + `"}}}`,
+			"must be at most 253 bytes (a DNS name), got 254"},
 		{"port", "[web]", `  strategy: {blueGreen: {preview: {domain: "a.example:80"}}}`, "must not carry a port"},
 		{"taken domain", "[web]", `  strategy: {blueGreen: {preview: {domain: api.example}}}`,
 			"policy.yaml:32:44: ReleasePolicy \"p\": spec.strategy.blueGreen.preview.domain: preview domain \"api.example\" on port 8080 is already the domain \"api.example\" on port 8080 of Service \"api\""},
