@@ -41,6 +41,7 @@ func Check(docs []Document, cat Catalog) error {
 	c.checkDependsOn()
 	c.checkTargets()
 	c.checkPolicies()
+	c.checkPreviewTargets()
 	c.checkReleases(docs, cat)
 	c.checkTrains(docs, cat)
 	errs = append(errs, c.cross...)

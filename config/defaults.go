@@ -292,7 +292,10 @@ func PolicyDefaults(spec *ReleasePolicySpec) ReleasePolicySpec {
 	setFloat(&b.ZScore, DefaultBaselineZScore)
 	out.Analysis = &a
 
-	if len(spec.Steps) == 0 {
+	if bg := spec.BlueGreen(); bg != nil {
+		out.Strategy = &StrategySpec{BlueGreen: blueGreenDefaults(bg)}
+		out.Steps = BlueGreenSteps(out.Strategy.BlueGreen)
+	} else if len(spec.Steps) == 0 {
 		out.Steps = DefaultSteps()
 	} else {
 		out.Steps = slices.Clone(spec.Steps)

@@ -140,6 +140,9 @@ type ReleasePolicySpec struct {
 	// Webhooks are called at fixed points of a release (webhook.go); a
 	// 2xx answer passes, anything else holds or rolls back.
 	Webhooks []WebhookSpec `json:"webhooks,omitempty"`
+	// Strategy chooses how releases move traffic (bluegreen.go); unset,
+	// they follow Steps.
+	Strategy *StrategySpec `json:"strategy,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "30s", "5m", "1h".

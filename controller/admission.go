@@ -95,6 +95,9 @@ func GateStart(r *state.Release, start *state.StartRelease, e state.Exposure) st
 
 func firstStepText(r *state.Release) string {
 	st := r.Status.Plan[0]
+	if bg := r.BlueGreen(); bg != nil && bg.Preview != nil {
+		return previewText(r, bg.Preview)
+	}
 	if st.Cohort != "" {
 		return fmt.Sprintf("cohort %s first (step 1 of %d)", st.Cohort, len(r.Status.Plan))
 	}

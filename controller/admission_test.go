@@ -158,6 +158,14 @@ func TestAssess(t *testing.T) {
 	require.Equal(t, "policy", a.PlanSource)
 	require.Nil(t, a.Plan)
 	require.Equal(t, []int{1}, a.ApprovalSteps)
+
+	// So does a blue/green policy: its two steps stay, and a high risk
+	// waits for an approval of the switch.
+	st = riskWorld(t, "  strategy: {blueGreen: {}}\n")
+	a = Assess(st, big, t0)
+	require.Equal(t, "policy", a.PlanSource)
+	require.Nil(t, a.Plan)
+	require.Equal(t, []int{config.BlueGreenSwitchStep}, a.ApprovalSteps)
 }
 
 func TestRiskSamplesAndModelUpdate(t *testing.T) {

@@ -108,7 +108,7 @@ func Assess(st *state.State, rel *config.Release, now time.Time) *state.Assessme
 	f := risk.NewFeatures(cd, ctx)
 	score := model.Score(f)
 	plan := spec.Steps
-	if len(pol.Spec.Steps) == 0 {
+	if len(pol.Spec.Steps) == 0 && pol.Spec.BlueGreen() == nil {
 		plan, a.ApprovalSteps = risk.PlanFor(score.Level, &spec)
 		a.Plan, a.PlanSource = plan, "risk"
 	} else if score.Level == risk.LevelHigh && (spec.RiskPlan == nil || spec.RiskPlan.ApproveHighRisk == nil || *spec.RiskPlan.ApproveHighRisk) && len(plan) > 1 {

@@ -222,6 +222,8 @@ func decode(c Command) (change, error) {
 		return decodeWith(c, release[*Schedule])
 	case CmdReleaseError:
 		return decodeWith(c, release[*RecordError])
+	case CmdReleaseRetireOld:
+		return decodeWith(c, release[*RetireOld])
 	case CmdReleaseWebhook:
 		return decodeWith(c, release[*RecordWebhooks])
 	case CmdTrainHealth:

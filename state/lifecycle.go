@@ -45,7 +45,8 @@ func createRelease(t *tx, rel *config.Release, a *Assessment) (*Release, error) 
 	}
 	spec := config.PolicyDefaults(&pol.Spec)
 	plan := spec.Steps
-	if a != nil && a.PlanSource == "risk" {
+	// A blue/green release has the strategy's two steps, whatever risk says.
+	if a != nil && a.PlanSource == "risk" && spec.BlueGreen() == nil {
 		if err := checkPlan(a.Plan, &spec); err != nil {
 			return nil, fmt.Errorf("%w: Release %q: assessed plan: %v", ErrBadPayload, rel.Metadata.Name, err)
 		}
@@ -62,6 +63,7 @@ func createRelease(t *tx, rel *config.Release, a *Assessment) (*Release, error) 
 	}}
 	t.putRelease(r)
 	t.active()[rel.Spec.Service] = rel.Metadata.Name
+	dropKept(t, rel.Spec.Service)
 	declare(t, rel.Spec.Service, rel.Spec.To)
 	return r, nil
 }

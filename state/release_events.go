@@ -314,6 +314,7 @@ func (*Promote) Type() Type { return CmdReleasePromote }
 func (e *Promote) change(rt *releaseTx) {
 	e.note(rt)
 	finish(rt.tx, rt.r, PhasePromoted, rt.r.Spec.Spec.To, 100, e.Message)
+	keepOld(rt)
 }
 
 // Rollback ends the release with all traffic on the stable version.

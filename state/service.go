@@ -26,6 +26,9 @@ type ServiceStatus struct {
 	// Decisions records what was done to the service outside a release:
 	// forced static weights, instant undos.
 	Decisions []Decision `json:"decisions,omitempty"`
+	// Kept is the old version a promoted blue/green release keeps
+	// reachable through its preview route (bluegreen.go).
+	Kept *KeptVersion `json:"kept,omitempty"`
 }
 
 // Routing is how a release in progress routes its service's traffic.

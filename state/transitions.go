@@ -43,6 +43,7 @@ func ReleaseTransitions() []Transition[Phase] {
 		{CmdReleaseSchedule, DecisionSchedule, waiting},
 		{CmdReleaseError, DecisionError, live},
 		{CmdReleaseWebhook, DecisionWebhook, every},
+		{CmdReleaseRetireOld, DecisionRetireOld, []Phase{PhasePromoted}},
 		// Train events, as they apply to a member's release.
 		{CmdTrainClear, DecisionClear, every},
 		{CmdTrainUnwind, DecisionRollback, append(slices.Clone(live), PhasePromoted)},

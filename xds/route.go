@@ -85,6 +85,20 @@ func (t *translator) grpcRouteConfig(svc *config.Service, weights []uint32, targ
 // weighted route, which always comes last and matches every request under
 // prefix.
 func (t *translator) serviceRoutes(svc *config.Service, weights []uint32, prefix string) ([]*routev3.Route, error) {
+	preview, err := t.previewRoutes(svc, prefix)
+	if err != nil {
+		return nil, err
+	}
+	routes, err := t.splitRoutes(svc, weights, prefix)
+	if err != nil {
+		return nil, err
+	}
+	return append(preview, routes...), nil
+}
+
+// splitRoutes are a service's routes after its preview route: the cohort
+// routes of its release's stage, or the default weighted route alone.
+func (t *translator) splitRoutes(svc *config.Service, weights []uint32, prefix string) ([]*routev3.Route, error) {
 	rt, releasing := t.st.Routing(svc.Metadata.Name)
 	if releasing && rt.Stage != nil {
 		return t.cohortRoutes(svc, rt, prefix)

@@ -202,15 +202,9 @@ func (t *translator) service(svc *config.Service) error {
 		if svc.Spec.Port == 0 {
 			return fmt.Errorf("%w: Service %q: an http service needs a port", ErrInvalidResource, name)
 		}
-		vh, err := t.httpVirtualHost(svc, weights)
-		if err != nil {
+		if err := t.addGateway(svc, weights); err != nil {
 			return err
 		}
-		if t.httpPorts == nil {
-			t.httpPorts = map[uint32][]*routev3.VirtualHost{}
-		}
-		port := svc.Spec.Port
-		t.httpPorts[port] = append(t.httpPorts[port], vh)
 	case config.ProtocolGRPC:
 		targets := grpcTargets(svc)
 		rc, err := t.grpcRouteConfig(svc, weights, targets)
@@ -228,15 +222,10 @@ func (t *translator) service(svc *config.Service) error {
 		// Envoy takes api listeners only from its bootstrap: a grpc
 		// service with a port is also served on that port's gateway
 		// listener (HTTP/2, codec auto), like an http service.
-		if port := svc.Spec.Port; port != 0 {
-			vh, err := t.httpVirtualHost(svc, weights)
-			if err != nil {
+		if svc.Spec.Port != 0 {
+			if err := t.addGateway(svc, weights); err != nil {
 				return err
 			}
-			if t.httpPorts == nil {
-				t.httpPorts = map[uint32][]*routev3.VirtualHost{}
-			}
-			t.httpPorts[port] = append(t.httpPorts[port], vh)
 		}
 	default:
 		return fmt.Errorf("%w: Service %q: unsupported protocol %q",
