@@ -140,6 +140,9 @@ type ReleasePolicySpec struct {
 	// Webhooks are called at fixed points of a release (webhook.go); a
 	// 2xx answer passes, anything else holds or rolls back.
 	Webhooks []WebhookSpec `json:"webhooks,omitempty"`
+	// Rollback says how fast a failed release sends traffic back: instant
+	// (default) or gradual (rollback.go).
+	Rollback *RollbackSpec `json:"rollback,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "30s", "5m", "1h".

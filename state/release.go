@@ -274,6 +274,9 @@ type ReleaseStatus struct {
 	// the exposure budget, for the step it is waiting to enter).
 	Exposure  *Exposure  `json:"exposure,omitempty"`
 	Approvals []Approval `json:"approvals,omitempty"`
+	// Rollback is the progress of a gradual rollback (gradual.go), set
+	// when one started.
+	Rollback *RollbackStatus `json:"rollback,omitempty"`
 	// Limited is set when the release started blast-radius-limited: its
 	// first step was a cohort of tenants, regions or headers, or exposed
 	// at most LimitedShare percent of traffic.
