@@ -55,8 +55,14 @@ func checkRollback(r *reporter, s *RollbackSpec) {
 		return
 	}
 	if !s.Gradual() {
-		if s.Steps != 0 || s.Bake != 0 || s.MaxStepPercent != 0 || s.WorsenFactor != 0 {
-			r.addf("spec.rollback", "steps, bake, maxStepPercent and worsenFactor apply to mode: gradual only; an instant rollback moves all traffic at once")
+		fields := []struct {
+			name string
+			set  bool
+		}{{"steps", s.Steps != 0}, {"bake", s.Bake != 0}, {"maxStepPercent", s.MaxStepPercent != 0}, {"worsenFactor", s.WorsenFactor != 0}}
+		for _, f := range fields {
+			if f.set {
+				r.addf("spec.rollback."+f.name, "applies to mode: gradual only; an instant rollback moves all traffic at once")
+			}
 		}
 		return
 	}
