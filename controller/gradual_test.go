@@ -1,0 +1,158 @@
+package controller
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sluicehq/sluice/analysis"
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/state"
+)
+
+// burnAnalyzer returns a verdict of phase with the canary's burn on the
+// fast rule's short window (10s by default).
+type burnAnalyzer struct {
+	mu    sync.Mutex
+	phase analysis.Phase
+	burn  float64
+}
+
+func (a *burnAnalyzer) set(p analysis.Phase, burn float64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.phase, a.burn = p, burn
+}
+
+func (a *burnAnalyzer) Analyze(context.Context, *state.Release, time.Time) analysis.Verdict {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return burnVerdict(a.phase, a.burn)
+}
+
+func burnVerdict(p analysis.Phase, burn float64) analysis.Verdict {
+	obs := func(w time.Duration, v float64) analysis.Observation {
+		return analysis.Observation{Observed: analysis.ObservedBurnRate, Role: analysis.RoleCanary, Version: "v2",
+			Window: config.Duration(w), Outcome: analysis.OutcomeValue, Value: &v}
+	}
+	return analysis.Verdict{Phase: p, Reason: "fake burn", Checks: []analysis.Check{
+		{Kind: analysis.CheckBurnRule, Name: "fast", Observations: []analysis.Observation{obs(time.Minute, burn*2), obs(10*time.Second, burn)}},
+		{Kind: analysis.CheckBurnRule, Name: "slow", Observations: []analysis.Observation{obs(5*time.Minute, 1), obs(30*time.Second, burn/2)}},
+	}}
+}
+
+var gradualWorld = strings.Replace(loopWorld, "  analysis: {interval: 1s}\n",
+	"  analysis: {interval: 1s}\n  rollback: {mode: gradual, steps: 3, bake: 5s, maxStepPercent: 20}\n", 1)
+
+// atStepTwo drives r to its 50% step with clean analyses, then fails it
+// with a burn of 20.
+func atStepTwo(t *testing.T) (*loopRig, *burnAnalyzer) {
+	rig := newLoopRig(t, gradualWorld, planEstimator{})
+	an := &burnAnalyzer{phase: analysis.PhaseSuccessful, burn: 1}
+	rig.c.deps.Analyzer = an
+	rig.tick()
+	rig.tick()
+	for rig.rel("r").Status.Step < 1 {
+		rig.bakeFor(1)
+	}
+	rig.tick() // ACK
+	require.Equal(t, uint32(50), rig.rel("r").Status.Weight)
+	an.set(analysis.PhaseFailed, 20)
+	rig.bakeFor(1)
+	return rig, an
+}
+
+// TestGradualRollbackLoop: a failed release at 50% steps back 34, 17, 0,
+// one step per 5s bake, analysing all along; a burn that stays at the
+// one that started it does not stop the steps.
+func TestGradualRollbackLoop(t *testing.T) {
+	rig, _ := atStepTwo(t)
+	r := rig.rel("r")
+	require.Equal(t, state.PhaseRollingBack, r.Status.Phase)
+	require.Equal(t, []uint32{34, 17, 0}, r.Status.Rollback.Weights)
+	require.Equal(t, &state.BurnReading{Rule: "fast", Window: config.Duration(10 * time.Second), Burn: 20}, r.Status.Rollback.Trigger)
+	require.Equal(t, 30.0, r.Status.Rollback.Bar, "1.5 x the burn that started it")
+	start := r.Status.Decisions[len(r.Status.Decisions)-1]
+	require.Equal(t, state.DecisionRollbackGradual, start.Action)
+	require.Contains(t, start.Message, "rolling back gradually from 50%: 34% -> 17% -> 0%, 5s each")
+	require.NotEmpty(t, start.Verdict, "the verdict that failed it is recorded")
+	require.Equal(t, []uint32{66, 34}, rig.f.State().RouteWeights("svc"))
+
+	var weights []uint32
+	for range 12 {
+		rig.bakeFor(1)
+		if w := rig.rel("r").Status.Weight; len(weights) == 0 || weights[len(weights)-1] != w {
+			weights = append(weights, w)
+		}
+	}
+	r = rig.rel("r")
+	require.Equal(t, state.PhaseRolledBack, r.Status.Phase)
+	require.Equal(t, []uint32{34, 17, 0}, weights)
+	require.Equal(t, []uint32{100, 0}, rig.f.State().RouteWeights("svc"))
+	var steps []state.Decision
+	analyses := 0
+	for _, d := range r.Status.Decisions {
+		switch {
+		case d.Action == state.DecisionRollbackStep:
+			steps = append(steps, d)
+		case d.Action == state.DecisionAnalysis && d.Time.After(start.Time):
+			analyses++
+		}
+	}
+	require.Len(t, steps, 2)
+	require.Contains(t, steps[0].Message, "step back 2 of 3: 34% -> 17% after 5s; last short-window burn 20.0 (rule fast, 10s) within 30.0")
+	require.Contains(t, steps[1].Message, "rolled back: last step back (3 of 3): 17% -> 0%")
+	require.Equal(t, start.Time.Add(5*time.Second), steps[0].Time, "the bake is measured from the step's own decision")
+	require.Equal(t, start.Time.Add(10*time.Second), steps[1].Time)
+	require.NotEmpty(t, steps[0].Verdict, "each step back carries its input")
+	require.GreaterOrEqual(t, analyses, 6, "the canary is analysed during the rollback")
+}
+
+// TestGradualRollbackWorsens: a burn above the bar switches to instant,
+// with the reading and the verdict recorded.
+func TestGradualRollbackWorsens(t *testing.T) {
+	rig, an := atStepTwo(t)
+	rig.bakeFor(6)
+	require.Equal(t, uint32(17), rig.rel("r").Status.Weight)
+	an.set(analysis.PhaseFailed, 45)
+	rig.bakeFor(1)
+	r := rig.rel("r")
+	require.Equal(t, state.PhaseRolledBack, r.Status.Phase)
+	require.Equal(t, []uint32{100, 0}, rig.f.State().RouteWeights("svc"))
+	require.Equal(t, &state.BurnReading{Rule: "fast", Window: config.Duration(10 * time.Second), Burn: 45}, r.Status.Rollback.Instant)
+	last := r.Status.Decisions[len(r.Status.Decisions)-1]
+	require.Equal(t, state.DecisionRollback, last.Action)
+	require.Equal(t, "burn worsened during the gradual rollback: short-window burn 45.0 (rule fast, 10s) > 30.0 (worsenFactor 1.5 x reference 20.0); all traffic back to v1 at once from 17%", last.Message)
+	require.NotEmpty(t, last.Verdict)
+}
+
+// TestRollBackChoosesSpeed: instant policies, cohort steps and a weight
+// one step from 0 roll back at once; the bar falls back to the lowest
+// threshold when the trigger had no higher burn.
+func TestRollBackChoosesSpeed(t *testing.T) {
+	v := burnVerdict(analysis.PhaseFailed, 20)
+	r := testRelease(state.PhaseProgressing, 1)
+	on := state.OnRelease(r, "failed")
+	require.IsType(t, &state.Rollback{}, rollBack(r, on, state.Ending{}, &v), "instant policy")
+
+	r.Status.PolicySpec.Rollback = &config.RollbackSpec{Mode: config.RollbackGradual, Steps: 2, Bake: config.Duration(time.Second), WorsenFactor: 2}
+	g := rollBack(r, on, state.Ending{}, &v).(*state.GradualRollback)
+	require.Equal(t, 40.0, g.Bar)
+	g = rollBack(r, on, state.Ending{}, nil).(*state.GradualRollback)
+	require.Nil(t, g.Trigger)
+	require.Equal(t, 12.0, g.Bar, "no trigger: 2 x the lowest threshold (slow, 6)")
+
+	r.Status.Weight = 1
+	e := rollBack(r, on, state.Ending{}, &v).(*state.Rollback)
+	require.Equal(t, "failed; at once: 1% is one step back", e.Message)
+
+	r.Status.Phase = state.PhasePending
+	require.IsType(t, &state.Rollback{}, rollBack(r, on, state.Ending{}, nil), "a pre-rollout webhook before any traffic")
+
+	_, ok := ShortBurn(analysis.Verdict{Phase: analysis.PhaseError}, r.Status.PolicySpec)
+	require.False(t, ok, "no burn measured")
+}
