@@ -156,3 +156,37 @@ func TestRollBackChoosesSpeed(t *testing.T) {
 	_, ok := ShortBurn(analysis.Verdict{Phase: analysis.PhaseError}, r.Status.PolicySpec)
 	require.False(t, ok, "no burn measured")
 }
+
+// TestTrainMemberRollingBackGradually: a member that starts a gradual
+// rollback fails its train at once; its peers are unwound (instantly)
+// while it keeps stepping back on its own, and the train ends once it has.
+func TestTrainMemberRollingBackGradually(t *testing.T) {
+	w := newTrainWorld(t, "", "")
+	b := *w.st.Releases["t-b"]
+	b.Status.PolicySpec.Rollback = &config.RollbackSpec{Mode: config.RollbackGradual, Steps: 2, Bake: config.Duration(time.Second), WorsenFactor: 2}
+	w.st.Releases["t-b"] = &b
+	w.step()
+	w.step()
+	w.rel("a", state.CmdReleaseStart)
+	w.rel("a", state.CmdReleasePromote)
+	w.step()
+	w.rel("b", state.CmdReleaseStart)
+	w.rel("d", state.CmdReleaseStart)
+	w.apply(&state.GradualRollback{On: state.OnRelease(w.st.Releases["t-b"], "failed"), Bar: 20})
+	require.Equal(t, state.PhaseRollingBack, w.st.Releases["t-b"].Status.Phase)
+
+	n := w.step()
+	require.Equal(t, state.CmdTrainFail, n.Event.Type(), "a gradual rollback fails the train at once")
+	require.Equal(t, "b", member(n))
+	for w.step().Event != nil {
+	}
+	require.Equal(t, state.TrainRollingBack, w.train().Status.Phase, "waits for b, still stepping back")
+	require.Equal(t, []string{"c", "d", "a"}, w.train().Status.RollbackOrder)
+	require.Equal(t, state.PhaseRollingBack, w.st.Releases["t-b"].Status.Phase, "b is not cut short")
+
+	w.apply(stepBack(w.st.Releases["t-b"]))
+	require.Equal(t, state.PhaseRolledBack, w.st.Releases["t-b"].Status.Phase)
+	require.Nil(t, w.st.Releases["t-b"].Status.Rollback.Instant)
+	require.Equal(t, state.CmdTrainFinish, w.step().Event.Type())
+	require.Equal(t, state.TrainRolledBack, w.train().Status.Phase)
+}
