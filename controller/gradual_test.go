@@ -190,3 +190,22 @@ func TestTrainMemberRollingBackGradually(t *testing.T) {
 	require.Equal(t, state.CmdTrainFinish, w.step().Event.Type())
 	require.Equal(t, state.TrainRolledBack, w.train().Status.Phase)
 }
+
+// TestDecideRollingBackFromStateAlone: the decision reads only the
+// replicated status and the clock, so a new leader steps back exactly
+// when the old one would have (nextStepAt), and analyses in between.
+func TestDecideRollingBackFromStateAlone(t *testing.T) {
+	r := testRelease(state.PhaseRollingBack, 1)
+	r.Status.PolicySpec.Rollback = &config.RollbackSpec{Mode: config.RollbackGradual, Steps: 3, Bake: config.Duration(20 * time.Second), WorsenFactor: 1.5}
+	r.Status.Weight = 34
+	r.Status.NextAnalysisAt = t0.Add(5 * time.Second)
+	r.Status.Rollback = &state.RollbackStatus{Weights: []uint32{34, 17, 0}, From: 50, StartedAt: t0, NextStepAt: t0.Add(20 * time.Second), Bar: 30}
+	require.Equal(t, Next{}, DecideRollingBack(r, t0.Add(time.Second)))
+	require.Equal(t, Next{Analyze: true}, DecideRollingBack(r, t0.Add(19*time.Second)))
+	n := DecideRollingBack(r, t0.Add(20*time.Second))
+	step := n.Event.(*state.RollbackStep)
+	require.Equal(t, state.ExpectOf(r), step.Expect, "guarded by the step's index")
+	require.Equal(t, "step back 2 of 3: 34% -> 17% after 20s; no burn measured", step.Message)
+	r.Status.Phase = state.PhaseProgressing
+	require.Equal(t, Next{}, DecideRollingBack(r, t0.Add(time.Hour)))
+}

@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -91,16 +92,18 @@ func TestEnvoyGradualRollback(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Prometheus, server and Envoy processes")
 	}
-	e := newEnvoyEnv(t, "stepped", "worsening")
+	e := newEnvoyEnv(t, "stepped", "worsening", "forced")
 	loads := map[string]*demo.Load{}
-	for _, svc := range []string{"stepped", "worsening"} {
+	for _, svc := range []string{"stepped", "worsening", "forced"} {
 		loads[svc] = e.eu.httpLoad(t, e.ports[svc], svc+".example.com", nil, 100)
 	}
 	e.apply(t, "stepped", "  steps: [{weight: 50, bake: 10m}, {weight: 100}]\n"+
 		"  rollback: {mode: gradual, steps: 3, bake: 6s, maxStepPercent: 15, worsenFactor: 3}\n")
 	e.apply(t, "worsening", "  steps: [{weight: 50, bake: 10m}, {weight: 100}]\n"+
 		"  rollback: {mode: gradual, steps: 3, bake: 30s, worsenFactor: 3}\n")
-	for _, svc := range []string{"stepped", "worsening"} {
+	e.apply(t, "forced", "  steps: [{weight: 50, bake: 10m}, {weight: 100}]\n"+
+		"  rollback: {mode: gradual, steps: 3, bake: 1m, worsenFactor: 3}\n")
+	for _, svc := range []string{"stepped", "worsening", "forced"} {
 		waitTraffic(t, loads[svc], "v1")
 	}
 	eventually(t, 30*time.Second, "prometheus scrapes the backends", func() error {
@@ -188,6 +191,22 @@ func TestEnvoyGradualRollback(t *testing.T) {
 		t.Logf("weights at the Envoy: %v", ws)
 		require.Equal(t, rb.Weights[rb.Step], ws[len(ws)-2], "from the step in force straight to 0")
 		require.Greater(t, ws[len(ws)-2], rb.Weights[rb.Step+1], "a jump larger than a step back")
+	})
+	t.Run("a person forces instant", func(t *testing.T) {
+		name := e.startAndApply(t, "forced")
+		require.NoError(t, e.backends["forced/v2"].SetFaults(demo.Faults{ErrorRatio: 0.2, Latency: time.Millisecond}))
+		e.waitRelease(e.procs[0], name, 60*time.Second, "rolling back gradually", func(r *state.Release) bool {
+			return r.Status.Phase == state.PhaseRollingBack
+		})
+		_, err := e.procs[2].client().ReleaseAction(ctxT(t), name, "rollback", "stable is scaled up: all of it now")
+		require.NoError(t, err)
+		r := e.waitRelease(e.procs[0], name, 20*time.Second, "rolled back", func(r *state.Release) bool { return r.Status.Phase.Terminal() })
+		require.Equal(t, state.PhaseRolledBack, r.Status.Phase)
+		last := r.Status.Decisions[len(r.Status.Decisions)-1]
+		require.Equal(t, state.DecisionRollback, last.Action)
+		require.False(t, strings.HasPrefix(last.Actor, "controller"), "rolled back by %s", last.Actor)
+		require.Equal(t, 0, r.Status.Rollback.Step, "a minute's bake: still at its first step back")
+		allReach(t, e.through(t, e.eu, "forced", nil), "v1", 20*time.Second)
 	})
 }
 
