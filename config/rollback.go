@@ -35,7 +35,8 @@ type RollbackSpec struct {
 	MaxStepPercent uint32 `json:"maxStepPercent,omitempty"`
 	// WorsenFactor says when a burn worsens during a gradual rollback: the
 	// canary's short-window burn rate above WorsenFactor times the burn
-	// that started the rollback (see WorseBurnReference) switches to an
+	// that started the rollback, or the lowest burn-rule threshold when
+	// that is higher (the rule is controller.WorseBar), switches to an
 	// instant rollback (default DefaultRollbackWorsenFactor).
 	WorsenFactor float64 `json:"worsenFactor,omitempty"`
 }
