@@ -174,6 +174,7 @@ func TestEnvoyGradualRollback(t *testing.T) {
 		rb := r.Status.Rollback
 		require.NotNil(t, rb, "it started gradually")
 		require.NotNil(t, rb.Instant, "switched to instant: %s", r.Status.Reason)
+		t.Logf("trigger %+v, bar %.1f, instant at %+v", rb.Trigger, rb.Bar, rb.Instant)
 		require.Greater(t, rb.Instant.Burn, rb.Bar)
 		require.Less(t, rb.Step, len(rb.Weights)-1, "ended before its last step back")
 		last := r.Status.Decisions[len(r.Status.Decisions)-1]
