@@ -23,7 +23,9 @@ var ErrBadTransition = errors.New("action not allowed in this phase")
 type Phase string
 
 // Release phases. Pending -> (AwaitingApproval) -> (Scheduled) ->
-// Progressing(step i) <-> Paused -> Promoted | RolledBack | Aborted.
+// Progressing(step i) <-> Paused -> Promoted | RolledBack | Aborted; a
+// policy's gradual rollback goes Progressing -> RollingBack -> RolledBack
+// (PhaseRollingBack, gradual.go).
 const (
 	PhasePending Phase = "Pending"
 	// PhaseAwaitingApproval: a required quality gate failed, or no window
