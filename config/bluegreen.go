@@ -139,6 +139,9 @@ func checkStrategy(r *reporter, spec *ReleasePolicySpec) {
 	if spec.RiskPlan != nil {
 		r.addf("spec.riskPlan", "must not be set with spec.strategy.blueGreen: %s", why)
 	}
+	if spec.Rollback.Gradual() {
+		r.addf("spec.rollback.mode", "must not be %q with spec.strategy.blueGreen: a blue/green release switches back at once (both versions are up, one route update moves all traffic); leave spec.rollback out", RollbackGradual)
+	}
 	p := bg.Preview
 	if p == nil {
 		return

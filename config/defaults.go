@@ -221,6 +221,7 @@ func PolicyDefaults(spec *ReleasePolicySpec) ReleasePolicySpec {
 	if len(spec.Webhooks) > 0 {
 		out.Webhooks = webhookDefaults(spec.Webhooks)
 	}
+	out.Rollback = rollbackDefaults(spec.Rollback)
 	if spec.RiskPlan != nil {
 		rp := *spec.RiskPlan
 		if rp.Bakes != nil {
@@ -305,6 +306,45 @@ func PolicyDefaults(spec *ReleasePolicySpec) ReleasePolicySpec {
 	}
 	setDuration(&out.AckTimeout, DefaultAckTimeout)
 	return out
+}
+
+// Rollback defaults and bounds.
+const (
+	// DefaultRollbackSteps: three steps back (e.g. 50% -> 34 -> 17 -> 0).
+	DefaultRollbackSteps = 3
+	// DefaultRollbackBake is long enough for the stable version to scale
+	// up a little and for a short burn window to see the new share.
+	DefaultRollbackBake = 20 * time.Second
+	// DefaultRollbackWorsenFactor: half as bad again as the burn that
+	// started the rollback is worse, not noise.
+	DefaultRollbackWorsenFactor = 1.5
+	// MaxRollbackSteps bounds Steps.
+	MaxRollbackSteps = MaxSteps
+	// MinRollbackBake and MaxRollbackBake bound Bake: a gradual rollback
+	// must not outlast a few minutes per step.
+	MinRollbackBake = time.Second
+	MaxRollbackBake = 10 * time.Minute
+	// MaxRollbackWorsenFactor bounds WorsenFactor.
+	MaxRollbackWorsenFactor = 100
+)
+
+// rollbackDefaults returns a copy of s with its defaults, or nil for a
+// policy that sets no rollback (instant).
+func rollbackDefaults(s *RollbackSpec) *RollbackSpec {
+	if s == nil {
+		return nil
+	}
+	out := *s
+	if out.Mode == "" {
+		out.Mode = RollbackInstant
+	}
+	if out.Mode != RollbackGradual {
+		return &out
+	}
+	setInt(&out.Steps, DefaultRollbackSteps)
+	setDuration(&out.Bake, DefaultRollbackBake)
+	setFloat(&out.WorsenFactor, DefaultRollbackWorsenFactor)
+	return &out
 }
 
 func setDuration(d *Duration, def time.Duration) {

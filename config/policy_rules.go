@@ -35,6 +35,7 @@ func checkPolicyAnalysis(r *reporter, spec *ReleasePolicySpec) {
 	checkSteps(r, spec.Steps)
 	checkCohorts(r, spec)
 	checkStrategy(r, spec)
+	checkRollback(r, spec.Rollback)
 	if rp := spec.RiskPlan; rp != nil {
 		if rp.MaxStep > TotalWeight {
 			r.addf("spec.riskPlan.maxStep", "must be 1-%d percentage points, got %d", TotalWeight, rp.MaxStep)

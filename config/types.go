@@ -143,6 +143,9 @@ type ReleasePolicySpec struct {
 	// Strategy chooses how releases move traffic (bluegreen.go); unset,
 	// they follow Steps.
 	Strategy *StrategySpec `json:"strategy,omitempty"`
+	// Rollback says how fast a failed release sends traffic back: instant
+	// (default) or gradual (rollback.go).
+	Rollback *RollbackSpec `json:"rollback,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "30s", "5m", "1h".

@@ -63,6 +63,9 @@ func (c *Controller) stepRelease(ctx context.Context, st *state.State, r *state.
 		return
 	}
 	n := DecideProgress(r, fleet)
+	if r.Status.Phase == state.PhaseRollingBack {
+		n = DecideRollingBack(r, fleet.Now)
+	}
 	switch {
 	case n.Event != nil:
 		c.propose(ctx, n.Event)
@@ -130,6 +133,9 @@ func (c *Controller) analyze(ctx context.Context, r *state.Release) state.Releas
 	c.log.Debug("analysis", "release", r.Name(), "phase", v.Phase, "reason", v.Reason)
 	if c.opts.OnVerdict != nil {
 		c.opts.OnVerdict(v)
+	}
+	if r.Status.Phase == state.PhaseRollingBack {
+		return AfterRollbackAnalysis(r, v)
 	}
 	now := c.opts.Now()
 	in := AnalysisInput{Verdict: v, Now: now}

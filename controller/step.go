@@ -175,8 +175,8 @@ func AfterAnalysis(r *state.Release, in AnalysisInput) state.ReleaseEvent {
 	bakedMsg := bakeNote(baked, bake)
 	switch {
 	case act == analysis.ActionRollBack:
-		return &state.Rollback{On: state.OnAnalysis(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, reason)),
-			Ending: state.Ending{Verdict: raw, Counters: &c}}
+		return rollBack(r, state.OnAnalysis(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, reason)),
+			state.Ending{Verdict: raw, Counters: &c}, &in.Verdict)
 	case act != analysis.ActionAdvance:
 		return analysed(reason, &state.Hold{Kind: state.HoldAnalysis, Message: "held: " + reason}, nil)
 	case baked < bake:
@@ -210,7 +210,7 @@ func promote(r *state.Release, in AnalysisInput, end state.Ending, why string) s
 		return &state.Promote{On: state.OnAnalysis(r, fmt.Sprintf("promoted: %s; confirm-promotion: %s", why, answersText(rec))), Ending: end}
 	case state.WebhookRolledBack:
 		end.Webhooks = &rec
-		return &state.Rollback{On: state.OnAnalysis(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, failedText(rec))), Ending: end}
+		return rollBack(r, state.OnAnalysis(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, failedText(rec))), end, &in.Verdict)
 	}
 	return &state.RecordAnalysis{On: state.OnAnalysis(r, fmt.Sprintf("%s; %s", h.Message, why)), Verdict: end.Verdict, Counters: end.Counters, Hold: h, Webhooks: &rec}
 }

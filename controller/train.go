@@ -47,8 +47,8 @@ func depsReady(t *state.Train, st *state.State, m *state.TrainMemberStatus) (boo
 // DecideTrain is the pure step of a train: from its state and its members'
 // releases, the next command or the member whose health check is due.
 //
-//   - A member whose release rolled back or was aborted fails the train:
-//     the joint rollback starts.
+//   - A member whose release rolled back, was aborted or started a
+//     gradual rollback fails the train: the joint rollback starts.
 //   - A member starts (is cleared) once its dependencies are far enough
 //     and its health check passed; members of one level start together.
 //   - During the joint rollback, members that never started are
@@ -66,7 +66,9 @@ func DecideTrain(t *state.Train, st *state.State, now time.Time) TrainNext {
 			if r == nil {
 				continue
 			}
-			if r.Status.Phase == state.PhaseRolledBack || r.Status.Phase == state.PhaseAborted {
+			// A member rolling back gradually has failed too: its
+			// peers unwind (at once) while it steps back on its own.
+			if r.Status.Phase == state.PhaseRolledBack || r.Status.Phase == state.PhaseAborted || r.Status.Phase == state.PhaseRollingBack {
 				return next(&state.FailTrain{OnMember: onMember(t, m.Name,
 					fmt.Sprintf("member %s %s: %s", m.Name, strings.ToLower(string(r.Status.Phase)), r.Status.Reason))})
 			}

@@ -156,7 +156,7 @@ func (c *releaseCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.weight, prometheus.GaugeValue, float64(r.Status.Weight), r.Name(), r.Service())
 		ch <- prometheus.MustNewConstMetric(c.step, prometheus.GaugeValue, float64(r.Status.Step+1), r.Name(), r.Service())
 	}
-	for _, p := range []state.Phase{state.PhasePending, state.PhaseProgressing, state.PhasePaused, state.PhasePromoted, state.PhaseRolledBack, state.PhaseAborted} {
+	for _, p := range []state.Phase{state.PhasePending, state.PhaseProgressing, state.PhasePaused, state.PhaseRollingBack, state.PhasePromoted, state.PhaseRolledBack, state.PhaseAborted} {
 		ch <- prometheus.MustNewConstMetric(c.releases, prometheus.GaugeValue, float64(byPhase[p]), string(p))
 	}
 	ch <- prometheus.MustNewConstMetric(c.started, prometheus.CounterValue, float64(limitedN), "true")

@@ -226,6 +226,12 @@ func decode(c Command) (change, error) {
 		return decodeWith(c, release[*RetireOld])
 	case CmdReleaseWebhook:
 		return decodeWith(c, release[*RecordWebhooks])
+	case CmdReleaseRollbackGradual:
+		return decodeWith(c, release[*GradualRollback])
+	case CmdReleaseRollbackStep:
+		return decodeWith(c, release[*RollbackStep])
+	case CmdReleaseRollbackNow:
+		return decodeWith(c, release[*RollbackNow])
 	case CmdTrainHealth:
 		return decodeWith(c, train[*RecordHealth])
 	case CmdTrainClear:

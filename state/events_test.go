@@ -30,6 +30,9 @@ func releaseEvents(on On) map[Type]ReleaseEvent {
 		CmdReleaseSchedule:        &Schedule{On: on, At: t0},
 		CmdReleaseError:           &RecordError{On: on},
 		CmdReleaseWebhook:         &RecordWebhooks{On: on, Record: WebhookRecord{Outcome: WebhookPassed}},
+		CmdReleaseRollbackGradual: &GradualRollback{On: on},
+		CmdReleaseRollbackStep:    &RollbackStep{On: on},
+		CmdReleaseRollbackNow:     &RollbackNow{On: on},
 	}
 }
 
@@ -37,7 +40,7 @@ func releaseEvents(on On) map[Type]ReleaseEvent {
 // in every phase its row does not list: each is refused with
 // ErrBadTransition and changes nothing. Every event type has one row.
 func TestReleaseTransitionsRefuseEveryOtherPhase(t *testing.T) {
-	phases := []Phase{PhasePending, PhaseAwaitingApproval, PhaseScheduled, PhaseProgressing, PhasePaused, PhasePromoted, PhaseRolledBack, PhaseAborted}
+	phases := []Phase{PhasePending, PhaseAwaitingApproval, PhaseScheduled, PhaseProgressing, PhasePaused, PhasePromoted, PhaseRolledBack, PhaseAborted, PhaseRollingBack}
 	table := ReleaseTransitions()
 	for typ, e := range releaseEvents(On{}) {
 		require.Equal(t, typ, e.Type())

@@ -23,7 +23,9 @@ var ErrBadTransition = errors.New("action not allowed in this phase")
 type Phase string
 
 // Release phases. Pending -> (AwaitingApproval) -> (Scheduled) ->
-// Progressing(step i) <-> Paused -> Promoted | RolledBack | Aborted.
+// Progressing(step i) <-> Paused -> Promoted | RolledBack | Aborted; a
+// policy's gradual rollback goes Progressing -> RollingBack -> RolledBack
+// (PhaseRollingBack, gradual.go).
 const (
 	PhasePending Phase = "Pending"
 	// PhaseAwaitingApproval: a required quality gate failed, or no window
@@ -274,6 +276,9 @@ type ReleaseStatus struct {
 	// the exposure budget, for the step it is waiting to enter).
 	Exposure  *Exposure  `json:"exposure,omitempty"`
 	Approvals []Approval `json:"approvals,omitempty"`
+	// Rollback is the progress of a gradual rollback (gradual.go), set
+	// when one started.
+	Rollback *RollbackStatus `json:"rollback,omitempty"`
 	// Limited is set when the release started blast-radius-limited: its
 	// first step was a cohort of tenants, regions or headers, or exposed
 	// at most LimitedShare percent of traffic.

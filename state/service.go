@@ -49,11 +49,14 @@ func (s *State) Routing(service string) (Routing, bool) {
 		return Routing{}, false
 	}
 	r := s.Releases[name]
-	if r == nil || (r.Status.Phase != PhaseProgressing && r.Status.Phase != PhasePaused) || r.Status.Step < 0 {
+	routed := r != nil && (r.Status.Phase == PhaseProgressing || r.Status.Phase == PhasePaused || r.Status.Phase == PhaseRollingBack)
+	if !routed || r.Status.Step < 0 {
 		return Routing{}, false
 	}
 	rt := Routing{From: r.Status.From, To: r.Spec.Spec.To, Weight: r.Status.Weight, Cohorts: r.Status.PolicySpec.Cohorts}
-	if st, ok := r.Stage(r.Status.Step); ok {
+	// A gradual rollback splits by weight alone (it starts only from a
+	// percentage step).
+	if st, ok := r.Stage(r.Status.Step); ok && r.Status.Phase != PhaseRollingBack {
 		rt.Stage = &st
 	}
 	return rt, true

@@ -24,16 +24,24 @@ func ReleaseTransitions() []Transition[Phase] {
 	live := append(slices.Clone(waiting), PhaseProgressing, PhasePaused)
 	movable := append(slices.Clone(waiting), PhaseProgressing)
 	progressing := []Phase{PhaseProgressing}
-	every := append(slices.Clone(live), PhasePromoted, PhaseRolledBack, PhaseAborted)
+	// A gradual rollback is analysed (its burn may switch it to instant)
+	// and may be ended at once by a person; it cannot be paused, promoted
+	// or advanced.
+	rollingBack := []Phase{PhaseRollingBack}
+	ending := append(slices.Clone(live), PhaseRollingBack)
+	every := append(slices.Clone(ending), PhasePromoted, PhaseRolledBack, PhaseAborted)
 	return []Transition[Phase]{
 		{CmdReleaseStart, DecisionStart, waiting},
 		{CmdReleaseAck, DecisionAck, progressing},
-		{CmdReleaseAnalysis, DecisionAnalysis, progressing},
+		{CmdReleaseAnalysis, DecisionAnalysis, []Phase{PhaseProgressing, PhaseRollingBack}},
 		{CmdReleaseHold, DecisionHold, movable},
 		{CmdReleaseAdvance, DecisionAdvance, progressing},
 		{CmdReleasePromote, DecisionPromote, live},
-		{CmdReleaseRollback, DecisionRollback, live},
-		{CmdReleaseAbort, DecisionAbort, live},
+		{CmdReleaseRollback, DecisionRollback, ending},
+		{CmdReleaseAbort, DecisionAbort, ending},
+		{CmdReleaseRollbackGradual, DecisionRollbackGradual, progressing},
+		{CmdReleaseRollbackStep, DecisionRollbackStep, rollingBack},
+		{CmdReleaseRollbackNow, DecisionRollback, rollingBack},
 		{CmdReleasePause, DecisionPause, movable},
 		{CmdReleaseResume, DecisionResume, []Phase{PhasePaused}},
 		{CmdReleaseApproveStep, DecisionApprove, live},
@@ -41,7 +49,7 @@ func ReleaseTransitions() []Transition[Phase] {
 		{CmdReleaseApproveStartNow, DecisionApprove, waiting},
 		{CmdReleaseAwait, DecisionAwait, waiting},
 		{CmdReleaseSchedule, DecisionSchedule, waiting},
-		{CmdReleaseError, DecisionError, live},
+		{CmdReleaseError, DecisionError, ending},
 		{CmdReleaseWebhook, DecisionWebhook, every},
 		{CmdReleaseRetireOld, DecisionRetireOld, []Phase{PhasePromoted}},
 		// Train events, as they apply to a member's release.

@@ -306,7 +306,7 @@ func phaseClass(p state.Phase) string {
 	switch p {
 	case state.PhasePromoted:
 		return "good"
-	case state.PhaseRolledBack, state.PhaseAborted:
+	case state.PhaseRolledBack, state.PhaseAborted, state.PhaseRollingBack:
 		return "bad"
 	case state.PhaseProgressing:
 		return "live"

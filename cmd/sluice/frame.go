@@ -84,7 +84,7 @@ func phaseStyle(p state.Phase) string {
 		return styleGreen + styleBold
 	case state.PhaseRolledBack, state.PhaseAborted:
 		return styleRed + styleBold
-	case state.PhasePaused, state.PhaseAwaitingApproval, state.PhaseScheduled:
+	case state.PhasePaused, state.PhaseAwaitingApproval, state.PhaseScheduled, state.PhaseRollingBack:
 		return styleYellow + styleBold
 	}
 	return styleCyan + styleBold

@@ -209,6 +209,9 @@ func printStatus(w io.Writer, r *state.Release, now time.Time) {
 			fmt.Fprintf(tw, "Bake:\tdone; advances on the next successful analysis\n")
 		}
 	}
+	if rb := rs.Rollback; rb != nil {
+		fmt.Fprintf(tw, "Rollback:\t%s\n", rollbackLine(rs, rb, now))
+	}
 	if a := rs.Assessment; a != nil {
 		fmt.Fprintf(tw, "Risk:\t%s (p=%.2f, model %s), plan from %s\n", a.Level, a.Probability, a.ModelVersion, a.PlanSource)
 	}
