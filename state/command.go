@@ -224,6 +224,10 @@ func decode(c Command) (change, error) {
 		return decodeWith(c, release[*RecordError])
 	case CmdReleaseWebhook:
 		return decodeWith(c, release[*RecordWebhooks])
+	case CmdReleaseMirrorSkip:
+		return decodeWith(c, release[*SkipMirror])
+	case CmdReleaseMirrorHold:
+		return decodeWith(c, release[*HoldMirror])
 	case CmdTrainHealth:
 		return decodeWith(c, train[*RecordHealth])
 	case CmdTrainClear:

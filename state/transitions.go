@@ -43,6 +43,8 @@ func ReleaseTransitions() []Transition[Phase] {
 		{CmdReleaseSchedule, DecisionSchedule, waiting},
 		{CmdReleaseError, DecisionError, live},
 		{CmdReleaseWebhook, DecisionWebhook, every},
+		{CmdReleaseMirrorSkip, DecisionMirrorSkip, progressing},
+		{CmdReleaseMirrorHold, DecisionHold, progressing},
 		// Train events, as they apply to a member's release.
 		{CmdTrainClear, DecisionClear, every},
 		{CmdTrainUnwind, DecisionRollback, append(slices.Clone(live), PhasePromoted)},
