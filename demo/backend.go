@@ -207,15 +207,16 @@ func wait(ctx context.Context, d time.Duration) error {
 // UNAVAILABLE as often as the error ratio says.
 func (b *Backend) UnaryCall(ctx context.Context, _ *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
 	start := time.Now()
-	tenant := ""
+	tenant, authority := "", ""
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if v := md.Get(TenantHeader); len(v) > 0 {
 			tenant = v[0]
 		}
 		if v := md.Get(":authority"); len(v) > 0 {
-			b.shadow.note(ProtocolGRPC, v[0])
+			authority = v[0]
 		}
 	}
+	b.shadow.note(ProtocolGRPC, authority)
 	fail, delay := b.draw()
 	code, err := "OK", error(nil)
 	switch werr := wait(ctx, delay); {

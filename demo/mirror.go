@@ -36,6 +36,7 @@ type shadowCount struct {
 	counter *prometheus.CounterVec
 	mu      sync.Mutex
 	n       map[string]uint64 // by protocol
+	direct  uint64
 	last    string
 }
 
@@ -52,9 +53,13 @@ func newShadowCount(reg prometheus.Registerer, service, version string) *shadowC
 	return c
 }
 
-// note counts a request whose Host or :authority is host, if it is a copy.
+// note counts a request whose Host or :authority is host: a copy, or a
+// request sent to this backend directly.
 func (c *shadowCount) note(protocol, host string) {
 	if !IsShadow(host) {
+		c.mu.Lock()
+		c.direct++
+		c.mu.Unlock()
 		return
 	}
 	c.counter.WithLabelValues(protocol).Inc()
@@ -68,6 +73,8 @@ func (c *shadowCount) note(protocol, host string) {
 type MirrorCount struct {
 	// HTTP and GRPC count the copies received per protocol.
 	HTTP, GRPC uint64
+	// Direct counts the application requests that were not copies.
+	Direct uint64
 	// LastHost is the Host or :authority of the latest copy.
 	LastHost string
 }
@@ -76,5 +83,5 @@ type MirrorCount struct {
 func (b *Backend) Mirrored() MirrorCount {
 	b.shadow.mu.Lock()
 	defer b.shadow.mu.Unlock()
-	return MirrorCount{HTTP: b.shadow.n[ProtocolHTTP], GRPC: b.shadow.n[ProtocolGRPC], LastHost: b.shadow.last}
+	return MirrorCount{HTTP: b.shadow.n[ProtocolHTTP], GRPC: b.shadow.n[ProtocolGRPC], Direct: b.shadow.direct, LastHost: b.shadow.last}
 }
