@@ -1,7 +1,9 @@
 package demo
 
 import (
+	"maps"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 
@@ -37,11 +39,14 @@ type shadowCount struct {
 	mu      sync.Mutex
 	n       map[string]uint64 // by protocol
 	direct  uint64
-	last    string
+	hosts   map[string]bool
 }
 
+// maxShadowHosts bounds the distinct copy hosts a backend remembers.
+const maxShadowHosts = 16
+
 func newShadowCount(reg prometheus.Registerer, service, version string) *shadowCount {
-	c := &shadowCount{n: map[string]uint64{}, counter: prometheus.NewCounterVec(prometheus.CounterOpts{
+	c := &shadowCount{n: map[string]uint64{}, hosts: map[string]bool{}, counter: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name:        MetricMirrored,
 		Help:        mirroredHelpMsg,
 		ConstLabels: prometheus.Labels{"service": service, "version": version},
@@ -65,7 +70,9 @@ func (c *shadowCount) note(protocol, host string) {
 	c.counter.WithLabelValues(protocol).Inc()
 	c.mu.Lock()
 	c.n[protocol]++
-	c.last = host
+	if len(c.hosts) < maxShadowHosts {
+		c.hosts[host] = true
+	}
 	c.mu.Unlock()
 }
 
@@ -75,13 +82,14 @@ type MirrorCount struct {
 	HTTP, GRPC uint64
 	// Direct counts the application requests that were not copies.
 	Direct uint64
-	// LastHost is the Host or :authority of the latest copy.
-	LastHost string
+	// Hosts are the distinct Host or :authority values of the copies
+	// (the first 16 seen), sorted.
+	Hosts []string
 }
 
 // Mirrored returns how many mirrored copies the backend received.
 func (b *Backend) Mirrored() MirrorCount {
 	b.shadow.mu.Lock()
 	defer b.shadow.mu.Unlock()
-	return MirrorCount{HTTP: b.shadow.n[ProtocolHTTP], GRPC: b.shadow.n[ProtocolGRPC], Direct: b.shadow.direct, LastHost: b.shadow.last}
+	return MirrorCount{HTTP: b.shadow.n[ProtocolHTTP], GRPC: b.shadow.n[ProtocolGRPC], Direct: b.shadow.direct, Hosts: slices.Sorted(maps.Keys(b.shadow.hosts))}
 }

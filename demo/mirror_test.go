@@ -51,7 +51,7 @@ func TestBackendCountsMirroredRequests(t *testing.T) {
 	_, err = testgrpc.NewTestServiceClient(conn).UnaryCall(context.Background(), &testgrpc.SimpleRequest{})
 	require.NoError(t, err)
 
-	require.Equal(t, MirrorCount{HTTP: 2, GRPC: 1, Direct: 1, LastHost: "greeter-shadow:9090"}, b.Mirrored())
+	require.Equal(t, MirrorCount{HTTP: 2, GRPC: 1, Direct: 1, Hosts: []string{"greeter-shadow:9090", "web.example.com-shadow:8080"}}, b.Mirrored())
 	fams := scrape(t, b)
 	var total float64
 	for _, m := range fams[MetricRequests].GetMetric() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,8 +84,17 @@ func TestEnvoyMirror(t *testing.T) {
 			}
 			return nil
 		})
-		t.Logf("v2 received %d copies during the mirror step; last Host %q", got.HTTP-before.HTTP, got.LastHost)
-		require.Equal(t, "mirrored.example.com"+demo.ShadowSuffix, got.LastHost, "Envoy appends -shadow to the Host of a copy")
+		t.Logf("v2 received %d copies during the mirror step; their Hosts: %q", got.HTTP-before.HTTP, got.Hosts)
+		require.Equal(t, []string{"mirrored.example.com" + demo.ShadowSuffix}, got.Hosts, "Envoy appends -shadow to the Host of a copy")
+		// With a port in the Host, Envoy 1.40 puts the suffix before it.
+		hostPort := fmt.Sprintf("mirrored.example.com:%d", e.ports["mirrored"])
+		requireUsersOnStable(t, "with a port in the Host", send(t, e.eu.httpLoad(t, e.ports["mirrored"], hostPort, nil, 0), 50))
+		eventually(t, 20*time.Second, "a copy of a request with a port in its Host", func() error {
+			if hosts := v2.Mirrored().Hosts; !slices.Contains(hosts, fmt.Sprintf("mirrored.example.com%s:%d", demo.ShadowSuffix, e.ports["mirrored"])) {
+				return fmt.Errorf("copies' Hosts %q", hosts)
+			}
+			return nil
+		})
 		require.Equal(t, before.Direct, got.Direct, "the new version serves no user during the mirror step")
 		require.Zero(t, v1.Mirrored().HTTP, "stable receives no copies")
 
@@ -171,4 +181,51 @@ func TestEnvoyMirror(t *testing.T) {
 		require.Zero(t, v2.Mirrored().Direct, "no user ever met v2")
 		requireUsersOnStable(t, "users during the release", l.Counts().Sub(users))
 	})
+}
+
+// TestProxylessMirrorSkipped: grpc-go's xDS client does not mirror. A
+// mirror step of a grpc service its real client uses records the client's
+// proxy group as skipped, with the reason, before the step is ACKed; the
+// client's requests all go to stable and the new version gets no copy
+// from it. With no Envoy mirroring, the new version has no requests to be
+// judged on: the analysis is Inconclusive and the release holds.
+func TestProxylessMirrorSkipped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Prometheus and server processes")
+	}
+	e := newReleaseEnv(t, "proxyless")
+	_, err := e.procs[0].client().Apply(ctxT(t), "proxyless.yaml", []byte(e.releaseYAML("proxyless", "[{mirror: 50, bake: 10s}, {weight: 50, bake: 3s}]")))
+	require.NoError(t, err)
+	l := e.load("proxyless", e.procs[2], 30)
+	waitTraffic(t, l, "v1")
+	v2 := e.backends["proxyless/v2"]
+	users := l.Counts()
+
+	_, err = e.procs[1].client().StartRelease(ctxT(t), releaseSpec("proxyless-v2", "proxyless", "v2"))
+	require.NoError(t, err)
+	r := e.waitRelease(e.procs[0], "proxyless-v2", 30*time.Second, "mirror step applied", func(r *state.Release) bool { return r.Status.Acked })
+	group := "e2e/r1/" // demo.Node{Cluster: "e2e", Region: "r1"} of e.load
+	require.Equal(t, []state.MirrorSkip{{Step: 0, Group: group, Reason: state.MirrorSkipProxyless, Streams: 1}}, r.Status.MirrorSkips)
+	var skip *state.Decision
+	for i, d := range r.Status.Decisions {
+		if d.Action == state.DecisionMirrorSkip {
+			require.Nil(t, skip, "recorded once")
+			skip = &r.Status.Decisions[i]
+		}
+	}
+	require.NotNil(t, skip)
+	require.Contains(t, skip.Message, "proxyless gRPC clients (grpc-go) do not mirror requests")
+	require.Contains(t, skip.Message, group)
+
+	// Stable only, no copies; the analysis has nothing to judge v2 on.
+	r = e.waitRelease(e.procs[0], "proxyless-v2", 30*time.Second, "held on an inconclusive analysis", func(r *state.Release) bool {
+		return r.HeldFor(state.HoldAnalysis) && r.Status.Counters.Inconclusive >= 2
+	})
+	require.Equal(t, 0, r.Status.Step, "never leaves the mirror step on no data")
+	require.Equal(t, demo.MirrorCount{}, v2.Mirrored(), "grpc-go sent v2 neither copies nor requests")
+	d := l.Counts().Sub(users)
+	require.Zero(t, d.Errors, "%v", d.ByCode)
+	require.Equal(t, d.RPCs(), d.ByVersion["v1"], "%v", d.ByVersion)
+	_, err = e.procs[0].client().ReleaseAction(ctxT(t), "proxyless-v2", "abort", "test done")
+	require.NoError(t, err)
 }
