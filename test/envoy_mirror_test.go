@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -226,6 +227,16 @@ func TestProxylessMirrorSkipped(t *testing.T) {
 	d := l.Counts().Sub(users)
 	require.Zero(t, d.Errors, "%v", d.ByCode)
 	require.Equal(t, d.RPCs(), d.ByVersion["v1"], "%v", d.ByVersion)
+
+	// People see it in `sluice release status` and `history`.
+	status, err := exec.Command(sluiceBin, "--server", e.procs[1].api, "--token", e.procs[1].token, "release", "status", "proxyless-v2").CombinedOutput()
+	require.NoError(t, err, "%s", status)
+	require.Contains(t, string(status), "[mirror 50%/10s]")
+	require.Contains(t, string(status), "50% of requests copied to v2 by Envoy")
+	require.Contains(t, string(status), "step 1, group "+group+" (proxyless, 1 stream(s)): proxyless gRPC clients do not mirror")
+	history, err := exec.Command(sluiceBin, "--server", e.procs[1].api, "--token", e.procs[1].token, "release", "history", "proxyless-v2").CombinedOutput()
+	require.NoError(t, err, "%s", history)
+	require.Contains(t, string(history), "mirror-skip")
 	_, err = e.procs[0].client().ReleaseAction(ctxT(t), "proxyless-v2", "abort", "test done")
 	require.NoError(t, err)
 }
