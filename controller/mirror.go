@@ -71,3 +71,10 @@ func mirrorHold(r *state.Release, verdict []byte, c analysis.Counters, reason st
 		rs.Step+1, share, r.Spec.Spec.To, reason)
 	return &state.HoldMirror{On: state.OnAnalysis(r, msg), Verdict: verdict, Counters: &c}
 }
+
+// mirrorExposure is what a mirror step exposes: no user, tenant or
+// region is served by the new version; it only receives copies.
+func mirrorExposure(step int, share uint32) state.Exposure {
+	return state.Exposure{Step: step, Share: 0, Tenants: 0, Regions: 0, Source: state.ExposurePlan,
+		Detail: fmt.Sprintf("mirror: %d%% of requests copied to the new version, no user served by it", share)}
+}

@@ -97,3 +97,13 @@ func TestMirrorFailure(t *testing.T) {
 	e = AfterAnalysis(r, AnalysisInput{Verdict: ok2, Now: bake, Next: &est})
 	require.IsType(t, &state.AdvanceStep{}, e)
 }
+
+func TestMirrorExposure(t *testing.T) {
+	r := mirrorRelease("", state.PhasePending, -1)
+	r.Status.PolicySpec.Exposure = &config.ExposureSpec{MaxTrafficShare: 1, MaxTenants: 1, MaxRegions: 1}
+	e := EstimateExposure(r, 0, Traffic{}, Traffic{})
+	require.Equal(t, state.Exposure{Step: 0, Share: 0, Tenants: 0, Regions: 0, Source: state.ExposurePlan,
+		Detail: "mirror: 20% of requests copied to the new version, no user served by it"}, e)
+	require.Empty(t, CheckBudget(r.Status.PolicySpec.Exposure, &e), "a mirror step is within any exposure budget")
+	require.Equal(t, 50.0, EstimateExposure(r, 1, Traffic{}, Traffic{}).Share)
+}
