@@ -30,6 +30,8 @@ func releaseEvents(on On) map[Type]ReleaseEvent {
 		CmdReleaseSchedule:        &Schedule{On: on, At: t0},
 		CmdReleaseError:           &RecordError{On: on},
 		CmdReleaseWebhook:         &RecordWebhooks{On: on, Record: WebhookRecord{Outcome: WebhookPassed}},
+		CmdReleaseMirrorSkip:      &SkipMirror{On: on, Skips: []MirrorSkip{{Group: "g", Reason: MirrorSkipProxyless}}},
+		CmdReleaseMirrorHold:      &HoldMirror{On: on},
 	}
 }
 
