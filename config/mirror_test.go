@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,4 +76,23 @@ func TestMirrorDefaults(t *testing.T) {
 
 	in.OnMirrorFailure = MirrorFailureHold
 	require.Equal(t, MirrorFailureHold, PolicyDefaults(&in).OnMirrorFailure)
+}
+
+// TestStrategiesMirrorExample: the policy in docs/strategies.md's
+// Mirroring section parses and checks.
+func TestStrategiesMirrorExample(t *testing.T) {
+	src, err := os.ReadFile("../docs/strategies.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(src), "\n## Mirroring\n")
+	require.True(t, ok)
+	_, block, ok := strings.Cut(section, "```yaml\n")
+	require.True(t, ok)
+	block, _, ok = strings.Cut(block, "```")
+	require.True(t, ok)
+	docs, err := Parse("strategies.md", []byte(block))
+	require.NoError(t, err)
+	require.Len(t, docs, 1)
+	steps := docs[0].ReleasePolicy.Spec.Steps
+	require.Equal(t, uint32(20), steps[0].Mirror)
+	require.Equal(t, MirrorFailureRollback, docs[0].ReleasePolicy.Spec.OnMirrorFailure)
 }
