@@ -56,7 +56,7 @@ func TestEnvoyMirror(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Prometheus, server and Envoy processes")
 	}
-	e := newEnvoyEnv(t, "mirrored", "shadowfail", "shadowhold")
+	e := newEnvoyEnv(t, "mirrored", "shadowfail", "shadowhold", "sampled")
 	eventually(t, 30*time.Second, "prometheus scrapes the backends", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -125,6 +125,34 @@ func TestEnvoyMirror(t *testing.T) {
 			}
 		}
 		require.Greater(t, canaryRequests(t, leftMirror.Verdict), 10.0, "the analysis counted the mirrored requests as v2's")
+	})
+
+	t.Run("the runtime fraction sets the share copied", func(t *testing.T) {
+		// No other traffic: every copy Envoy makes is of these requests.
+		v2 := e.backends["sampled/v2"]
+		e.apply(t, "sampled", mirrorSteps(30, "10m"))
+		allReach(t, e.through(t, e.eu, "sampled", nil), "v1", 30*time.Second)
+		name := e.startAndApply(t, "sampled")
+		before, err := e.eu.Admin().UpstreamRequests(ctxT(t))
+		require.NoError(t, err)
+		copies := v2.Mirrored().HTTP
+		const n = 1000
+		requireUsersOnStable(t, "sampled", send(t, e.through(t, e.eu, "sampled", nil), n))
+		var got uint64
+		eventually(t, 20*time.Second, "the backend received every copy Envoy sent", func() error {
+			after, err := e.eu.Admin().UpstreamRequests(context.Background())
+			if err != nil {
+				return err
+			}
+			sent := after["sampled/v2"] - before["sampled/v2"]
+			got = v2.Mirrored().HTTP - copies
+			if sent == 0 || got != sent {
+				return fmt.Errorf("Envoy sent %d copies, the backend has %d", sent, got)
+			}
+			return nil
+		})
+		checkShare(t, int(got), n, 0.3)
+		e.abort(t, name)
 	})
 
 	t.Run("a canary failing under the mirror rolls back and no user request fails", func(t *testing.T) {
