@@ -171,6 +171,11 @@ const (
 	MinAckTimeout = time.Second
 )
 
+// DefaultMirrorFailure is what a failed mirror step does when the policy
+// does not say: roll back, as any failed step does. It is filled in only
+// for plans with a mirror step.
+const DefaultMirrorFailure = MirrorFailureRollback
+
 // DefaultSteps returns the release plan of a policy that sets none: 1%, 5%,
 // 25%, 50% and 100% of traffic, each baked DefaultStepBake. The first step
 // exposes few users while there is still little evidence; each later step
@@ -214,8 +219,9 @@ func DefaultBurnRules() []BurnRule {
 // absent.
 func PolicyDefaults(spec *ReleasePolicySpec) ReleasePolicySpec {
 	out := ReleasePolicySpec{
-		Services:   slices.Clone(spec.Services),
-		AckTimeout: spec.AckTimeout,
+		Services:        slices.Clone(spec.Services),
+		AckTimeout:      spec.AckTimeout,
+		OnMirrorFailure: spec.OnMirrorFailure,
 	}
 	out.Schedule = ScheduleWithDefaults(spec.Schedule)
 	if len(spec.Webhooks) > 0 {
@@ -305,6 +311,9 @@ func PolicyDefaults(spec *ReleasePolicySpec) ReleasePolicySpec {
 		}
 	}
 	setDuration(&out.AckTimeout, DefaultAckTimeout)
+	if out.OnMirrorFailure == "" && HasMirrorStep(out.Steps) {
+		out.OnMirrorFailure = DefaultMirrorFailure
+	}
 	return out
 }
 

@@ -96,13 +96,18 @@ type AnalysisSpec struct {
 	QueryTimeout Duration `json:"queryTimeout,omitempty"`
 }
 
-// StepSpec is one step of a release plan: either a share of all traffic
-// (Weight) or a named cohort stage (Cohort).
+// StepSpec is one step of a release plan: a share of all traffic
+// (Weight), a named cohort stage (Cohort), or a share of requests shadowed
+// to the new version while every user is served by stable (Mirror).
 type StepSpec struct {
 	// Weight is the canary's share of traffic in percent (1-100).
 	Weight uint32 `json:"weight,omitempty"`
 	// Cohort names a stage of the policy's cohorts.
 	Cohort string `json:"cohort,omitempty"`
+	// Mirror is the share of requests (percent, 1-100) copied to the new
+	// version, whose answers are discarded; the new version serves no
+	// user (its weight is 0). See mirror.go.
+	Mirror uint32 `json:"mirror,omitempty"`
 	// Bake is how long the step is observed before it may advance.
 	Bake Duration `json:"bake,omitempty"`
 }

@@ -33,6 +33,7 @@ func checkPolicyAnalysis(r *reporter, spec *ReleasePolicySpec) {
 		checkAnalysis(r, spec.Analysis)
 	}
 	checkSteps(r, spec.Steps)
+	checkMirror(r, spec)
 	checkCohorts(r, spec)
 	checkStrategy(r, spec)
 	checkRollback(r, spec.Rollback)
@@ -211,8 +212,8 @@ func checkSteps(r *reporter, steps []StepSpec) {
 	}
 	prev := uint32(0)
 	for i, st := range steps {
-		if st.Cohort != "" {
-			continue // a cohort stage; checked with the cohorts
+		if st.Cohort != "" || st.Mirror != 0 {
+			continue // a cohort stage or a mirror; checked with them
 		}
 		path := fmt.Sprintf("spec.steps[%d].weight", i)
 		switch {

@@ -123,6 +123,9 @@ type ReleasePolicySpec struct {
 	Analysis *AnalysisSpec `json:"analysis,omitempty"`
 	// Steps is the release plan; empty means DefaultSteps.
 	Steps []StepSpec `json:"steps,omitempty"`
+	// OnMirrorFailure says what a mirror step whose analysis fails does:
+	// roll back (the default) or hold for a person (mirror.go).
+	OnMirrorFailure MirrorFailure `json:"onMirrorFailure,omitempty"`
 	// RiskPlan bounds the plan derived from a release's risk (used when
 	// Steps is empty).
 	RiskPlan *RiskPlanSpec `json:"riskPlan,omitempty"`

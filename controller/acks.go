@@ -48,7 +48,7 @@ func (a *ClusterAcks) Observe(ctx context.Context) ([]GroupAck, []string) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, g := range st.Groups {
-			ga := GroupAck{Node: node, Group: g.Key, AckedIndex: g.AckedIndex, Streams: g.Streams}
+			ga := GroupAck{Node: node, Group: g.Key, AckedIndex: g.AckedIndex, Streams: g.Streams, Proxyless: g.Proxyless}
 			for _, n := range g.NACKs {
 				ga.NACKs = append(ga.NACKs, fmt.Sprintf("%s %s at index %d: %s", n.NodeID, n.TypeURL, n.Index, n.Message))
 			}

@@ -53,8 +53,11 @@ func (t Traffic) fraction(values []string) (float64, bool) {
 // exposes its regions' share of traffic times (its tenants' share plus
 // its percent of the rest); tenants and regions are taken as independent.
 // When a share cannot be measured the stage's expectedShare is used, and
-// failing that the share is unknown (-1).
+// failing that the share is unknown (-1). A mirror step exposes no user.
 func EstimateExposure(r *state.Release, step int, tenants, regions Traffic) state.Exposure {
+	if share := r.MirrorShare(step); share > 0 {
+		return mirrorExposure(step, share)
+	}
 	e := state.Exposure{Step: step, Tenants: -1, Regions: -1}
 	stage, ok := r.Stage(step)
 	if !ok {

@@ -62,6 +62,10 @@ func (c *Controller) stepRelease(ctx context.Context, st *state.State, r *state.
 		c.admit(ctx, st, r, fleet.Now)
 		return
 	}
+	if e := DecideMirrorSkip(r, st.Services[r.Service()], fleet); e != nil {
+		c.propose(ctx, e)
+		return
+	}
 	n := DecideProgress(r, fleet)
 	if r.Status.Phase == state.PhaseRollingBack {
 		n = DecideRollingBack(r, fleet.Now)

@@ -22,7 +22,10 @@ type GroupAck struct {
 	// holds; Streams how many streams the group has there.
 	AckedIndex uint64
 	Streams    int
-	NACKs      []string
+	// Proxyless counts the streams of clients that do not mirror
+	// (proxyless gRPC, see xds.Proxyless).
+	Proxyless int
+	NACKs     []string
 }
 
 // Fleet is what the controller saw of the proxy fleet at Now.
@@ -175,6 +178,9 @@ func AfterAnalysis(r *state.Release, in AnalysisInput) state.ReleaseEvent {
 	bakedMsg := bakeNote(baked, bake)
 	switch {
 	case act == analysis.ActionRollBack:
+		if e := mirrorHold(r, raw, c, reason); e != nil {
+			return e
+		}
 		return rollBack(r, state.OnAnalysis(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, reason)),
 			state.Ending{Verdict: raw, Counters: &c}, &in.Verdict)
 	case act != analysis.ActionAdvance:

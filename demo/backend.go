@@ -53,6 +53,7 @@ type Backend struct {
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	metrics  *metrics
+	shadow   *shadowCount
 	grpcLis  net.Listener
 	httpLis  net.Listener
 	grpcSrv  *grpc.Server
@@ -87,6 +88,7 @@ func StartBackend(cfg BackendConfig) (*Backend, error) {
 		log:     cfg.Logger.With("service", cfg.Service, "version", cfg.Version),
 		reg:     reg,
 		metrics: newMetrics(reg, cfg.Service, cfg.Version, cfg.Region),
+		shadow:  newShadowCount(reg, cfg.Service, cfg.Version),
 		faults:  cfg.Faults,
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 	}
@@ -205,12 +207,16 @@ func wait(ctx context.Context, d time.Duration) error {
 // UNAVAILABLE as often as the error ratio says.
 func (b *Backend) UnaryCall(ctx context.Context, _ *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
 	start := time.Now()
-	tenant := ""
+	tenant, authority := "", ""
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if v := md.Get(TenantHeader); len(v) > 0 {
 			tenant = v[0]
 		}
+		if v := md.Get(":authority"); len(v) > 0 {
+			authority = v[0]
+		}
 	}
+	b.shadow.note(ProtocolGRPC, authority)
 	fail, delay := b.draw()
 	code, err := "OK", error(nil)
 	switch werr := wait(ctx, delay); {
@@ -256,6 +262,7 @@ func (b *Backend) Handler() http.Handler {
 
 func (b *Backend) serveApp(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	b.shadow.note(ProtocolHTTP, r.Host)
 	fail, delay := b.draw()
 	if err := wait(r.Context(), delay); err != nil {
 		// The client went away; 499 is the conventional "client closed

@@ -154,7 +154,7 @@ func TestMetricsShape(t *testing.T) {
 	fams := scrape(t, b)
 	// Only the backend's own metrics: no process or Go runtime metrics
 	// from a shared registry.
-	require.ElementsMatch(t, []string{MetricRequests, MetricDuration}, slices.Collect(maps.Keys(fams)))
+	require.ElementsMatch(t, []string{MetricRequests, MetricDuration, MetricMirrored}, slices.Collect(maps.Keys(fams)))
 	// Every expected series exists from the start, at zero.
 	var series []string
 	for _, m := range fams[MetricRequests].GetMetric() {

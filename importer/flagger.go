@@ -116,8 +116,8 @@ func (w *walk) flaggerAnalysis(an node, spec *config.ReleasePolicySpec) {
 	}
 	an.rest(map[string]string{
 		"alerts":                "Sluice has no notification providers: watch releases with `sluice release watch` or the event stream",
-		"mirror":                "Sluice does not mirror traffic: the canary is judged on live requests",
-		"mirrorWeight":          "Sluice does not mirror traffic: the canary is judged on live requests",
+		"mirror":                "not converted: Sluice mirrors as a plan step before any user is served (`- mirror: N` in spec.steps); add one by hand",
+		"mirrorWeight":          "not converted: Sluice mirrors as a plan step before any user is served (`- mirror: N` in spec.steps); add one by hand",
 		"stepWeightPromotion":   "Sluice promotes in one step after the last one",
 		"sessionAffinity":       "Sluice keeps clients on one version by a header (spec.cohorts.stickyHeader, on Envoy), not by a cookie it sets",
 		"primaryReadyThreshold": "Sluice does not watch pod readiness: proxies route only to the endpoints the Service lists",

@@ -232,6 +232,10 @@ func decode(c Command) (change, error) {
 		return decodeWith(c, release[*RollbackStep])
 	case CmdReleaseRollbackNow:
 		return decodeWith(c, release[*RollbackNow])
+	case CmdReleaseMirrorSkip:
+		return decodeWith(c, release[*SkipMirror])
+	case CmdReleaseMirrorHold:
+		return decodeWith(c, release[*HoldMirror])
 	case CmdTrainHealth:
 		return decodeWith(c, train[*RecordHealth])
 	case CmdTrainClear:

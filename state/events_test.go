@@ -33,6 +33,8 @@ func releaseEvents(on On) map[Type]ReleaseEvent {
 		CmdReleaseRollbackGradual: &GradualRollback{On: on},
 		CmdReleaseRollbackStep:    &RollbackStep{On: on},
 		CmdReleaseRollbackNow:     &RollbackNow{On: on},
+		CmdReleaseMirrorSkip:      &SkipMirror{On: on, Skips: []MirrorSkip{{Group: "g", Reason: MirrorSkipProxyless}}},
+		CmdReleaseMirrorHold:      &HoldMirror{On: on},
 	}
 }
 

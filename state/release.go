@@ -256,6 +256,9 @@ type ReleaseStatus struct {
 	Analyses int `json:"analyses,omitempty"`
 	// Hold says why the release is not advancing, when it is held.
 	Hold *Hold `json:"hold,omitempty"`
+	// MirrorSkips are the proxy groups mirror steps were not mirrored for
+	// (state/mirror.go).
+	MirrorSkips []MirrorSkip `json:"mirrorSkips,omitempty"`
 	// LastVerdict is the latest analysis (analysis.Verdict as JSON).
 	LastVerdict json.RawMessage `json:"lastVerdict,omitempty"`
 	// Train and Member are set for a release created by a train; Blocked

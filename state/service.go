@@ -40,6 +40,9 @@ type Routing struct {
 	// Cohorts the policy's cohort settings (headers).
 	Stage   *config.CohortStage
 	Cohorts *config.CohortSpec
+	// Mirror is the share of requests (percent) shadowed to the new
+	// version at a mirror step (Weight is then 0), else 0.
+	Mirror uint32
 }
 
 // Routing returns how a service is routed by its release in progress.
@@ -59,6 +62,7 @@ func (s *State) Routing(service string) (Routing, bool) {
 	if st, ok := r.Stage(r.Status.Step); ok && r.Status.Phase != PhaseRollingBack {
 		rt.Stage = &st
 	}
+	rt.Mirror = r.MirrorShare(r.Status.Step)
 	return rt, true
 }
 

@@ -52,6 +52,8 @@ func ReleaseTransitions() []Transition[Phase] {
 		{CmdReleaseError, DecisionError, ending},
 		{CmdReleaseWebhook, DecisionWebhook, every},
 		{CmdReleaseRetireOld, DecisionRetireOld, []Phase{PhasePromoted}},
+		{CmdReleaseMirrorSkip, DecisionMirrorSkip, progressing},
+		{CmdReleaseMirrorHold, DecisionHold, progressing},
 		// Train events, as they apply to a member's release.
 		{CmdTrainClear, DecisionClear, every},
 		{CmdTrainUnwind, DecisionRollback, append(slices.Clone(live), PhasePromoted)},

@@ -94,9 +94,11 @@ type ReleasePage struct {
 
 // PlanRow is one planned step.
 type PlanRow struct {
-	N       int
-	Weight  uint32
-	Cohort  string
+	N      int
+	Weight uint32
+	Cohort string
+	// Mirror is the share of requests a mirror step copies (0 otherwise).
+	Mirror  uint32
 	Bake    time.Duration
 	Current bool
 	// Approval: a person must approve this step before it starts.
@@ -177,7 +179,7 @@ func BuildReleasePage(st *state.State, r *state.Release, now time.Time) ReleaseP
 		}
 	}
 	for i, s := range rs.Plan {
-		p.Plan = append(p.Plan, PlanRow{N: i + 1, Weight: r.StepWeight(i), Cohort: s.Cohort, Bake: s.Bake.D(), Current: i == rs.Step, Approval: r.NeedsApproval(i)})
+		p.Plan = append(p.Plan, PlanRow{N: i + 1, Weight: r.StepWeight(i), Cohort: s.Cohort, Mirror: s.Mirror, Bake: s.Bake.D(), Current: i == rs.Step, Approval: r.NeedsApproval(i)})
 	}
 	p.Plot = Layout(BuildTimeline(r, now))
 	p.Risk = riskView(rs.Assessment)

@@ -300,6 +300,7 @@ func (c *checker) routeMatch(kind, name, where string, m *routev3.RouteMatch) {
 }
 
 func (c *checker) routeAction(kind, name, where string, a *routev3.RouteAction) {
+	c.mirrorReferences(kind, name, where, a)
 	switch cs := a.GetClusterSpecifier().(type) {
 	case *routev3.RouteAction_Cluster:
 		c.refer(kind, name, where, kindCluster, cs.Cluster)

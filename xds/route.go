@@ -19,14 +19,16 @@ func httpRouteConfig(name string, vhs []*routev3.VirtualHost) *routev3.RouteConf
 	return &routev3.RouteConfiguration{Name: name, VirtualHosts: vhs}
 }
 
-// httpVirtualHost is an http service's virtual host: its domains (the
-// service name when it has none), each also with ":port" so that a Host
-// header carrying the port matches, and the service's routes.
+// httpVirtualHost is an http service's virtual host (and a grpc service's
+// on its gateway port), read by Envoy: its domains (the service name when
+// it has none), each also with ":port" so that a Host header carrying the
+// port matches, and the service's routes, which mirror at a mirror step.
 func (t *translator) httpVirtualHost(svc *config.Service, weights []uint32) (*routev3.VirtualHost, error) {
 	routes, err := t.serviceRoutes(svc, weights, "/")
 	if err != nil {
 		return nil, err
 	}
+	t.mirrorRoutes(svc, routes)
 	return &routev3.VirtualHost{
 		Name:    svc.Metadata.Name,
 		Domains: httpDomains(svc),

@@ -481,4 +481,7 @@ func (s *Server) noteRequest(id int64, node *core.Node, delta bool) {
 	if s.tracker.Open(id, g.Key(), node.GetId(), delta, s.opts.Now()) {
 		s.ensureGroup(g)
 	}
+	if Proxyless(node) {
+		s.tracker.markProxyless(id)
+	}
 }

@@ -32,8 +32,10 @@ type streamInfo struct {
 	group  string
 	nodeID string
 	delta  bool
-	since  time.Time
-	types  map[string]*typeAck
+	// proxyless is set for a client that is not Envoy (Proxyless).
+	proxyless bool
+	since     time.Time
+	types     map[string]*typeAck
 	// served holds the entries of types for the served types by position
 	// in servedTypes, so the per-watch bookkeeping skips hashing URLs.
 	served [len(servedTypes)]*typeAck
@@ -94,7 +96,10 @@ type GroupStatus struct {
 	// AckedIndex is the newest state index every stream of the group holds
 	// (0 while some stream has something in flight or rejected).
 	AckedIndex uint64 `json:"ackedIndex"`
-	NACKs      []NACK `json:"nacks,omitempty"`
+	// Proxyless counts the streams of clients that are not Envoy
+	// (proxyless gRPC), which do not mirror requests.
+	Proxyless int    `json:"proxyless,omitempty"`
+	NACKs     []NACK `json:"nacks,omitempty"`
 	// Error is the last translation error for the group; the previous
 	// good snapshot is still being served.
 	Error string `json:"error,omitempty"`
@@ -270,6 +275,9 @@ func (t *Tracker) Groups(snapshotIndex func(group string) uint64) []GroupStatus 
 			byKey[s.group] = g
 		}
 		g.Streams++
+		if s.proxyless {
+			g.Proxyless++
+		}
 		if s.synced(g.SnapshotIndex) {
 			g.Synced++
 		}

@@ -197,6 +197,7 @@ func printStatus(w io.Writer, r *state.Release, now time.Time) {
 	if st, ok := r.Stage(rs.Step); ok {
 		fmt.Fprintf(tw, "Cohort:\t%s\n", describeStage(st))
 	}
+	printMirror(tw, r)
 	fmt.Fprintf(tw, "Traffic:\t%s %d%%  |  %s %d%%  %s\n", rs.From, 100-rs.Weight, r.Spec.Spec.To, rs.Weight, bar(rs.Weight, 30))
 	switch {
 	case rs.Phase == state.PhaseProgressing && !rs.Acked:
@@ -276,6 +277,9 @@ func planLine(r *state.Release) string {
 		p := fmt.Sprintf("%d%%/%s", s.Weight, s.Bake.D())
 		if s.Cohort != "" {
 			p = fmt.Sprintf("%s/%s", s.Cohort, s.Bake.D())
+		}
+		if s.Mirror != 0 {
+			p = fmt.Sprintf("%s/%s", mirrorLabel(s.Mirror), s.Bake.D())
 		}
 		if i == r.Status.Step {
 			p = "[" + p + "]"
