@@ -134,13 +134,18 @@ func durationOr(d Duration, def time.Duration) time.Duration {
 	return d.D()
 }
 
+// EventFilter is the events the notifier sends; empty means every one.
+func (s *NotifierSpec) EventFilter() []NotifyEvent {
+	if len(s.Events) == 0 && s.Type == NotifierPagerDuty {
+		return PagerDutyDefaultEvents
+	}
+	return s.Events
+}
+
 // Wants reports whether the notifier sends event e about a release of
 // service in train (either may be empty). This is the one filter rule.
 func (s *NotifierSpec) Wants(e NotifyEvent, service, train string) bool {
-	events := s.Events
-	if len(events) == 0 && s.Type == NotifierPagerDuty {
-		events = PagerDutyDefaultEvents
-	}
+	events := s.EventFilter()
 	return (len(events) == 0 || slices.Contains(events, e)) &&
 		(len(s.Services) == 0 || slices.Contains(s.Services, service)) &&
 		(len(s.Trains) == 0 || slices.Contains(s.Trains, train))
