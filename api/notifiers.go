@@ -9,7 +9,7 @@ import (
 	"github.com/sluicehq/sluice/state"
 )
 
-// NotifierStatus is one notifier as GET /v1/notifiers reports it: its
+// NotifierStatus is one notifier as GET /v1/notifications reports it: its
 // document's filters (never a secret: the document holds only the names
 // of environment variables) and its outbox.
 type NotifierStatus struct {
@@ -34,7 +34,7 @@ type OldestNotice struct {
 	Time  time.Time          `json:"time"`
 }
 
-// NotifiersResponse is the body of GET /v1/notifiers.
+// NotifiersResponse is the body of GET /v1/notifications.
 type NotifiersResponse struct {
 	Index uint64           `json:"index"`
 	Items []NotifierStatus `json:"items"`
@@ -64,7 +64,7 @@ func notifierStatuses(st *state.State) NotifiersResponse {
 // Notifiers lists the notifiers and their outboxes.
 func (c *Client) Notifiers(ctx context.Context) (*NotifiersResponse, error) {
 	var out NotifiersResponse
-	if err := c.do(ctx, http.MethodGet, "/v1/notifiers"+c.readQuery(), nil, "", &out); err != nil {
+	if err := c.do(ctx, http.MethodGet, "/v1/notifications"+c.readQuery(), nil, "", &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

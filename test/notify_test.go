@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -341,6 +342,18 @@ func TestNotificationsSurviveLeaderFailover(t *testing.T) {
 	require.Equal(t, []pair{{"n3-v2", config.EventReleaseRolledBack}, {"n4-v2", config.EventReleaseRolledBack}}, pairsOf(pagerPairs),
 		"pagerduty: the rollbacks")
 	requireOutbox(t, ns.Items, "pager", len(pagerIDs))
+	// The secrets never reached the replicated state: a backup holds only
+	// the variables' names.
+	backup, err := followers[0].client().Snapshot(ctxT(t), false)
+	require.NoError(t, err)
+	for _, secret := range []string{hookKey, pdKey, slack.srv.URL} {
+		require.NotContains(t, string(backup), secret)
+	}
+	require.Contains(t, string(backup), "SLUICE_E2E_SLACK_URL")
+	out, err := exec.Command(sluiceBin, "--server", followers[0].api, "--token", harnessToken, "notifier", "list").CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Regexp(t, `(?m)^pager\s+pagerduty\s+release.rolled-back,train.rolled-back\s+all\s+0\s+2\s+0\s+-$`, string(out))
+
 	t.Logf("webhook: %d notices, %d deliveries accepted; the killed leader was %s, the new one %s",
 		len(ids), sum(ids), leader.id, newLeader.id)
 }

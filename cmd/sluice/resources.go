@@ -65,7 +65,7 @@ func newApplyCmd(c *cli) *cobra.Command {
 func newGetCmd(c *cli) *cobra.Command {
 	var output *outputFormat
 	cmd := &cobra.Command{
-		Use:   "get services|policies|releases|trains [NAME]",
+		Use:   "get services|policies|releases|trains|notifiers [NAME]",
 		Short: "Show objects",
 		Example: `  sluice get services
   sluice get services web -o yaml`,
@@ -204,7 +204,7 @@ func dash(s string) string {
 
 func newDeleteCmd(c *cli) *cobra.Command {
 	return &cobra.Command{
-		Use:     "delete service|policy NAME",
+		Use:     "delete service|policy|notifier NAME",
 		Short:   "Delete an object (refused while others refer to it)",
 		Example: `  sluice delete service web`,
 		Args:    cobra.ExactArgs(2),
