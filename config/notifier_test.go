@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -94,4 +95,13 @@ func TestNotifierWants(t *testing.T) {
 	pd := NotifierSpec{Type: NotifierPagerDuty}
 	require.True(t, pd.Wants(EventReleaseRolledBack, "web", ""))
 	require.False(t, pd.Wants(EventReleasePromoted, "web", ""))
+}
+
+func TestNotifierExample(t *testing.T) {
+	src, err := os.ReadFile("../examples/notifiers.yaml")
+	require.NoError(t, err)
+	docs, err := Parse("notifiers.yaml", src)
+	require.NoError(t, err)
+	require.Len(t, docs, 3)
+	require.NoError(t, Check(docs, newCatalog(t, "")))
 }
