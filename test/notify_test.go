@@ -354,6 +354,13 @@ func TestNotificationsSurviveLeaderFailover(t *testing.T) {
 	require.NoError(t, err, string(out))
 	require.Regexp(t, `(?m)^pager\s+pagerduty\s+release.rolled-back,train.rolled-back\s+all\s+0\s+2\s+0\s+-$`, string(out))
 
+	out, err = exec.Command(sluiceBin, "--server", followers[0].api, "--token", harnessToken, "get", "notifiers").CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Regexp(t, `(?m)^slack\s+slack\s+release.promoted,release.rolled-back\s+n1,n3\s+all$`, string(out))
+	out, err = exec.Command(sluiceBin, "--server", followers[0].api, "--token", harnessToken, "get", "notifier", "slack", "-o", "yaml").CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Contains(t, string(out), "urlEnv: SLUICE_E2E_SLACK_URL")
+
 	t.Logf("webhook: %d notices, %d deliveries accepted; the killed leader was %s, the new one %s",
 		len(ids), sum(ids), leader.id, newLeader.id)
 }

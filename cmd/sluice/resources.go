@@ -189,8 +189,21 @@ func printTable(w io.Writer, collection string, items []json.RawMessage) error {
 			}
 			printStatus(tw, &r, time.Now())
 		}
+	case "notifiers", "notifier":
+		fmt.Fprintln(tw, "NAME\tTYPE\tEVENTS\tSERVICES\tTRAINS")
+		for _, it := range items {
+			var n config.Notifier
+			if err := json.Unmarshal(it, &n); err != nil {
+				return err
+			}
+			events := make([]string, 0, len(n.Spec.EventFilter()))
+			for _, e := range n.Spec.EventFilter() {
+				events = append(events, string(e))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.Metadata.Name, n.Spec.Type, orAll(events), orAll(n.Spec.Services), orAll(n.Spec.Trains))
+		}
 	default:
-		return fmt.Errorf("unknown collection %q (known: services, policies, releases)", collection)
+		return fmt.Errorf("unknown collection %q (known: services, policies, releases, trains, notifiers)", collection)
 	}
 	return nil
 }
