@@ -146,8 +146,7 @@ func (p *ApplyPayload) put(t *tx, d config.Document, res *ApplyResult) (existed,
 		if d.Notifier == nil {
 			return false, false, fmt.Errorf("%w: %s has no body", ErrBadPayload, id)
 		}
-		existed, same = putNotifier(t, d.Notifier)
-		return existed, same, nil
+		return putNotifier(t, d.Notifier)
 	}
 	return false, false, fmt.Errorf("%w: kind %q cannot be applied", ErrBadPayload, d.Kind)
 }

@@ -19,6 +19,10 @@ const CmdNotifyAck Type = "notify.ack"
 // progress never waits for notifications.
 const MaxOutbox = 500
 
+// MaxNotifiers is the most Notifier documents a cluster holds (so the
+// outboxes are bounded too).
+const MaxNotifiers = 32
+
 // Notice is one notification: what happened to a release or a train,
 // derived by the state machine from a decision it applied (notices,
 // below). Its ID is the Raft index of that command and an ordinal within
@@ -258,13 +262,17 @@ func (t *tx) outbox(name string) *Outbox {
 }
 
 // putNotifier stores a notifier document; its outbox stays.
-func putNotifier(t *tx, n *config.Notifier) (existed, same bool) {
+func putNotifier(t *tx, n *config.Notifier) (existed, same bool, err error) {
 	old, ok := t.s.Notifiers[n.Metadata.Name]
 	if ok && reflect.DeepEqual(old, n) {
-		return true, true
+		return true, true, nil
+	}
+	if !ok && len(t.cur().Notifiers) >= MaxNotifiers {
+		return false, false, config.Errors{{Kind: config.KindNotifier, Name: n.Metadata.Name,
+			Message: fmt.Sprintf("at most %d notifiers are allowed; delete one first", MaxNotifiers)}}
 	}
 	t.notifiers()[n.Metadata.Name] = n
-	return ok, false
+	return ok, false, nil
 }
 
 // deleteNotifier removes a notifier and its outbox (what it never

@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,4 +157,17 @@ func TestNotifierDeleteDropsOutbox(t *testing.T) {
 	require.NotContains(t, m.st.Outboxes, "all")
 	_, err = m.run(c)
 	require.ErrorIs(t, err, ErrNotFound)
+}
+
+func TestNotifiersBounded(t *testing.T) {
+	m := newMachine(t, baseDocs)
+	var b strings.Builder
+	for i := 0; i <= MaxNotifiers; i++ {
+		fmt.Fprintf(&b, "---\napiVersion: sluice.dev/v1alpha1\nkind: Notifier\nmetadata: {name: n%d}\nspec: {type: webhook, url: \"http://h/x\"}\n", i)
+	}
+	before := m.st
+	err := m.applyYAML(b.String(), t0)
+	require.ErrorIs(t, err, config.ErrInvalid)
+	require.ErrorContains(t, err, "at most 32 notifiers are allowed")
+	require.Same(t, before, m.st, "nothing applied")
 }
