@@ -37,6 +37,8 @@ type receiver struct {
 	t     *testing.T
 	srv   *httptest.Server
 	check func(h http.Header, body []byte) (string, error)
+	// last is the last body accepted for each pair.
+	last map[pair][]byte
 
 	mu       sync.Mutex
 	accepted map[string]int           // event id -> deliveries answered 200
@@ -47,7 +49,7 @@ type receiver struct {
 }
 
 func newReceiver(t *testing.T, gated bool, check func(http.Header, []byte) (string, error)) *receiver {
-	r := &receiver{t: t, check: check, accepted: map[string]int{}, pairs: map[pair]map[string]bool{}}
+	r := &receiver{t: t, check: check, accepted: map[string]int{}, pairs: map[pair]map[string]bool{}, last: map[pair][]byte{}}
 	if gated {
 		r.gate = make(chan struct{})
 	}
@@ -93,8 +95,16 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.pairs[p] = map[string]bool{}
 	}
 	r.pairs[p][id] = true
+	r.last[p] = body
 	r.mu.Unlock()
 	w.WriteHeader(http.StatusOK)
+}
+
+// body returns the last body accepted for p, nil if none.
+func (r *receiver) body(p pair) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last[p]
 }
 
 func (r *receiver) open() {
@@ -360,6 +370,54 @@ func TestNotificationsSurviveLeaderFailover(t *testing.T) {
 	out, err = exec.Command(sluiceBin, "--server", followers[0].api, "--token", harnessToken, "get", "notifier", "slack", "-o", "yaml").CombinedOutput()
 	require.NoError(t, err, string(out))
 	require.Contains(t, string(out), "urlEnv: SLUICE_E2E_SLACK_URL")
+
+	t.Run("the controller's own hold and rollback carry why and the verdict", func(t *testing.T) {
+		// Prometheus cannot be reached: the analysis errs, the release
+		// holds, and after errorLimit analyses the controller rolls it back.
+		_, err := cl.Apply(ctxT(t), "analysed.yaml", []byte(`apiVersion: sluice.dev/v1alpha1
+kind: Service
+metadata: {name: n5}
+spec:
+  protocol: grpc
+  versions:
+    - {name: v1, endpoints: [{address: "127.0.0.1:9200"}]}
+    - {name: v2, endpoints: [{address: "127.0.0.1:9201"}]}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: ReleasePolicy
+metadata: {name: analysed}
+spec:
+  services: [n5]
+  prometheus: {url: "http://127.0.0.1:9"}
+  slo: {objective: 99, errorRatioQuery: 'e{service="{{service}}",version="{{version}}"}', requestsQuery: 'r{service="{{service}}",version="{{version}}"}'}
+  analysis: {interval: 1s, errorLimit: 3}
+  steps: [{weight: 10, bake: 1h}, {weight: 50, bake: 1h}]
+`))
+		require.NoError(t, err)
+		_, err = cl.StartRelease(ctxT(t), releaseSpec("n5-v2", "n5", "v2"))
+		require.NoError(t, err)
+		var held, rolled notify.WebhookBody
+		eventually(t, 90*time.Second, "n5-v2 held, then rolled back, notified", func() error {
+			hb, rb := hook.body(pair{"n5-v2", config.EventReleaseHeld}), hook.body(pair{"n5-v2", config.EventReleaseRolledBack})
+			if hb == nil || rb == nil {
+				return fmt.Errorf("held %v, rolled back %v", hb != nil, rb != nil)
+			}
+			require.NoError(t, json.Unmarshal(hb, &held))
+			require.NoError(t, json.Unmarshal(rb, &rolled))
+			return nil
+		})
+		require.NotNil(t, held.Hold, "held says why")
+		require.NotEmpty(t, held.Hold.Message)
+		require.Equal(t, state.HoldAnalysis, held.Hold.Kind)
+		require.NotEmpty(t, rolled.Verdict, "the rollback carries its verdict")
+		var v struct {
+			Phase string `json:"phase"`
+		}
+		require.NoError(t, json.Unmarshal(rolled.Verdict, &v))
+		require.Equal(t, "Error", v.Phase)
+		require.Equal(t, "controller:"+newLeader.id, rolled.Actor, "decided by the new leader")
+		require.NotNil(t, pager.body(pair{"n5-v2", config.EventReleaseRolledBack}), "and paged")
+	})
 
 	t.Logf("webhook: %d notices, %d deliveries accepted; the killed leader was %s, the new one %s",
 		len(ids), sum(ids), leader.id, newLeader.id)
