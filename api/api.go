@@ -169,6 +169,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/releases/{name}/{action}", s.write(s.releaseAction))
 	s.mux.HandleFunc("POST /v1/services/{name}/undo", s.write(s.undo))
 
+	s.mux.HandleFunc("GET /v1/notifications", s.read(s.listNotifiers))
+
 	s.mux.HandleFunc("GET /v1/trains", s.listTrains)
 	s.mux.HandleFunc("GET /v1/trains/{name}", s.getTrain)
 	s.mux.HandleFunc("POST /v1/trains/{name}/{action}", s.write(s.require(RoleDeployer, s.trainActionHandler)))

@@ -25,8 +25,10 @@ func kindOf(collection string) (config.Kind, error) {
 		return config.KindRelease, nil
 	case "trains", "train", "releasetrains", "releasetrain":
 		return config.KindReleaseTrain, nil
+	case "notifiers", "notifier":
+		return config.KindNotifier, nil
 	}
-	return "", fmt.Errorf("%w %q (known: services, policies, releases, trains)", errUnknownKind, collection)
+	return "", fmt.Errorf("%w %q (known: services, policies, releases, trains, notifiers)", errUnknownKind, collection)
 }
 
 // ApplyResponse is the body of a successful apply.
@@ -122,6 +124,10 @@ func objects(st *state.State, kind config.Kind) []any {
 		for _, n := range st.ReleasePolicyNames() {
 			out = append(out, st.Policies[n])
 		}
+	case config.KindNotifier:
+		for _, n := range st.NotifierNames() {
+			out = append(out, st.Notifiers[n])
+		}
 	}
 	return out
 }
@@ -174,6 +180,10 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		}
 	case config.KindReleasePolicy:
 		if v, ok := st.Policies[name]; ok {
+			obj = v
+		}
+	case config.KindNotifier:
+		if v, ok := st.Notifiers[name]; ok {
 			obj = v
 		}
 	}

@@ -409,6 +409,8 @@ func CheckDelete(kind Kind, name string, cat Catalog) error {
 			return fmt.Errorf("%s %q: %w", kind, name, ErrNotFound)
 		}
 		return nil
+	case KindNotifier:
+		return nil // nothing refers to a notifier; the state knows whether it exists
 	default:
 		return Errors{{Field: "kind", Message: fmt.Sprintf("unknown kind %q: known kinds are %s", kind, knownKinds())}}
 	}

@@ -229,7 +229,7 @@ func TestCheckRawDocuments(t *testing.T) {
 		`Service "other": apiVersion: unsupported apiVersion "v1": must be "sluice.dev/v1alpha1"`,
 		`Service "other": metadata.name: document name "other" does not match metadata.name "api"`,
 		`ReleasePolicy "p": document has no ReleasePolicy body`,
-		`kind: unknown kind "Gateway": known kinds are Service, ReleasePolicy, Release, ReleaseTrain`,
+		`kind: unknown kind "Gateway": known kinds are Service, ReleasePolicy, Release, ReleaseTrain, Notifier`,
 	}, errorLines(t, err))
 }
 
@@ -255,7 +255,7 @@ func TestCheckDelete(t *testing.T) {
 		{name: "missing service", kind: KindService, obj: "nope", wantErr: ErrNotFound, wantText: `Service "nope": not found`},
 		{name: "missing policy", kind: KindReleasePolicy, obj: "nope", wantErr: ErrNotFound, wantText: `ReleasePolicy "nope": not found`},
 		{name: "unknown kind", kind: "Gateway", obj: "g", wantErr: ErrInvalid,
-			wantText: `kind: unknown kind "Gateway": known kinds are Service, ReleasePolicy, Release, ReleaseTrain`},
+			wantText: `kind: unknown kind "Gateway": known kinds are Service, ReleasePolicy, Release, ReleaseTrain, Notifier`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

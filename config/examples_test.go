@@ -80,7 +80,7 @@ func TestReferenceExamples(t *testing.T) {
 			require.NoError(t, Check(docs, newCatalog(t, "")))
 		}
 	}
-	require.Equal(t, 5, blocks)
-	require.Len(t, yamlDocs, 5)
+	require.Equal(t, 6, blocks)
+	require.Len(t, yamlDocs, 6)
 	require.NoError(t, Check(yamlDocs, newCatalog(t, "")))
 }

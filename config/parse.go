@@ -228,6 +228,10 @@ func parseDocument(file string, root *yaml.Node, b *budget) (Document, Errors) {
 		tr := &ReleaseTrain{}
 		dec.decode(root, reflect.ValueOf(tr).Elem(), "")
 		doc.ReleaseTrain, doc.Name = tr, tr.Metadata.Name
+	case KindNotifier:
+		n := &Notifier{}
+		dec.decode(root, reflect.ValueOf(n).Elem(), "")
+		doc.Notifier, doc.Name = n, n.Metadata.Name
 	default:
 		// Without a known kind the spec cannot be read; report the header.
 		if root.Kind == yaml.AliasNode {

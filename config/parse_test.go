@@ -226,12 +226,12 @@ func TestParseErrors(t *testing.T) {
 		{
 			name:  "unknown kind",
 			input: edit("kind: Service\n", "kind: Deployment\n"),
-			want:  []string{`f.yaml:2:7: kind: unknown kind "Deployment": known kinds are Service, ReleasePolicy, Release, ReleaseTrain`},
+			want:  []string{`f.yaml:2:7: kind: unknown kind "Deployment": known kinds are Service, ReleasePolicy, Release, ReleaseTrain, Notifier`},
 		},
 		{
 			name:  "missing kind",
 			input: edit("kind: Service\n", ""),
-			want:  []string{`f.yaml:1:1: kind: required: one of Service, ReleasePolicy, Release, ReleaseTrain`},
+			want:  []string{`f.yaml:1:1: kind: required: one of Service, ReleasePolicy, Release, ReleaseTrain, Notifier`},
 		},
 		{
 			name:  "bad name",

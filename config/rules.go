@@ -115,14 +115,19 @@ func checkName(r *reporter, path, name string) {
 func validateDocument(d *Document, skip map[string]bool) Errors {
 	r := &reporter{doc: d, skip: skip}
 	bodies := 0
-	for _, set := range []bool{d.Service != nil, d.ReleasePolicy != nil, d.Release != nil, d.ReleaseTrain != nil} {
+	for _, set := range []bool{d.Service != nil, d.ReleasePolicy != nil, d.Release != nil, d.ReleaseTrain != nil, d.Notifier != nil} {
 		if set {
 			bodies++
 		}
 	}
 	switch {
 	case bodies > 1:
-		r.addf("", "document has more than one body (Service, ReleasePolicy, Release, ReleaseTrain)")
+		r.addf("", "document has more than one body (Service, ReleasePolicy, Release, ReleaseTrain, Notifier)")
+	case d.Notifier != nil:
+		n := d.Notifier
+		checkHeader(r, n.APIVersion, n.Kind, n.Metadata.Name)
+		checkBody(r, d, KindNotifier, n.Kind, n.Metadata.Name)
+		checkNotifier(r, n)
 	case d.ReleaseTrain != nil:
 		tr := d.ReleaseTrain
 		checkHeader(r, tr.APIVersion, tr.Kind, tr.Metadata.Name)
@@ -151,7 +156,7 @@ func validateDocument(d *Document, skip map[string]bool) Errors {
 		}
 	}
 	if bodies == 1 {
-		for _, body := range []any{d.Service, d.ReleasePolicy, d.Release, d.ReleaseTrain} {
+		for _, body := range []any{d.Service, d.ReleasePolicy, d.Release, d.ReleaseTrain, d.Notifier} {
 			if v := reflect.ValueOf(body); !v.IsNil() {
 				checkMaxima(r, v, "")
 			}

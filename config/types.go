@@ -24,11 +24,12 @@ const (
 	KindReleasePolicy Kind = "ReleasePolicy"
 	KindRelease       Kind = "Release"
 	KindReleaseTrain  Kind = "ReleaseTrain"
+	KindNotifier      Kind = "Notifier"
 )
 
 // Kinds lists every kind in the order they are applied within one request,
 // so that a document may refer to another in the same request.
-var Kinds = []Kind{KindService, KindReleasePolicy, KindRelease, KindReleaseTrain}
+var Kinds = []Kind{KindService, KindReleasePolicy, KindRelease, KindReleaseTrain, KindNotifier}
 
 // Metadata identifies an object.
 type Metadata struct {
@@ -222,6 +223,7 @@ type Document struct {
 	ReleasePolicy *ReleasePolicy `json:"releasePolicy,omitempty"`
 	Release       *Release       `json:"release,omitempty"`
 	ReleaseTrain  *ReleaseTrain  `json:"releaseTrain,omitempty"`
+	Notifier      *Notifier      `json:"notifier,omitempty"`
 
 	// Pos is where the document starts; Fields maps field paths (as used
 	// in error messages, e.g. "spec.versions[1].weight") to positions so

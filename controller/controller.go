@@ -38,6 +38,11 @@ type Options struct {
 	Actor string
 	// OnVerdict, if set, sees every verdict (metrics).
 	OnVerdict func(analysis.Verdict)
+	// OnDelivery, if set, sees every notification attempt and its error
+	// (nil: delivered) (metrics).
+	OnDelivery func(notifier string, err error)
+	// Rand jitters the notifiers' backoff (default math/rand/v2).
+	Rand func() float64
 }
 
 // Deps are the controller's ways to observe the world.
@@ -50,6 +55,9 @@ type Deps struct {
 	// Webhooks calls the policies' webhooks (HTTPWebhooks); without it
 	// every webhook fails.
 	Webhooks WebhookCaller
+	// Notices delivers the notifiers' outboxes (HTTPNotifier); without
+	// it nothing is delivered and the outboxes fill up.
+	Notices NoticeSender
 }
 
 // barrierTimeout bounds one Barrier at the start of a term.

@@ -19,6 +19,7 @@ import (
 func (c *Controller) tick(ctx context.Context) {
 	st := c.cluster.State()
 	c.learn(ctx, st)
+	c.dispatch(ctx, st)
 	for _, name := range st.TrainNames() {
 		if t := st.Trains[name]; !t.Status.Phase.Terminal() {
 			c.guardTrain(ctx, t, func() { c.stepTrain(ctx, st, t) })

@@ -77,9 +77,14 @@ func errorKind(ctx context.Context, err error) state.WebhookErrorKind {
 // cut rune, binary) are dropped.
 func validUTF8(b []byte) string { return strings.ToValidUTF8(string(b), "") }
 
-func (h *HTTPWebhooks) client() *http.Client {
-	if h.Client != nil {
-		return h.Client
+func (h *HTTPWebhooks) client() *http.Client { return clientOr(h.Client) }
+
+// clientOr is c, or the client that calls webhooks and notifiers: it
+// does not follow redirects (a 3xx is an answer, and a redirect could
+// carry a signed body elsewhere); the call's context bounds each request.
+func clientOr(c *http.Client) *http.Client {
+	if c != nil {
+		return c
 	}
 	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }

@@ -279,7 +279,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	for _, p := range []analysis.Phase{analysis.PhaseSuccessful, analysis.PhaseFailed, analysis.PhaseInconclusive, analysis.PhaseError} {
 		analysisResults.WithLabelValues(string(p))
 	}
-	reg.MustRegister(analysisResults, newReleaseCollector(rn, cfg.Now))
+	attempts := newNotifyAttempts()
+	reg.MustRegister(analysisResults, newReleaseCollector(rn, cfg.Now), newNotifyCollector(rn), attempts.delivered, attempts.failed)
 	acks := &controller.ClusterAcks{
 		Self:    cfg.NodeID,
 		Local:   n.xds.Status,
@@ -291,12 +292,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	ctrl := controller.New(rn, controller.Deps{Acks: acks, Analyzer: &controller.SLOAnalyzer{Prom: prom}, Exposure: &controller.TrafficEstimator{Prom: prom},
 		Health: &controller.ProbeChecker{Prom: prom, HTTP: &http.Client{Timeout: 10 * time.Second}, Now: cfg.Now}, Windows: windows,
-		Webhooks: &controller.HTTPWebhooks{Now: cfg.Now}}, controller.Options{
-		Tick:      cfg.ControllerTick,
-		Now:       cfg.Now,
-		Logger:    log.With("component", "controller"),
-		Actor:     "controller:" + cfg.NodeID,
-		OnVerdict: func(v analysis.Verdict) { analysisResults.WithLabelValues(string(v.Phase)).Inc() },
+		Webhooks: &controller.HTTPWebhooks{Now: cfg.Now}, Notices: &controller.HTTPNotifier{Now: cfg.Now}}, controller.Options{
+		Tick:       cfg.ControllerTick,
+		Now:        cfg.Now,
+		Logger:     log.With("component", "controller"),
+		Actor:      "controller:" + cfg.NodeID,
+		OnVerdict:  func(v analysis.Verdict) { analysisResults.WithLabelValues(string(v.Phase)).Inc() },
+		OnDelivery: attempts.observe,
 	})
 	n.goRun(func() { ctrl.Run(ctx) })
 	if cfg.Join != "" {

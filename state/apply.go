@@ -30,6 +30,7 @@ func Apply(s *State, index uint64, c Command) (*State, any, error) {
 	if t.next == nil {
 		return s, res, nil
 	}
+	notify(t)
 	t.next.Index = index
 	return t.next, res, nil
 }
@@ -141,6 +142,11 @@ func (p *ApplyPayload) put(t *tx, d config.Document, res *ApplyResult) (existed,
 		}
 		old, ok := s.Trains[d.Name]
 		return ok, ok && reflect.DeepEqual(old.Spec, *d.ReleaseTrain), nil
+	case config.KindNotifier:
+		if d.Notifier == nil {
+			return false, false, fmt.Errorf("%w: %s has no body", ErrBadPayload, id)
+		}
+		return putNotifier(t, d.Notifier)
 	}
 	return false, false, fmt.Errorf("%w: kind %q cannot be applied", ErrBadPayload, d.Kind)
 }
@@ -182,6 +188,10 @@ func (p *DeletePayload) apply(t *tx) (any, error) {
 			return nil, fmt.Errorf("%w: Release %q belongs to ReleaseTrain %q, which is %s", ErrBadTransition, p.Name, tr.Name(), tr.Status.Phase)
 		}
 		delete(t.releases(), p.Name)
+	case config.KindNotifier:
+		if err := deleteNotifier(t, p.Name); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("%w: kind %q cannot be deleted", ErrNotFound, p.Kind)
 	}

@@ -256,6 +256,8 @@ func decode(c Command) (change, error) {
 		return decodeWith(c, train[*ResumeTrain])
 	case CmdTrainError:
 		return decodeWith(c, train[*RecordTrainError])
+	case CmdNotifyAck:
+		return decodeWith(c, payload[*AckNotice])
 	case cmdLegacyReleaseUpdate:
 		return decodeLegacyRelease(c)
 	case cmdLegacyTrainUpdate:

@@ -55,6 +55,10 @@ type State struct {
 	// RiskModel is the risk model learned from this cluster's outcomes;
 	// nil means analysis/risk's built-in model.
 	RiskModel *RiskModel `json:"riskModel,omitempty"`
+	// Notifiers are the Notifier documents; Outboxes their notices not
+	// yet delivered, by notifier (notify.go).
+	Notifiers map[string]*config.Notifier `json:"notifiers,omitempty"`
+	Outboxes  map[string]*Outbox          `json:"outboxes,omitempty"`
 }
 
 // New returns an empty state.
@@ -68,6 +72,8 @@ func New() *State {
 		Trains:   map[string]*Train{},
 
 		ServiceStatus: map[string]*ServiceStatus{},
+		Notifiers:     map[string]*config.Notifier{},
+		Outboxes:      map[string]*Outbox{},
 	}
 }
 
@@ -93,6 +99,12 @@ func (s *State) normalize() {
 	}
 	if s.ServiceStatus == nil {
 		s.ServiceStatus = map[string]*ServiceStatus{}
+	}
+	if s.Notifiers == nil {
+		s.Notifiers = map[string]*config.Notifier{}
+	}
+	if s.Outboxes == nil {
+		s.Outboxes = map[string]*Outbox{}
 	}
 }
 

@@ -22,11 +22,12 @@ type tx struct {
 	released map[string]bool // releases next owns
 	trained  map[string]bool // trains next owns
 	statused map[string]bool // service statuses next owns
+	boxed    map[string]bool // outboxes next owns
 }
 
 func newTx(s *State, index uint64, c Command) *tx {
 	return &tx{s: s, index: index, time: c.Time, actor: c.Actor,
-		own: map[string]bool{}, released: map[string]bool{}, trained: map[string]bool{}, statused: map[string]bool{}}
+		own: map[string]bool{}, released: map[string]bool{}, trained: map[string]bool{}, statused: map[string]bool{}, boxed: map[string]bool{}}
 }
 
 // cur is the state as changed so far (read only).

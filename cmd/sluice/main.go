@@ -113,6 +113,7 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newClusterCmd(c),
 		newReleaseCmd(c),
 		newTrainCmd(c),
+		newNotifierCmd(c),
 		newRiskCmd(c),
 		newWindowCmd(c),
 		newReportCmd(c),

@@ -65,7 +65,7 @@ func newApplyCmd(c *cli) *cobra.Command {
 func newGetCmd(c *cli) *cobra.Command {
 	var output *outputFormat
 	cmd := &cobra.Command{
-		Use:   "get services|policies|releases|trains [NAME]",
+		Use:   "get services|policies|releases|trains|notifiers [NAME]",
 		Short: "Show objects",
 		Example: `  sluice get services
   sluice get services web -o yaml`,
@@ -189,8 +189,21 @@ func printTable(w io.Writer, collection string, items []json.RawMessage) error {
 			}
 			printStatus(tw, &r, time.Now())
 		}
+	case "notifiers", "notifier":
+		fmt.Fprintln(tw, "NAME\tTYPE\tEVENTS\tSERVICES\tTRAINS")
+		for _, it := range items {
+			var n config.Notifier
+			if err := json.Unmarshal(it, &n); err != nil {
+				return err
+			}
+			events := make([]string, 0, len(n.Spec.EventFilter()))
+			for _, e := range n.Spec.EventFilter() {
+				events = append(events, string(e))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.Metadata.Name, n.Spec.Type, orAll(events), orAll(n.Spec.Services), orAll(n.Spec.Trains))
+		}
 	default:
-		return fmt.Errorf("unknown collection %q (known: services, policies, releases)", collection)
+		return fmt.Errorf("unknown collection %q (known: services, policies, releases, trains, notifiers)", collection)
 	}
 	return nil
 }
@@ -204,7 +217,7 @@ func dash(s string) string {
 
 func newDeleteCmd(c *cli) *cobra.Command {
 	return &cobra.Command{
-		Use:     "delete service|policy NAME",
+		Use:     "delete service|policy|notifier NAME",
 		Short:   "Delete an object (refused while others refer to it)",
 		Example: `  sluice delete service web`,
 		Args:    cobra.ExactArgs(2),
