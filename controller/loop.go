@@ -25,6 +25,7 @@ func (c *Controller) tick(ctx context.Context) {
 		}
 	}
 	c.postRollout(ctx, st)
+	c.observeServed(ctx)
 	if len(st.Active) == 0 {
 		return
 	}

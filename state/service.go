@@ -26,6 +26,9 @@ type ServiceStatus struct {
 	// Decisions records what was done to the service outside a release:
 	// forced static weights, instant undos.
 	Decisions []Decision `json:"decisions,omitempty"`
+	// Served are the proxy groups seen holding the service's config
+	// (served.go): the groups the first step of its next release waits for.
+	Served []ServedGroup `json:"served,omitempty"`
 }
 
 // Routing is how a release in progress routes its service's traffic.
