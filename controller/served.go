@@ -26,7 +26,7 @@ const servedRefresh = state.ServedGroupAge / 4
 func ServedObservation(st *state.State, groups []GroupAck, now time.Time) *state.ObserveGroups {
 	var holding []string
 	for _, g := range groups {
-		if g.Streams > 0 && g.AckedIndex >= st.Index && len(g.NACKs) == 0 && !slices.Contains(holding, g.Group) {
+		if g.Streams > 0 && g.AckedIndex >= st.Index && len(g.NACKs) == 0 && len(g.Group) <= state.MaxGroupKey && !slices.Contains(holding, g.Group) {
 			holding = append(holding, g.Group)
 		}
 	}

@@ -25,9 +25,10 @@ func TestServedObservation(t *testing.T) {
 		{Node: "n1", Group: "behind", AckedIndex: st.Index - 1, Streams: 1},
 		{Node: "n1", Group: "gone", AckedIndex: st.Index},
 		{Node: "n1", Group: "rejects", AckedIndex: st.Index, Streams: 1, NACKs: []string{"bad route"}},
+		{Node: "n1", Group: strings.Repeat("x", state.MaxGroupKey+1), AckedIndex: st.Index, Streams: 1},
 	}
 	obs := ServedObservation(st, holding, t0)
-	require.Equal(t, []string{"a", "b"}, obs.Groups, "only groups with a stream holding the state read, rejecting nothing")
+	require.Equal(t, []string{"a", "b"}, obs.Groups, "only groups with a stream holding the state read, rejecting nothing, with a key the state records")
 	require.Equal(t, []state.ServiceSeen{{Service: "other"}, {Service: "svc"}}, obs.Services)
 	require.Nil(t, ServedObservation(st, holding[3:], t0), "no group holds the state: nothing to record")
 

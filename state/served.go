@@ -31,9 +31,9 @@ const MaxServedGroups = 64
 // ackTimeout.
 const ServedGroupAge = time.Hour
 
-// maxGroupKey bounds one recorded group key (a group key is
-// cluster/region/zone and a gateway address, each bounded by the xDS side).
-const maxGroupKey = 1024
+// MaxGroupKey bounds one recorded group key: a longer one (a proxy's
+// cluster, region and zone are its own to choose) is not recorded.
+const MaxGroupKey = 1024
 
 // ServedGroup is a proxy group seen holding a service's config.
 type ServedGroup struct {
@@ -83,7 +83,7 @@ func mergeServed(old []ServedGroup, groups []string, at time.Time) []ServedGroup
 		}
 	}
 	for _, g := range groups {
-		if !slices.ContainsFunc(out, func(s ServedGroup) bool { return s.Group == g }) {
+		if len(g) <= MaxGroupKey && !slices.ContainsFunc(out, func(s ServedGroup) bool { return s.Group == g }) {
 			out = append(out, ServedGroup{Group: g, SeenAt: at})
 		}
 	}
@@ -162,8 +162,8 @@ func (p *ObserveGroups) check(s *State) error {
 		return fmt.Errorf("%w: %s: %d groups observed, want 1 to %d", ErrBadPayload, CmdServiceGroups, len(p.Groups), MaxServedGroups)
 	}
 	for _, g := range p.Groups {
-		if len(g) > maxGroupKey {
-			return fmt.Errorf("%w: %s: a group key of %d bytes, at most %d", ErrBadPayload, CmdServiceGroups, len(g), maxGroupKey)
+		if len(g) > MaxGroupKey {
+			return fmt.Errorf("%w: %s: a group key of %d bytes, at most %d", ErrBadPayload, CmdServiceGroups, len(g), MaxGroupKey)
 		}
 	}
 	if len(p.Services) == 0 || len(p.Services) > len(s.Services) {

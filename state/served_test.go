@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,6 +93,7 @@ func TestServedGroupsAreBounded(t *testing.T) {
 	require.True(t, names["new-a"] && names["new-b"], "the groups seen last are kept")
 	require.False(t, names["g-62"] || names["g-63"], "the last by name among the oldest are forgotten")
 	require.True(t, names["g-00"])
+	require.Len(t, mergeServed(rec, []string{strings.Repeat("x", MaxGroupKey+1)}, t0.Add(2*time.Second)), MaxServedGroups, "a key too long is not recorded")
 }
 
 func manyGroups(n int) []string {
