@@ -159,7 +159,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		out.Items = append(out.Items, b)
 	}
 	if kind == config.KindService {
-		out.Live = liveServices(st)
+		out.Live = liveServices(st, s.opts.Now())
 	}
 	writeJSON(w, http.StatusOK, out)
 }

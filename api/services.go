@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/state"
@@ -27,13 +28,16 @@ type ServiceLive struct {
 	Phase   state.Phase `json:"phase,omitempty"`
 	Step    int         `json:"step,omitempty"`
 	Steps   int         `json:"steps,omitempty"`
+	// Served are the proxy groups recorded as holding the service's
+	// config: the first step of its next release waits for them.
+	Served []string `json:"served,omitempty"`
 }
 
-func liveServices(st *state.State) map[string]ServiceLive {
+func liveServices(st *state.State, now time.Time) map[string]ServiceLive {
 	out := map[string]ServiceLive{}
 	for _, name := range st.ServiceNames() {
 		svc := st.Services[name]
-		l := ServiceLive{Declared: svc.Spec.Version, Stable: st.StableVersion(name)}
+		l := ServiceLive{Declared: svc.Spec.Version, Stable: st.StableVersion(name), Served: st.ServedBy(name, now)}
 		for i, w := range st.RouteWeights(name) {
 			l.Split = append(l.Split, VersionShare{Version: svc.Spec.Versions[i].Name, Weight: w})
 		}

@@ -11,8 +11,9 @@ import (
 
 // The ACK gate. A step passes when every proxy group seen on a live node
 // holds the step's state index, and every expected group (one that held
-// the previous step, ReleaseStatus.ExpectedGroups) is among them. The
-// expectation is replicated: after a leader change or a restart, proxies
+// the previous step or, at the first step, one recorded as serving the
+// service: ReleaseStatus.ExpectedGroups) is among them. The expectation
+// is replicated: after a leader change or a restart, proxies
 // take a moment to reconnect, and a gate that only looked at who is
 // connected now would pass with "0 proxy group(s)". An expected group that
 // has no stream on any live node within the policy's ackTimeout stops

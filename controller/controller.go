@@ -43,6 +43,9 @@ type Options struct {
 	OnDelivery func(notifier string, err error)
 	// Rand jitters the notifiers' backoff (default math/rand/v2).
 	Rand func() float64
+	// ServedEvery is how often the leader records which proxy groups
+	// hold the services' config (DefaultServedEvery).
+	ServedEvery time.Duration
 }
 
 // Deps are the controller's ways to observe the world.
@@ -81,6 +84,9 @@ type Controller struct {
 	// learnedIndex the state index they were counted at.
 	learnedAt    int
 	learnedIndex uint64
+	// servedAt is when the proxy groups were last observed (observeServed),
+	// read and written by the loop only.
+	servedAt time.Time
 }
 
 // New returns a controller; call Run.
@@ -90,6 +96,9 @@ func New(c Cluster, d Deps, opts Options) *Controller {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.ServedEvery == 0 {
+		opts.ServedEvery = DefaultServedEvery
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

@@ -27,6 +27,7 @@ func (c *Controller) tick(ctx context.Context) {
 	}
 	c.postRollout(ctx, st)
 	c.retireKept(ctx, st)
+	c.observeServed(ctx)
 	if len(st.Active) == 0 {
 		return
 	}

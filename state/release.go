@@ -225,8 +225,9 @@ type ReleaseStatus struct {
 	StepStartedAt time.Time `json:"stepStartedAt,omitzero"`
 	Acked         bool      `json:"acked"`
 	AckedAt       time.Time `json:"ackedAt,omitzero"`
-	// ExpectedGroups are the proxy groups that held the last ACKed step
-	// (sorted): the next step's ACK waits for each of them to hold a
+	// ExpectedGroups are the proxy groups that held the last ACKed step,
+	// or, at the first step, those recorded as serving the service
+	// (ServiceStatus.Served), sorted: the step's ACK waits for each of them to hold a
 	// stream on a live node, for up to the policy's ackTimeout. It is
 	// replicated so that a new leader, whose proxies have not reconnected
 	// yet, still knows whom to wait for.

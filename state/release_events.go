@@ -156,6 +156,10 @@ func (e *StartRelease) change(rt *releaseTx) {
 	rs.ScheduledAt = time.Time{}
 	rs.Phase, rs.StartedAt = PhaseProgressing, rt.time
 	enterStep(rt.r, 0, rt.index, rt.time)
+	// The first step waits for the groups recorded as serving the
+	// service (served.go), as later steps wait for those of the step
+	// before.
+	rs.ExpectedGroups = rt.cur().ServedBy(rt.r.Service(), rt.time)
 	rs.Exposure = e.Exposure
 	st, selective := rt.r.Stage(0)
 	rs.Limited = selective && st.Selective() || e.Exposure != nil && e.Exposure.Share >= 0 && e.Exposure.Share <= LimitedShare
@@ -166,7 +170,9 @@ func (e *StartRelease) change(rt *releaseTx) {
 type AckStep struct {
 	On
 	// Groups are the proxy groups that held the step (sorted): they are
-	// expected for the next one (ReleaseStatus.ExpectedGroups).
+	// expected for the next one (ReleaseStatus.ExpectedGroups) and
+	// recorded as serving the service, for its next release's first step
+	// (ServiceStatus.Served).
 	Groups []string `json:"groups,omitempty"`
 }
 
@@ -187,6 +193,7 @@ func (e *AckStep) change(rt *releaseTx) {
 	step, _ := rt.r.CurrentStep()
 	rs.Acked, rs.AckedAt = true, rt.time
 	rs.ExpectedGroups = append([]string(nil), e.Groups...)
+	rt.recordServed(rt.r.Service(), e.Groups)
 	rs.BakeUntil = rt.time.Add(step.Bake.D())
 	rs.NextAnalysisAt = rt.time.Add(rs.AnalysisInterval())
 	rs.Hold = nil

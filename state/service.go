@@ -29,6 +29,9 @@ type ServiceStatus struct {
 	// Kept is the old version a promoted blue/green release keeps
 	// reachable through its preview route (bluegreen.go).
 	Kept *KeptVersion `json:"kept,omitempty"`
+	// Served are the proxy groups seen holding the service's config
+	// (served.go): the groups the first step of its next release waits for.
+	Served []ServedGroup `json:"served,omitempty"`
 }
 
 // Routing is how a release in progress routes its service's traffic.

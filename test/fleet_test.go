@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -127,4 +128,56 @@ func TestReleaseAdvancesPastAHungMember(t *testing.T) {
 	}
 	require.Equal(t, 2, acks)
 	waitTraffic(t, l, "v2")
+}
+
+// TestFirstStepWaitsForItsGroupAfterALeaderKill: the leader records the
+// proxy groups that hold a service's config. A release started right
+// after the leader is killed, while its one client (which knows only the
+// killed node) has not reconnected, does not pass step 1 with 0 proxy
+// groups: the step waits for the recorded group for the policy's
+// ackTimeout, and the ACK then says the group is no longer expected.
+func TestFirstStepWaitsForItsGroupAfterALeaderKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Prometheus and server processes")
+	}
+	const ackTimeout = 20 * time.Second
+	e := newReleaseEnv(t, "first")
+	leader, followers := splitLeader(t, e.procs)
+	doc := strings.Replace(e.releaseYAML("first", "[{weight: 20, bake: 3s}, {weight: 60, bake: 3s}]"), "ackTimeout: 10s", fmt.Sprintf("ackTimeout: %s", ackTimeout), 1)
+	_, err := leader.client().Apply(ctxT(t), "first.yaml", []byte(doc))
+	require.NoError(t, err)
+	l := e.load("first", leader, 50) // its bootstrap lists the leader only
+	waitTraffic(t, l, "v1")
+	const group = "e2e/r1/"
+	eventually(t, 60*time.Second, "the leader records "+group+" as serving first", func() error {
+		ls, err := followers[0].client().List(context.Background(), "services")
+		if err != nil {
+			return err
+		}
+		if got := ls.Live["first"].Served; !slices.Contains(got, group) {
+			return fmt.Errorf("served by %v", got)
+		}
+		return nil
+	})
+
+	leader.stop(syscall.SIGKILL)
+	next := leaderOf(t, followers)
+	_, err = next.client().StartRelease(ctxT(t), releaseSpec("first-v2", "first", "v2"))
+	require.NoError(t, err)
+	r := e.waitRelease(next, "first-v2", 30*time.Second, "step 1 entered", func(r *state.Release) bool {
+		return r.Status.Phase == state.PhaseProgressing
+	})
+	require.Equal(t, []string{group}, r.Status.ExpectedGroups, "step 1 expects the group that served the service")
+	r = e.waitRelease(next, "first-v2", 90*time.Second, "step 1 ACKed", func(r *state.Release) bool { return r.Status.Acked || r.Status.Step > 0 })
+	var ack *state.Decision
+	for i, d := range r.Status.Decisions {
+		if d.Action == state.DecisionAck {
+			ack = &r.Status.Decisions[i]
+			break
+		}
+	}
+	require.NotNil(t, ack)
+	require.Contains(t, ack.Message, "step 1 (20%) applied: 0 proxy group(s)")
+	require.Contains(t, ack.Message, fmt.Sprintf("; no longer expected (no stream on any live node within %s): %s", ackTimeout, group))
+	require.GreaterOrEqual(t, ack.Time.Sub(r.Status.StartedAt), ackTimeout, "step 1 waited for the expected group")
 }

@@ -29,6 +29,14 @@ import (
 // on xDS with proxy identities bound to their clusters.
 func tlsCluster(t *testing.T, n int) ([]*proc, string) {
 	t.Helper()
+	return tlsClusterWith(t, n, nil)
+}
+
+// tlsClusterWith is tlsCluster whose nodes take the proxies' CA bundle
+// (--xds-client-ca) from the file clientCA returns, given the directory
+// of the certificates; nil takes the cluster's CA.
+func tlsClusterWith(t *testing.T, n int, clientCA func(dir string) string) ([]*proc, string) {
+	t.Helper()
 	dir := t.TempDir()
 	args := []string{"tls", "init", "--dir", dir, "--proxy", "web", "--proxy", "payments", "--validity", "1h"}
 	for i := 1; i <= n; i++ {
@@ -42,12 +50,16 @@ func tlsCluster(t *testing.T, n int) ([]*proc, string) {
 	pool := x509.NewCertPool()
 	require.True(t, pool.AppendCertsFromPEM(pem))
 	clientTLS := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	xdsClientCA := ca
+	if clientCA != nil {
+		xdsClientCA = clientCA(dir)
+	}
 
 	procs := make([]*proc, n)
 	for i := range procs {
 		id := fmt.Sprintf("n%d", i+1)
 		extra := []string{"--tls-cert", filepath.Join(dir, "node-"+id+".crt"), "--tls-key", filepath.Join(dir, "node-"+id+".key"),
-			"--tls-ca", ca, "--xds-client-ca", ca}
+			"--tls-ca", ca, "--xds-client-ca", xdsClientCA}
 		if i == 0 {
 			extra = append(extra, "--bootstrap")
 		} else {

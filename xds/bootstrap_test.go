@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/stretchr/testify/require"
 	yaml "go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -108,21 +110,51 @@ func TestEnvoyBootstrapMutualTLS(t *testing.T) {
 	require.Equal(t, "sluice-xds.internal", ctx.GetSni())
 	common := ctx.GetCommonTlsContext()
 	require.Equal(t, []string{"h2"}, common.GetAlpnProtocols(), "gRPC over TLS negotiates HTTP/2")
-	require.Len(t, common.GetTlsCertificates(), 1)
-	require.Equal(t, "/tls/proxy-edge.crt", common.GetTlsCertificates()[0].GetCertificateChain().GetFilename())
-	require.Equal(t, "/tls/proxy-edge.key", common.GetTlsCertificates()[0].GetPrivateKey().GetFilename())
-	vc := common.GetValidationContext()
-	require.Equal(t, "/tls/ca.crt", vc.GetTrustedCa().GetFilename())
+	require.Empty(t, common.GetTlsCertificates(), "no file read once at start: the certificate comes through SDS")
+	files, err := o.TLS.SDSFiles()
+	require.NoError(t, err)
+	require.Len(t, files, 2)
+	require.Regexp(t, `^/tls/proxy-edge\.sds-[0-9a-f]{12}\.json$`, files[0].Path, "next to the certificate by default")
+	require.Regexp(t, `^/tls/ca\.sds-[0-9a-f]{12}\.json$`, files[1].Path)
+
+	// The certificate: an SDS file watched in its directory, whose secret
+	// names the certificate files and watches theirs.
+	require.Len(t, common.GetTlsCertificateSdsSecretConfigs(), 1)
+	cs := common.GetTlsCertificateSdsSecretConfigs()[0]
+	require.Equal(t, SecretXDSClientCert, cs.GetName())
+	require.Equal(t, files[0].Path, cs.GetSdsConfig().GetPathConfigSource().GetPath())
+	require.Equal(t, "/tls", cs.GetSdsConfig().GetPathConfigSource().GetWatchedDirectory().GetPath())
+	cert := sdsSecret(t, files[0].Data, SecretXDSClientCert).GetTlsCertificate()
+	require.Equal(t, "/tls/proxy-edge.crt", cert.GetCertificateChain().GetFilename())
+	require.Equal(t, "/tls/proxy-edge.key", cert.GetPrivateKey().GetFilename())
+	require.Equal(t, "/tls", cert.GetWatchedDirectory().GetPath(), "cert and key reload together on a rename in their directory")
+
+	// The CA through SDS too; the node identity match stays in the bootstrap.
+	cv := common.GetCombinedValidationContext()
+	require.Equal(t, SecretXDSCA, cv.GetValidationContextSdsSecretConfig().GetName())
+	require.Equal(t, files[1].Path, cv.GetValidationContextSdsSecretConfig().GetSdsConfig().GetPathConfigSource().GetPath())
+	ca := sdsSecret(t, files[1].Data, SecretXDSCA).GetValidationContext()
+	require.Equal(t, "/tls/ca.crt", ca.GetTrustedCa().GetFilename())
+	require.Equal(t, "/tls", ca.GetWatchedDirectory().GetPath())
+	vc := cv.GetDefaultValidationContext()
 	require.Len(t, vc.GetMatchTypedSubjectAltNames(), 1)
 	san := vc.GetMatchTypedSubjectAltNames()[0]
 	require.Equal(t, tlsv3.SubjectAltNameMatcher_URI, san.GetSanType())
 	require.Equal(t, "spiffe://prod.example/sluice/node/", san.GetMatcher().GetPrefix(), "only a Sluice node of the trust domain is the xDS server")
 
+	// Another SDS directory; the same options give the same files.
+	o.TLS.SDSDir = "/etc/envoy/sds"
+	again, err := o.TLS.SDSFiles()
+	require.NoError(t, err)
+	require.Equal(t, "/etc/envoy/sds/"+filepath.Base(files[0].Path), again[0].Path)
+	require.Equal(t, files[0].Data, again[0].Data)
+	o.TLS.SDSDir = ""
+
 	o.TLS.TrustDomain = ""
 	b, err = EnvoyBootstrap(o)
 	require.NoError(t, err)
 	require.NoError(t, b.GetStaticResources().GetClusters()[0].GetTransportSocket().GetTypedConfig().UnmarshalTo(ctx))
-	require.Equal(t, "spiffe://sluice.local/sluice/node/", ctx.GetCommonTlsContext().GetValidationContext().GetMatchTypedSubjectAltNames()[0].GetMatcher().GetPrefix())
+	require.Equal(t, "spiffe://sluice.local/sluice/node/", ctx.GetCommonTlsContext().GetCombinedValidationContext().GetDefaultValidationContext().GetMatchTypedSubjectAltNames()[0].GetMatcher().GetPrefix())
 	for _, format := range []string{FormatYAML, FormatJSON} {
 		out, err := MarshalBootstrap(b, format)
 		require.NoError(t, err)
@@ -163,7 +195,7 @@ func TestEnvoyBootstrapRejectsBadOptions(t *testing.T) {
 		"gateway by name": {func(o *BootstrapOptions) { o.GatewayAddress = "localhost" }, `--gateway-address "localhost"`},
 		"tls ca only":     {func(o *BootstrapOptions) { o.TLS.CA = "ca.crt" }, "missing --tls-cert, --tls-key"},
 		"tls no key":      {func(o *BootstrapOptions) { o.TLS = BootstrapTLS{CA: "ca.crt", Cert: "p.crt"} }, "missing --tls-key"},
-		"tls name only":   {func(o *BootstrapOptions) { o.TLS.ServerName = "n1" }, "--tls-server-name and --tls-trust-domain need"},
+		"tls name only":   {func(o *BootstrapOptions) { o.TLS.ServerName = "n1" }, "--tls-server-name, --tls-trust-domain and --tls-sds-dir need"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			o := testBootstrapOptions()
@@ -179,4 +211,16 @@ func TestEnvoyBootstrapRejectsBadOptions(t *testing.T) {
 	require.ErrorContains(t, err, "node id is required")
 	require.ErrorContains(t, err, "cluster is required")
 	require.ErrorContains(t, err, "at least one Sluice xDS address")
+}
+
+// sdsSecret reads the one secret of an SDS file.
+func sdsSecret(t *testing.T, data []byte, name string) *tlsv3.Secret {
+	t.Helper()
+	var resp discoveryv3.DiscoveryResponse
+	require.NoError(t, protojson.Unmarshal(data, &resp))
+	require.Len(t, resp.GetResources(), 1)
+	s := &tlsv3.Secret{}
+	require.NoError(t, resp.GetResources()[0].UnmarshalTo(s))
+	require.Equal(t, name, s.GetName())
+	return s
 }

@@ -1,6 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/certs"
@@ -36,7 +41,12 @@ Against servers with --xds-client-ca, give --tls-ca, --tls-cert and
 --tls-key (all three; sluice tls init writes proxy-<cluster>.crt/.key): the
 ADS stream then runs over mutual TLS, Envoy trusts only servers whose
 certificate the CA signed and names a Sluice node, and the certificate's
-cluster must be --cluster. Envoy reads the files when it starts.`,
+cluster must be --cluster. The certificate, key and CA reach Envoy through
+file-based SDS: the command also writes two small SDS files into
+--tls-sds-dir (default: the directory of --tls-cert), which name the
+certificate files; Envoy watches their directories and loads a rotated
+certificate or CA from disk without a restart. Replace a file by renaming a
+new one over it (write proxy-web.crt.tmp, then mv), not by writing in place.`,
 		Example: `  sluice envoy bootstrap --node-id edge-1 --cluster edge --region eu-west --zone eu-west-1a \
     --xds 10.0.0.1:18000 --xds 10.0.0.2:18000 --xds 10.0.0.3:18000 > envoy.yaml
   envoy -c envoy.yaml
@@ -51,6 +61,16 @@ cluster must be --cluster. Envoy reads the files when it starts.`,
 			out, err := xds.MarshalBootstrap(b, output)
 			if err != nil {
 				return err
+			}
+			files, err := o.TLS.SDSFiles()
+			if err != nil {
+				return err
+			}
+			for _, f := range files {
+				if err := writeFileAtomic(f.Path, f.Data); err != nil {
+					return fmt.Errorf("write the SDS file the bootstrap names (--tls-sds-dir): %w", err)
+				}
+				fmt.Fprintf(c.errOut, "wrote %s\n", f.Path)
 			}
 			_, err = c.out.Write(out)
 			return err
@@ -70,7 +90,34 @@ cluster must be --cluster. Envoy reads the files when it starts.`,
 	f.StringVar(&o.TLS.Cert, "tls-cert", "", "the proxy's certificate file, presented to the xDS servers")
 	f.StringVar(&o.TLS.Key, "tls-key", "", "the proxy's private key file")
 	f.StringVar(&o.TLS.ServerName, "tls-server-name", "", "SNI sent to the xDS servers")
+	f.StringVar(&o.TLS.SDSDir, "tls-sds-dir", "", "directory the SDS files are written to, on the proxy's host (default: the directory of --tls-cert)")
 	f.StringVar(&o.TLS.TrustDomain, "tls-trust-domain", "", "trust domain of the nodes' identities (default "+certs.DefaultTrustDomain+")")
 	f.StringVarP(&output, "output", "o", xds.FormatYAML, "yaml or json")
 	return cmd
+}
+
+// writeFileAtomic writes data to path through a temporary file in the same
+// directory and a rename, so a running Envoy never reads half a file;
+// a file that already holds data is left alone.
+func writeFileAtomic(path string, data []byte) error {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -302,4 +303,36 @@ func (rc RouteConfig) Split(vhost string) (map[string]uint32, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("route config %s has no virtual host %q with routes", rc.Name, vhost)
+}
+
+// serial is a serial number as Go's big.Int.Text(16) writes it: lower
+// case, no leading zeros (Envoy pads to whole bytes).
+func serial(s string) string { return strings.TrimLeft(strings.ToLower(s), "0") }
+
+// CertSerials returns the serial numbers (hex, lower case, no leading
+// zeros) of the
+// certificates Envoy holds now (/certs): the certificate chains it
+// presents and the CAs it trusts, for every TLS context.
+func (a *Admin) CertSerials(ctx context.Context) (chains, cas []string, err error) {
+	type cert struct {
+		SerialNumber string `json:"serial_number"`
+	}
+	var out struct {
+		Certificates []struct {
+			CACert    []cert `json:"ca_cert"`
+			CertChain []cert `json:"cert_chain"`
+		} `json:"certificates"`
+	}
+	if err := a.getJSON(ctx, "/certs", "certs", &out); err != nil {
+		return nil, nil, err
+	}
+	for _, c := range out.Certificates {
+		for _, s := range c.CertChain {
+			chains = append(chains, serial(s.SerialNumber))
+		}
+		for _, s := range c.CACert {
+			cas = append(cas, serial(s.SerialNumber))
+		}
+	}
+	return chains, cas, nil
 }
