@@ -190,6 +190,8 @@ func decode(c Command) (change, error) {
 		return funcChange{f: applyRiskModel, c: c}, nil
 	case CmdUndo:
 		return decodeWith(c, payload[*UndoService])
+	case CmdObserveEndpoints:
+		return decodeWith(c, payload[*ObserveEndpoints])
 	case CmdReleaseStart:
 		return decodeWith(c, release[*StartRelease])
 	case CmdReleaseAck:
