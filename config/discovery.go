@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -96,10 +95,18 @@ func (d *Discovery) Source() string {
 func CheckEndpointAddress(addr string) (string, error) {
 	norm, msg := checkAddress(addr)
 	if msg != "" {
-		return "", fmt.Errorf("%w: %s", ErrInvalid, msg)
+		return "", addressError(msg)
 	}
 	return norm, nil
 }
+
+// addressError is a refused address; it matches ErrInvalid.
+type addressError string
+
+func (e addressError) Error() string { return string(e) }
+
+// Is makes the error match ErrInvalid.
+func (e addressError) Is(target error) bool { return target == ErrInvalid }
 
 // maxDNSName is the longest DNS name (RFC 1035).
 const maxDNSName = 253

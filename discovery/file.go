@@ -107,7 +107,7 @@ func (p *targetsParser) group(i int, g *yaml.Node) error {
 		}
 		addr, err := config.CheckEndpointAddress(t.Value)
 		if err != nil {
-			return p.errorf(t, "group %d: targets[%d]: %v", i, j, errors.Unwrap(err))
+			return p.errorf(t, "group %d: targets[%d]: %v", i, j, err)
 		}
 		if first, dup := p.seen[addr]; dup {
 			return p.errorf(t, "group %d: targets[%d]: %s is listed twice (also at %s)", i, j, addr, first)

@@ -163,7 +163,11 @@ func (o *ObserveEndpoints) apply(t *tx) (any, error) {
 		next.History = slices.Clone(old.History)
 	}
 	d := t.decision(DecisionEndpoints, msg)
-	record(&next.History, d)
+	d.Seq = 1
+	if n := len(next.History); n > 0 {
+		d.Seq = next.History[n-1].Seq + 1 // numbering goes on past dropped entries
+	}
+	next.History = append(next.History, d)
 	if over := len(next.History) - maxEndpointHistory; over > 0 {
 		next.History = slices.Delete(next.History, 0, over)
 	}
