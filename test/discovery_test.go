@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -236,4 +237,10 @@ spec:
 	require.Contains(t, failure.Message, path+":2:15", "the refusal says where")
 	got := client.counts(t, 40)
 	require.Equal(t, map[string]int{"b": 40}, got, "the last good set still serves")
+
+	// The command line shows the same.
+	out, err := exec.Command(sluiceBin, "endpoints", "greeter", "--server", node.api, "--token", node.token).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "last look failed (parse): invalid targets file: "+path+":2:15")
+	require.Contains(t, string(out), b.addr)
 }
