@@ -99,3 +99,30 @@ func TestDiscoveryRulesSayWhere(t *testing.T) {
 		}
 	}
 }
+
+func TestDiscoveryRoundTrips(t *testing.T) {
+	src := discoveryService(`    - name: v2
+      discovery:
+        dns: {name: greeter-v2.internal, port: 8080, minInterval: 2s}
+        healthCheck: {tcp: {}, interval: 1s}
+`)
+	docs, err := Parse("f.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := EncodeYAML(docs[0].Service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Parse("out.yaml", out)
+	if err != nil {
+		t.Fatalf("re-parse:\n%s\n%v", out, err)
+	}
+	d := again[0].Service.Spec.Versions[1].Discovery
+	if d.HealthCheck == nil || d.HealthCheck.TCP == nil || d.DNS.MinInterval.D() != 2*time.Second {
+		t.Errorf("round trip lost fields:\n%s", out)
+	}
+	if strings.Contains(string(out), "endpoints: null") || strings.Count(string(out), "endpoints:") != 1 {
+		t.Errorf("a discovered version has no endpoints field:\n%s", out)
+	}
+}
