@@ -168,6 +168,29 @@ spec:
 	require.NoError(t, err)
 	require.Contains(t, set.Endpoints, state.ObservedEndpoint{Address: closed, Health: state.Unhealthy})
 
+	// The same for the gRPC client: host C is served UNHEALTHY to its group
+	// and gets none of its RPCs.
+	dns.Set("greeter.internal", 1, hostB, hostC)
+	closedGRPC := net.JoinHostPort(hostC, strconv.Itoa(grpcPort))
+	eventually(t, 30*time.Second, "host C served UNHEALTHY to the gRPC group", func() error {
+		cfg, err := node.client().XDSConfig(context.Background(), "e2e/eu-west/eu-west-1")
+		if err != nil {
+			return err
+		}
+		for _, raw := range cfg.Resources {
+			for _, r := range raw {
+				if s := string(r); strings.Contains(s, `"greeter/v1"`) && strings.Contains(s, hostC) {
+					if !strings.Contains(s, "UNHEALTHY") {
+						return fmt.Errorf("greeter/v1 has %s without UNHEALTHY: %s", closedGRPC, s)
+					}
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("%s not served yet", closedGRPC)
+	})
+	require.Equal(t, map[string]int{"web/v2b": 60}, client.counts(t, 60), "no RPC to the closed port")
+
 	// The name fails: the last good set is kept and the failure recorded.
 	dns.Fail("web-v2.internal")
 	eventually(t, 30*time.Second, "the lookup failure recorded", func() error {
