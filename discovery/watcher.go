@@ -197,6 +197,8 @@ func (w *watcher) sync(ctx context.Context) bool {
 	switch {
 	case err == nil:
 		return true
+	case ctx.Err() != nil:
+		return false // the term ended
 	case errors.Is(err, state.ErrConflict):
 		w.log.Debug("observation refused as stale", "err", err)
 	default:
