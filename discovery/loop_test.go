@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 
 // fakeCluster applies commands to an in-memory state, as the one leader.
 type fakeCluster struct {
+	leader  atomic.Bool
+	leaders chan bool
 	mu      sync.Mutex
 	st      *state.State
 	index   uint64
@@ -32,7 +35,8 @@ func newFakeCluster(t *testing.T, docs string) *fakeCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &fakeCluster{st: state.New()}
+	c := &fakeCluster{st: state.New(), leaders: make(chan bool, 1)}
+	c.leader.Store(true)
 	cmd, err := state.NewCommand(state.CmdApply, time.Now(), "test", state.ApplyPayload{Documents: parsed})
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +53,13 @@ func (c *fakeCluster) State() *state.State {
 	return c.st
 }
 
-func (c *fakeCluster) IsLeader() bool { return true }
+func (c *fakeCluster) IsLeader() bool { return c.leader.Load() }
+
+// lead changes leadership and tells the loop.
+func (c *fakeCluster) lead(on bool) {
+	c.leader.Store(on)
+	c.leaders <- on
+}
 
 func (c *fakeCluster) Apply(_ context.Context, cmd state.Command) (any, error) {
 	c.mu.Lock()
@@ -74,7 +84,7 @@ func (c *fakeCluster) Apply(_ context.Context, cmd state.Command) (any, error) {
 	return res, nil
 }
 
-func (c *fakeCluster) LeaderChanges() (<-chan bool, func()) { return make(chan bool), func() {} }
+func (c *fakeCluster) LeaderChanges() (<-chan bool, func()) { return c.leaders, func() {} }
 
 func (c *fakeCluster) Subscribe() (<-chan struct{}, func()) {
 	c.mu.Lock()
@@ -241,4 +251,49 @@ spec:
 	if !slices.ContainsFunc(last, func(d state.Decision) bool { return strings.Contains(d.Message, "keeping the last good set of 3") }) {
 		t.Errorf("history does not record the refusal: %+v", last)
 	}
+}
+
+func TestLoopWatchesOnlyWhileLeading(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "targets.json")
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(path+".tmp", []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`[{"targets": ["10.0.0.5:8080"]}]`)
+	c := newFakeCluster(t, `apiVersion: sluice.dev/v1alpha1
+kind: Service
+metadata: {name: greeter}
+spec:
+  protocol: grpc
+  versions:
+    - name: v1
+      discovery: {file: {path: `+path+`, interval: 100ms}}
+`)
+	runLoop(t, c, Options{})
+	key := state.EndpointKey("greeter", "v1")
+	waitFor(t, "the file read while leading", func() error {
+		if got := addrsOf(c.set(key)); got != "10.0.0.5:8080=healthy" {
+			return fmt.Errorf("set = %s", got)
+		}
+		return nil
+	})
+	c.lead(false)
+	time.Sleep(300 * time.Millisecond) // let the term end
+	write(`[{"targets": ["10.0.0.6:8080"]}]`)
+	time.Sleep(time.Second) // ten polls of a watcher that would still run
+	if got := addrsOf(c.set(key)); got != "10.0.0.5:8080=healthy" {
+		t.Fatalf("a follower proposed: set = %s", got)
+	}
+	c.lead(true)
+	waitFor(t, "the change seen by the new term", func() error {
+		if got := addrsOf(c.set(key)); got != "10.0.0.6:8080=healthy" {
+			return fmt.Errorf("set = %s", got)
+		}
+		return nil
+	})
 }
