@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -266,4 +267,46 @@ spec:
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), "last look failed (parse): invalid targets file: "+path+":2:15")
 	require.Contains(t, string(out), b.addr)
+}
+
+// TestDiscoveryAfterFailover: the file is on every node; when the leader
+// is killed, the new leader keeps the recorded set and follows the file.
+func TestDiscoveryAfterFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes")
+	}
+	a, b := startBackend(t, "a"), startBackend(t, "b")
+	path := filepath.Join(t.TempDir(), "greeter-v1.json")
+	write := func(addr string) {
+		t.Helper()
+		require.NoError(t, os.WriteFile(path+".tmp", []byte(fmt.Sprintf(`[{"targets": [%q]}]`, addr)), 0o600))
+		require.NoError(t, os.Rename(path+".tmp", path))
+	}
+	write(a.addr)
+	procs := startCluster(t, 3)
+	leader, followers := splitLeader(t, procs)
+	_, err := followers[0].client().Apply(ctxT(t), "greeter.yaml", []byte(fmt.Sprintf(`apiVersion: sluice.dev/v1alpha1
+kind: Service
+metadata: {name: greeter}
+spec:
+  protocol: grpc
+  versions:
+    - name: v1
+      discovery: {file: {path: %s, interval: 200ms}}
+`, path)))
+	require.NoError(t, err)
+	client := newXDSClient(t, followers[1].xds, "greeter", "client-a", nodeLocality{"e2e", "eu-west", "eu-west-1"})
+	client.waitAll(t, 60*time.Second, "RPCs reach the file's target", func(l string) bool { return l == "a" })
+	before, err := endpointsOf(t, followers[1], "greeter", "v1")
+	require.NoError(t, err)
+
+	leader.stop(syscall.SIGKILL)
+	next := leaderOf(t, followers)
+	write(b.addr)
+	client.waitAll(t, 60*time.Second, "RPCs follow the file under the new leader", func(l string) bool { return l == "b" })
+	after, err := endpointsOf(t, followers[1], "greeter", "v1")
+	require.NoError(t, err)
+	last := after.History[len(after.History)-1]
+	require.Equal(t, "discovery:"+next.id, last.Actor, "the new leader recorded the change")
+	require.Len(t, after.History, len(before.History)+1, "the new leader did not record the unchanged set again")
 }
