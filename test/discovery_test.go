@@ -267,6 +267,9 @@ spec:
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), "last look failed (parse): invalid targets file: "+path+":2:15")
 	require.Contains(t, string(out), b.addr)
+	out, err = exec.Command(sluiceBin, "get", "services", "--server", node.api, "--token", node.token).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "v1=100% (file:"+path+")")
 }
 
 // TestDiscoveryAfterFailover: the file is on every node; when the leader
