@@ -168,6 +168,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/releases", s.write(s.require(RoleDeployer, s.createRelease)))
 	s.mux.HandleFunc("POST /v1/releases/{name}/{action}", s.write(s.releaseAction))
 	s.mux.HandleFunc("POST /v1/services/{name}/undo", s.write(s.undo))
+	s.mux.HandleFunc("GET /v1/services/{name}/endpoints", s.read(s.serviceEndpoints))
 
 	s.mux.HandleFunc("GET /v1/notifications", s.read(s.listNotifiers))
 

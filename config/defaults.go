@@ -373,3 +373,73 @@ func setFloat(v *float64, def float64) {
 		*v = def
 	}
 }
+
+// Discovery defaults and bounds (discovery.go).
+const (
+	// DefaultDNSMinInterval and DefaultDNSMaxInterval bound the time
+	// between two lookups of a DNS name when the version sets none: a
+	// record's TTL is followed within them.
+	DefaultDNSMinInterval = 5 * time.Second
+	DefaultDNSMaxInterval = 5 * time.Minute
+	// MinDNSInterval is the shortest minInterval accepted.
+	MinDNSInterval = time.Second
+	// DefaultFileInterval is how often a targets file is looked at.
+	DefaultFileInterval = 2 * time.Second
+	// MinFileInterval is the shortest file interval accepted.
+	MinFileInterval = 100 * time.Millisecond
+	// DefaultHealthInterval, DefaultHealthTimeout and
+	// DefaultHealthThreshold are an endpoint health check's when unset.
+	DefaultHealthInterval  = 5 * time.Second
+	DefaultHealthTimeout   = time.Second
+	DefaultHealthThreshold = 2
+	// MinHealthInterval and MinHealthTimeout are the shortest accepted.
+	MinHealthInterval = 100 * time.Millisecond
+	MinHealthTimeout  = 10 * time.Millisecond
+)
+
+// ResolveBounds are the shortest and longest time between two lookups.
+type ResolveBounds struct{ Min, Max time.Duration }
+
+// ResolveBounds returns d's lookup bounds with defaults applied.
+func (d *DNSDiscovery) ResolveBounds() ResolveBounds {
+	b := ResolveBounds{Min: d.MinInterval.D(), Max: d.MaxInterval.D()}
+	if b.Min == 0 {
+		b.Min = DefaultDNSMinInterval
+	}
+	if b.Max == 0 {
+		b.Max = max(DefaultDNSMaxInterval, b.Min)
+	}
+	return b
+}
+
+// PollInterval is how often the file is looked at, with the default.
+func (f *FileDiscovery) PollInterval() time.Duration {
+	if f.Interval == 0 {
+		return DefaultFileInterval
+	}
+	return f.Interval.D()
+}
+
+// Probing is a health check's timing with defaults applied.
+type Probing struct {
+	Interval, Timeout                    time.Duration
+	HealthyThreshold, UnhealthyThreshold int
+}
+
+// Probing returns h's timing with defaults applied.
+func (h *EndpointHealthCheck) Probing() Probing {
+	p := Probing{Interval: h.Interval.D(), Timeout: h.Timeout.D(), HealthyThreshold: int(h.HealthyThreshold), UnhealthyThreshold: int(h.UnhealthyThreshold)}
+	if p.Interval == 0 {
+		p.Interval = DefaultHealthInterval
+	}
+	if p.Timeout == 0 {
+		p.Timeout = min(DefaultHealthTimeout, p.Interval)
+	}
+	if p.HealthyThreshold == 0 {
+		p.HealthyThreshold = DefaultHealthThreshold
+	}
+	if p.UnhealthyThreshold == 0 {
+		p.UnhealthyThreshold = DefaultHealthThreshold
+	}
+	return p
+}

@@ -251,6 +251,10 @@ func checkVersions(r *reporter, versions []Version) {
 		default:
 			names[v.Name] = i
 		}
+		if v.Discovery != nil {
+			checkDiscovery(r, vpath, &v)
+			continue
+		}
 		if len(v.Endpoints) == 0 {
 			r.addf(vpath+".endpoints", "at least one endpoint is required")
 		}

@@ -88,8 +88,13 @@ type Version struct {
 	// Weight is the static share of traffic (0-100) used when no release is
 	// running. Either every version sets a weight and they sum to 100, or
 	// none does and all traffic goes to the first version.
-	Weight    *uint32    `json:"weight,omitempty"`
-	Endpoints []Endpoint `json:"endpoints"`
+	Weight *uint32 `json:"weight,omitempty"`
+	// Endpoints are the version's addresses, listed by hand. A version
+	// lists them or names a Discovery source, not both.
+	Endpoints []Endpoint `json:"endpoints,omitempty"`
+	// Discovery finds the version's endpoints (a DNS name, a watched
+	// file) and checks their health; see discovery.go.
+	Discovery *Discovery `json:"discovery,omitempty"`
 }
 
 // Endpoint is one backend address of a version.

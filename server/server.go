@@ -65,6 +65,9 @@ type Config struct {
 	// PrometheusURL is where release analysis queries go when a policy
 	// names no Prometheus of its own.
 	PrometheusURL string
+	// DNSServers are the DNS servers ("host:port") that resolve the
+	// versions' discovery names; empty means those of /etc/resolv.conf.
+	DNSServers []string
 	// ControllerTick is how often the leader looks at releases (default
 	// 200ms).
 	ControllerTick time.Duration
@@ -301,6 +304,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		OnDelivery: attempts.observe,
 	})
 	n.goRun(func() { ctrl.Run(ctx) })
+	n.goRun(func() { n.newDiscovery(rn).Run(ctx) })
 	if cfg.Join != "" {
 		n.goRun(func() { n.joinLoop(ctx) })
 	}

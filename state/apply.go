@@ -162,6 +162,7 @@ func (p *DeletePayload) apply(t *tx) (any, error) {
 			return nil, fmt.Errorf("%w: Service %q", ErrNotFound, p.Name)
 		}
 		delete(t.services(), p.Name)
+		dropEndpoints(t, p.Name)
 	case config.KindReleasePolicy:
 		if _, ok := s.Policies[p.Name]; !ok {
 			return nil, fmt.Errorf("%w: ReleasePolicy %q", ErrNotFound, p.Name)

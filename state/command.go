@@ -192,6 +192,8 @@ func decode(c Command) (change, error) {
 		return decodeWith(c, payload[*UndoService])
 	case CmdServiceGroups:
 		return decodeWith(c, payload[*ObserveGroups])
+	case CmdObserveEndpoints:
+		return decodeWith(c, payload[*ObserveEndpoints])
 	case CmdReleaseStart:
 		return decodeWith(c, release[*StartRelease])
 	case CmdReleaseAck:

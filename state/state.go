@@ -52,6 +52,9 @@ type State struct {
 	// the stable version of those that declare their version, and the
 	// decisions taken on them outside a release.
 	ServiceStatus map[string]*ServiceStatus `json:"serviceStatus,omitempty"`
+	// Endpoints are the discovered endpoints of the versions that name a
+	// discovery source, by EndpointKey (endpoints.go).
+	Endpoints map[string]*EndpointSet `json:"endpoints,omitempty"`
 	// RiskModel is the risk model learned from this cluster's outcomes;
 	// nil means analysis/risk's built-in model.
 	RiskModel *RiskModel `json:"riskModel,omitempty"`

@@ -121,6 +121,7 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newSnapshotCmd(c),
 		newEnvoyCmd(c),
 		newImportCmd(c),
+		newEndpointsCmd(c),
 		newVersionCmd(c),
 	)
 	rejectUnknownSubcommands(root)

@@ -108,6 +108,7 @@ cluster with a temporary data directory on the default local ports.`,
 	f.DurationVar(&cfg.Raft.ElectionTimeout, "raft-election-timeout", 0, "Raft election timeout (default 300ms)")
 	f.DurationVar(&cfg.Raft.LeaderLeaseTimeout, "raft-leader-lease-timeout", 0, "Raft leader lease timeout: a leader steps down after this long without a quorum (default 300ms, at most the heartbeat timeout)")
 	f.StringVar(&cfg.PrometheusURL, "prometheus-url", "", "Prometheus for release analysis when a policy names none (e.g. http://127.0.0.1:9090)")
+	f.StringSliceVar(&cfg.DNSServers, "dns-server", nil, "DNS server (host:port) that resolves the versions' discovery names; repeatable (default: those of /etc/resolv.conf)")
 	f.DurationVar(&cfg.ControllerTick, "controller-tick", 0, "how often the leader looks at releases (default 200ms)")
 	f.DurationVar(&cfg.AckNodeDeadline, "ack-node-deadline", 0, "how long the leader waits for one member's xDS status when collecting ACKs (default 500ms)")
 	f.StringVar(&authFile, "auth-file", "", "YAML file of API tokens with users and roles (viewer, deployer, approver, admin); required outside --dev unless --insecure-no-auth")

@@ -65,7 +65,11 @@ func liveSplit(s *config.Service, split []api.VersionShare) string {
 		if i < len(split) {
 			w = split[i].Weight
 		}
-		parts[i] = fmt.Sprintf("%s=%d%% (%d ep)", v.Name, w, len(v.Endpoints))
+		eps := fmt.Sprintf("%d ep", len(v.Endpoints))
+		if v.Discovery != nil {
+			eps = v.Discovery.Source() // `sluice endpoints` lists what it found
+		}
+		parts[i] = fmt.Sprintf("%s=%d%% (%s)", v.Name, w, eps)
 	}
 	return dash(strings.Join(parts, ", "))
 }
