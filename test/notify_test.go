@@ -362,7 +362,7 @@ func TestNotificationsSurviveLeaderFailover(t *testing.T) {
 	require.Contains(t, string(backup), "SLUICE_E2E_SLACK_URL")
 	out, err := exec.Command(sluiceBin, "--server", followers[0].api, "--token", harnessToken, "notifier", "list").CombinedOutput()
 	require.NoError(t, err, string(out))
-	require.Regexp(t, `(?m)^pager\s+pagerduty\s+release.rolled-back,train.rolled-back\s+all\s+0\s+2\s+0\s+-$`, string(out))
+	require.Regexp(t, `(?m)^pager\s+pagerduty\s+release.rolling-back,release.rolled-back,train.rolled-back\s+all\s+0\s+2\s+0\s+-$`, string(out))
 
 	out, err = exec.Command(sluiceBin, "--server", followers[0].api, "--token", harnessToken, "get", "notifiers").CombinedOutput()
 	require.NoError(t, err, string(out))
