@@ -35,9 +35,7 @@ test: lint envoy prometheus ## lint, unit tests with -race, the end-to-end tests
 	@$(MAKE) --no-print-directory fuzz-short
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10m) each; crashers land in the package's testdata/fuzz
-	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
-	  echo "== $$name ($$pkg, $(FUZZTIME))"; \
-	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel 1 $$pkg; done
+	@GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh $(FUZZ_TARGETS)
 
 fuzz-short: ## a few seconds of each fuzz target (part of make test)
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
