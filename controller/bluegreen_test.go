@@ -53,6 +53,10 @@ func TestBlueGreenDecisions(t *testing.T) {
 	// A failure after the switch switches back on the first analysis.
 	e = AfterAnalysis(blueGreenRelease(1), AnalysisInput{Verdict: analysis.Verdict{Phase: analysis.PhaseFailed, Reason: "burn rule fast fired"}, Now: t0.Add(10 * time.Second)})
 	require.Equal(t, state.CmdReleaseRollback, e.Type())
+	require.Equal(t, "switched back to v1 after the switch: analysis failed once (failure limit 1): burn rule fast fired", e.(*state.Rollback).Message)
+	// A failed preview never switched anything.
+	e = AfterAnalysis(blueGreenRelease(0), AnalysisInput{Verdict: analysis.Verdict{Phase: analysis.PhaseFailed, Reason: "burn rule fast fired"}, Now: now})
+	require.Equal(t, "not switched: the preview failed, users stayed on v1: analysis failed once (failure limit 1): burn rule fast fired", e.(*state.Rollback).Message)
 
 	// A good post-switch window promotes.
 	require.Equal(t, state.CmdReleasePromote, AfterAnalysis(blueGreenRelease(1), AnalysisInput{Verdict: ok, Now: now}).Type())

@@ -15,6 +15,19 @@ import (
 // leaves at least two steps back, a GradualRollback. on is the instant
 // rollback's head (its message says why); v is the analysis that failed
 // the release, nil when none did (a webhook).
+// rolledBackAt says where a release was rolled back, in its strategy's
+// words: a blue/green release is switched back, or never switched.
+func rolledBackAt(r *state.Release) string {
+	rs := &r.Status
+	if rs.PolicySpec.BlueGreen() != nil {
+		if rs.Step >= config.BlueGreenSwitchStep {
+			return fmt.Sprintf("switched back to %s after the switch", rs.From)
+		}
+		return fmt.Sprintf("not switched: the preview failed, users stayed on %s", rs.From)
+	}
+	return fmt.Sprintf("rolled back at step %d (%d%%)", rs.Step+1, rs.Weight)
+}
+
 func rollBack(r *state.Release, on state.On, end state.Ending, v *analysis.Verdict) state.ReleaseEvent {
 	rs := &r.Status
 	spec := rs.PolicySpec.Rollback

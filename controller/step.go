@@ -181,7 +181,7 @@ func AfterAnalysis(r *state.Release, in AnalysisInput) state.ReleaseEvent {
 		if e := mirrorHold(r, raw, c, reason); e != nil {
 			return e
 		}
-		return rollBack(r, state.OnAnalysis(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, reason)),
+		return rollBack(r, state.OnAnalysis(r, rolledBackAt(r)+": "+reason),
 			state.Ending{Verdict: raw, Counters: &c}, &in.Verdict)
 	case act != analysis.ActionAdvance:
 		return analysed(reason, &state.Hold{Kind: state.HoldAnalysis, Message: "held: " + reason}, nil)
@@ -205,7 +205,6 @@ func AfterAnalysis(r *state.Release, in AnalysisInput) state.ReleaseEvent {
 // confirm-promotion webhooks (if it has any) answered 2xx; a failed one
 // holds (the analysis goes on, and calls it again) or rolls back.
 func promote(r *state.Release, in AnalysisInput, end state.Ending, why string) state.ReleaseEvent {
-	rs := &r.Status
 	if !webhooksPending(r, config.WebhookConfirmPromotion) {
 		return &state.Promote{On: state.OnAnalysis(r, "promoted: "+why), Ending: end}
 	}
@@ -216,7 +215,7 @@ func promote(r *state.Release, in AnalysisInput, end state.Ending, why string) s
 		return &state.Promote{On: state.OnAnalysis(r, fmt.Sprintf("promoted: %s; confirm-promotion: %s", why, answersText(rec))), Ending: end}
 	case state.WebhookRolledBack:
 		end.Webhooks = &rec
-		return rollBack(r, state.OnAnalysis(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", rs.Step+1, rs.Weight, failedText(rec))), end, &in.Verdict)
+		return rollBack(r, state.OnAnalysis(r, rolledBackAt(r)+": "+failedText(rec)), end, &in.Verdict)
 	}
 	return &state.RecordAnalysis{On: state.OnAnalysis(r, fmt.Sprintf("%s; %s", h.Message, why)), Verdict: end.Verdict, Counters: end.Counters, Hold: h, Webhooks: &rec}
 }

@@ -120,7 +120,7 @@ func callText(c state.WebhookCall) string {
 func WebhookEvent(r *state.Release, rec state.WebhookRecord, h *state.Hold) state.ReleaseEvent {
 	switch rec.Outcome {
 	case state.WebhookRolledBack:
-		return rollBack(r, state.OnRelease(r, fmt.Sprintf("rolled back at step %d (%d%%): %s", r.Status.Step+1, r.Status.Weight, failedText(rec))),
+		return rollBack(r, state.OnRelease(r, rolledBackAt(r)+": "+failedText(rec)),
 			state.Ending{Webhooks: &rec}, nil)
 	case state.WebhookHeld:
 		return &state.RecordWebhooks{On: state.OnRelease(r, h.Message), Record: rec, Hold: h}
