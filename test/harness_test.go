@@ -399,13 +399,18 @@ func leaderOf(t testing.TB, procs []*proc) *proc {
 				continue
 			}
 			for _, q := range procs {
-				if q.id == m.Leader {
+				if q.id != m.Leader {
+					continue
+				}
+				// A follower may still name a leader that has been
+				// deposed: only one that says so of itself counts.
+				if own, err := q.client().Members(context.Background()); err == nil && own.Leader == q.id {
 					leader = q
 					return nil
 				}
 			}
 		}
-		return fmt.Errorf("no live process reports a live leader")
+		return fmt.Errorf("no live process reports a live leader that agrees it leads")
 	})
 	return leader
 }
