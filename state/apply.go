@@ -163,6 +163,7 @@ func (p *DeletePayload) apply(t *tx) (any, error) {
 		}
 		delete(t.services(), p.Name)
 		dropEndpoints(t, p.Name)
+		t.forgetServed(p.Name)
 	case config.KindReleasePolicy:
 		if _, ok := s.Policies[p.Name]; !ok {
 			return nil, fmt.Errorf("%w: ReleasePolicy %q", ErrNotFound, p.Name)

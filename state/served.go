@@ -110,6 +110,16 @@ func (t *tx) recordServed(service string, groups []string) {
 	ss.Served = mergeServed(ss.Served, groups, t.time)
 }
 
+// forgetServed drops the groups recorded for a deleted service, so a
+// service created again under its name does not wait at step 1 for
+// groups that held the old one.
+func (t *tx) forgetServed(service string) {
+	if ss := t.cur().ServiceStatus[service]; ss == nil || len(ss.Served) == 0 {
+		return
+	}
+	t.serviceStatus(service).Served = nil
+}
+
 // ServedAt is when group was last seen holding service's config (zero
 // when it is not recorded).
 func (s *State) ServedAt(service, group string) time.Time {

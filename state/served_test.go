@@ -103,3 +103,21 @@ func manyGroups(n int) []string {
 	}
 	return out
 }
+
+// TestDeletingAServiceForgetsItsGroups: a service deleted and created
+// again does not expect the groups that held the old one.
+func TestDeletingAServiceForgetsItsGroups(t *testing.T) {
+	m := newMachine(t, baseDocs)
+	require.NoError(t, m.do(&ObserveGroups{Groups: []string{"e2e/eu/"}, Services: []ServiceSeen{{Service: "greeter"}}}, t0, "leader"))
+	require.NotEmpty(t, m.st.ServedBy("greeter", t0))
+	p, err := NewCommand(CmdDelete, t0, "alice", DeletePayload{Kind: "ReleasePolicy", Name: "p"})
+	require.NoError(t, err)
+	_, err = m.run(p)
+	require.NoError(t, err)
+	c, err := NewCommand(CmdDelete, t0, "alice", DeletePayload{Kind: "Service", Name: "greeter"})
+	require.NoError(t, err)
+	_, err = m.run(c)
+	require.NoError(t, err)
+	require.Empty(t, m.st.ServedBy("greeter", t0))
+	require.True(t, m.st.LastServed("greeter").IsZero())
+}
