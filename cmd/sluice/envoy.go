@@ -54,6 +54,9 @@ new one over it (write proxy-web.crt.tmp, then mv), not by writing in place.`,
     --tls-ca /etc/sluice/tls/ca.crt --tls-cert /etc/sluice/tls/proxy-web.crt --tls-key /etc/sluice/tls/proxy-web.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := absoluteTLSPaths(o.TLS); err != nil {
+				return err
+			}
 			b, err := xds.EnvoyBootstrap(o)
 			if err != nil {
 				return err
@@ -94,6 +97,20 @@ new one over it (write proxy-web.crt.tmp, then mv), not by writing in place.`,
 	f.StringVar(&o.TLS.TrustDomain, "tls-trust-domain", "", "trust domain of the nodes' identities (default "+certs.DefaultTrustDomain+")")
 	f.StringVarP(&output, "output", "o", xds.FormatYAML, "yaml or json")
 	return cmd
+}
+
+// absoluteTLSPaths refuses relative --tls-* paths: Envoy would resolve
+// them from its own working directory, this command from its own, and the
+// SDS files it writes would name files Envoy may not find.
+func absoluteTLSPaths(t xds.BootstrapTLS) error {
+	for _, f := range []struct{ flag, path string }{
+		{"--tls-ca", t.CA}, {"--tls-cert", t.Cert}, {"--tls-key", t.Key}, {"--tls-sds-dir", t.SDSDir},
+	} {
+		if f.path != "" && !filepath.IsAbs(f.path) {
+			return fmt.Errorf("%s %q: give an absolute path (Envoy resolves a relative one from its own working directory)", f.flag, f.path)
+		}
+	}
+	return nil
 }
 
 // writeFileAtomic writes data to path through a temporary file in the same

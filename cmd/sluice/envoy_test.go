@@ -48,3 +48,20 @@ func TestEnvoyBootstrapWritesSDSFiles(t *testing.T) {
 	require.ErrorContains(t, err, "write the SDS file the bootstrap names (--tls-sds-dir)")
 	require.Empty(t, strings.TrimSpace(out))
 }
+
+// TestEnvoyBootstrapRefusesRelativeTLSPaths: a relative --tls-* path would
+// be resolved from Envoy's working directory, not this command's, so it is
+// refused, naming the flag, and nothing is printed or written.
+func TestEnvoyBootstrapRefusesRelativeTLSPaths(t *testing.T) {
+	certs := t.TempDir()
+	base := []string{"envoy", "bootstrap", "--node-id", "web-1", "--cluster", "web", "--xds", "127.0.0.1:18000",
+		"--tls-ca", filepath.Join(certs, "ca.crt"), "--tls-key", filepath.Join(certs, "proxy-web.key")}
+	out, _, err := run(t, "", append(base, "--tls-cert", "tls/proxy-web.crt")...)
+	require.ErrorContains(t, err, `--tls-cert "tls/proxy-web.crt": give an absolute path`)
+	require.Empty(t, strings.TrimSpace(out))
+	_, _, err = run(t, "", append(base, "--tls-cert", filepath.Join(certs, "proxy-web.crt"), "--tls-sds-dir", "sds")...)
+	require.ErrorContains(t, err, `--tls-sds-dir "sds": give an absolute path`)
+	written, err := filepath.Glob(filepath.Join(certs, "*.sds-*"))
+	require.NoError(t, err)
+	require.Empty(t, written, "no SDS file written")
+}
