@@ -35,6 +35,6 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root.SetIn(in)
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newFanoutCmd(), newClientCmd(), newConvergenceCmd(), newBareCmd())
+	root.AddCommand(newFanoutCmd(), newClientCmd(), newConvergenceCmd(), newBareCmd(), newClusterCmd())
 	return root
 }
