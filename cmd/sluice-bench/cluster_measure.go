@@ -42,6 +42,10 @@ type nodeResult struct {
 	// once) to every one holding config.
 	Sync          time.Duration `json:"syncNs"`
 	Before, After nodeMemory
+	// ServerCPU and ClientCPU are CPU time per round (user and system)
+	// of this node's server process and of its streams' client process.
+	ServerCPU time.Duration `json:"serverCpuPerRoundNs"`
+	ClientCPU time.Duration `json:"clientCpuPerRoundNs"`
 }
 
 // clusterResult is a whole cluster run.
@@ -96,13 +100,37 @@ func measureCluster(ctx context.Context, f clusterFlags, nodes []*benchNode, log
 		}
 	}
 	log.Info("every stream synced", "nodes", len(nodes), "perNode", f.perNode)
+	cpu0 := make([]time.Duration, len(nodes))
+	for i, n := range nodes {
+		if cpu0[i], err = serverCPU(ctx, n); err != nil {
+			return nil, err
+		}
+		res.Nodes[i].ClientCPU = n.fleet.CPUTime()
+	}
 	for r := range f.rounds {
 		if err := clusterRound(ctx, f, nodes, lead, r, res); err != nil {
 			return nil, fmt.Errorf("round %d: %w", r+1, err)
 		}
 		log.Info("round", "round", r+1, "overall", res.Overall[r], "apply", res.Applies[r])
 	}
+	for i, n := range nodes {
+		c, err := serverCPU(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		res.Nodes[i].ServerCPU = (c - cpu0[i]) / time.Duration(f.rounds)
+		res.Nodes[i].ClientCPU = (n.fleet.CPUTime() - res.Nodes[i].ClientCPU) / time.Duration(f.rounds)
+	}
 	return res, nil
+}
+
+// serverCPU is n's process_cpu_seconds_total from its /metrics.
+func serverCPU(ctx context.Context, n *benchNode) (time.Duration, error) {
+	m, err := scrape(ctx, "http://"+n.api+"/metrics", "process_cpu_seconds_total")
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", n.id, err)
+	}
+	return time.Duration(m["process_cpu_seconds_total"] * float64(time.Second)), nil
 }
 
 // openFleets dials every node's streams at once, one client process per
@@ -233,20 +261,21 @@ func perStream(before, after uint64, n int) float64 {
 func writeClusterTable(w io.Writer, res *clusterResult) {
 	fmt.Fprintf(w, "Cluster fan-out: ms from the leader's API call to the last stream ACKing the new route, over %d rounds (load average %s)\n\n", res.Rounds, res.Load)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "node\tsuffrage\tstreams\tp50\tmax\tsync s\tRSS/stream\theap/stream\tRSS MB\t")
+	fmt.Fprintln(tw, "node\tsuffrage\tstreams\tp50\tmax\tcpu srv\tclient\tsync s\tRSS/stream\theap/stream\tRSS MB\t")
 	for _, n := range res.Nodes {
 		role := n.Suffrage
 		if n.Leader {
 			role += " (leader)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%.2f\t%.1f KiB\t%.1f KiB\t%.0f\t\n", n.ID, role, n.Streams,
-			ms(percentile(n.Last, 50)), ms(slices.Max(n.Last)), n.Sync.Seconds(),
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%.2f\t%.1f KiB\t%.1f KiB\t%.0f\t\n", n.ID, role, n.Streams,
+			ms(percentile(n.Last, 50)), ms(slices.Max(n.Last)), ms(n.ServerCPU), ms(n.ClientCPU), n.Sync.Seconds(),
 			perStream(n.Before.RSS, n.After.RSS, n.Streams)/1024, perStream(n.Before.Heap, n.After.Heap, n.Streams)/1024,
 			float64(n.After.RSS)/1e6)
 	}
-	fmt.Fprintf(tw, "all\t\t%d\t%s\t%s\t\t\t\t\t\n", len(res.Nodes)*res.Nodes[0].Streams, ms(percentile(res.Overall, 50)), ms(slices.Max(res.Overall)))
+	fmt.Fprintf(tw, "all\t\t%d\t%s\t%s\t\t\t\t\t\t\t\n", len(res.Nodes)*res.Nodes[0].Streams, ms(percentile(res.Overall, 50)), ms(slices.Max(res.Overall)))
 	tw.Flush()
-	fmt.Fprintf(w, "apply p50 %s ms (the API call, committed through Raft); per-stream memory: with every stream synced minus before any opened\n",
+	fmt.Fprintf(w, "cpu: ms per round, server process and client process; apply p50 %s ms (the API call, committed through Raft);\n"+
+		"per-stream memory: with every stream synced minus before any opened\n",
 		ms(percentile(res.Applies, 50)))
 }
 
