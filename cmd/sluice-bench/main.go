@@ -1,7 +1,11 @@
 // Command sluice-bench runs Sluice's benchmarks that need more than `go
-// test -bench`: today the xDS fan-out comparison (docs/benchmarks.md).
+// test -bench` (docs/benchmarks.md): the xDS fan-out comparison, the
+// convergence of real Envoys, and a cluster of sluice server processes
+// with streams on every node.
 //
 //	sluice-bench fanout --streams 1000,5000,10000 --rounds 20 --conns-per 100 [--json]
+//	sluice-bench convergence --envoys 1,10,25 --rounds 10
+//	sluice-bench cluster --nodes 5 --nonvoters 2 --streams-per 10000 --rounds 5
 package main
 
 import (
