@@ -7,7 +7,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PKGS_CORE := ./config/... ./state/... ./raft/... ./xds/... ./api/... ./server/... ./controller/... ./analysis/...
 
-.PHONY: help build test test-stress test-short test-e2e lint fuzz fuzz-short demo one-node bench bench-fanout bench-rollback bench-failover bench-idle bench-envoy screenshots clean envoy prometheus clean-tools chaos
+.PHONY: help build test test-stress test-short test-e2e lint fuzz fuzz-short demo one-node bench bench-fanout bench-rollback bench-failover bench-idle bench-envoy bench-cluster bench-50k screenshots clean envoy prometheus clean-tools chaos
 
 # Fuzz targets as package:Target; `make fuzz` runs each for FUZZTIME, one
 # at a time on one worker (the machine may be shared).
@@ -66,6 +66,14 @@ bench: ## Go benchmarks (translation, fan-out at 1,000 streams); full runs and r
 
 bench-fanout: build ## the full xDS fan-out run (1k/5k/10k streams, Sluice vs bare cache vs floor server, a few minutes)
 	$(BIN)/sluice-bench fanout --streams 1000,5000,10000 --rounds 20 --conns-per 100
+
+STREAMS_PER ?= 10000
+
+bench-cluster: build ## a 5-node cluster (3 voters, 2 non-voters) of sluice processes, STREAMS_PER ADS streams per node (default 10000), time to the last stream on every node (minutes)
+	$(BIN)/sluice-bench cluster --nodes 5 --nonvoters 2 --streams-per $(STREAMS_PER) --rounds 5
+
+bench-50k: build ## one node, 50,000 ADS streams: time to the last stream and memory per stream (minutes)
+	$(BIN)/sluice-bench cluster --nodes 1 --nonvoters 0 --streams-per 50000 --rounds 5
 
 bench-envoy: build envoy ## convergence on real Envoys (M = 1, 10, 25) against a bare go-control-plane server (~2 min)
 	$(BIN)/sluice-bench convergence --envoys 1,10,25 --rounds 10

@@ -1,7 +1,11 @@
 // Command sluice-bench runs Sluice's benchmarks that need more than `go
-// test -bench`: today the xDS fan-out comparison (docs/benchmarks.md).
+// test -bench` (docs/benchmarks.md): the xDS fan-out comparison, the
+// convergence of real Envoys, and a cluster of sluice server processes
+// with streams on every node.
 //
 //	sluice-bench fanout --streams 1000,5000,10000 --rounds 20 --conns-per 100 [--json]
+//	sluice-bench convergence --envoys 1,10,25 --rounds 10
+//	sluice-bench cluster --nodes 5 --nonvoters 2 --streams-per 10000 --rounds 5
 package main
 
 import (
@@ -35,6 +39,6 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root.SetIn(in)
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newFanoutCmd(), newClientCmd(), newConvergenceCmd(), newBareCmd())
+	root.AddCommand(newFanoutCmd(), newClientCmd(), newConvergenceCmd(), newBareCmd(), newClusterCmd())
 	return root
 }

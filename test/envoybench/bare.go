@@ -2,6 +2,8 @@ package envoybench
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"sync"
@@ -9,10 +11,13 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sluicehq/sluice/xds"
 )
@@ -81,14 +86,44 @@ func ServeBare(lis net.Listener, services, port, split int, version string) (*Ba
 	return s, nil
 }
 
-// Set publishes the fleet at split: NewSnapshot and SetSnapshot, the
-// standard way.
+// Set publishes the fleet at split with a version per type, as
+// go-control-plane is used well: the route configurations carry version
+// (what a round waits for), every other type the hash of its content, so
+// a change of weights resends only the routes, as Sluice does.
+// NewSnapshot(version, ...) would stamp version on all four types and
+// make every Envoy take in listeners, clusters and endpoints again.
 func (s *BareServer) Set(split int, version string) error {
-	snap, err := cachev3.NewSnapshot(version, s.resources[split].ByType())
-	if err != nil {
+	snap := &cachev3.Snapshot{}
+	for typeURL, items := range s.resources[split].ByType() {
+		v := version
+		if typeURL != resource.RouteType {
+			h, err := contentVersion(items)
+			if err != nil {
+				return fmt.Errorf("bare snapshot: %w", err)
+			}
+			v = h
+		}
+		snap.Resources[cachev3.GetResponseType(typeURL)] = cachev3.NewResources(v, items)
+	}
+	if err := snap.Consistent(); err != nil {
 		return fmt.Errorf("bare snapshot: %w", err)
 	}
 	return s.cache.SetSnapshot(context.Background(), Group.Key(), snap)
+}
+
+// contentVersion is a version that changes only with the resources'
+// content: the SHA-256 of their deterministic encodings, in order.
+func contentVersion(items []types.Resource) (string, error) {
+	h := sha256.New()
+	opts := proto.MarshalOptions{Deterministic: true}
+	for _, r := range items {
+		b, err := opts.Marshal(r)
+		if err != nil {
+			return "", fmt.Errorf("marshal %T: %w", r, err)
+		}
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8]), nil
 }
 
 // Streams is the number of open ADS streams.
