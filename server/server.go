@@ -60,7 +60,7 @@ type Config struct {
 	// XDSStream picks the state-of-the-world ADS handler (xds.StreamGCP,
 	// the default, or xds.StreamSluice).
 	XDSStream string
-	Logger   *slog.Logger
+	Logger    *slog.Logger
 	// Raft tuning (tests use short timeouts); zero means defaults.
 	Raft raft.Config
 	// Now is the leader's clock for stamping commands (default time.Now).
