@@ -57,7 +57,10 @@ type Config struct {
 	Join string
 	// NonVoter joins as a non-voter.
 	NonVoter bool
-	Logger   *slog.Logger
+	// XDSStream picks the state-of-the-world ADS handler (xds.StreamGCP,
+	// the default, or xds.StreamSluice).
+	XDSStream string
+	Logger    *slog.Logger
 	// Raft tuning (tests use short timeouts); zero means defaults.
 	Raft raft.Config
 	// Now is the leader's clock for stamping commands (default time.Now).
@@ -187,6 +190,11 @@ type Node struct {
 // serving. It returns once everything listens; joining happens in the
 // background until it succeeds or ctx ends.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
+	stream, err := xds.ParseStream(cfg.XDSStream)
+	if err != nil {
+		return nil, fmt.Errorf("xds stream handler: %w", err)
+	}
+	cfg.XDSStream = stream
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -241,7 +249,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	n := &Node{cfg: cfg, log: log, raft: rn, apiLis: apiLis, xdsLis: xdsLis, reg: reg, cancel: cancel, peers: t}
 	n.xds = xds.NewServer(ctx, rn, xds.Options{Logger: log.With("component", "xds"), Metrics: xds.NewMetrics(reg),
-		Creds: t.xdsCreds, Authorizer: t.xdsAuthz})
+		Creds: t.xdsCreds, Authorizer: t.xdsAuthz, Stream: cfg.XDSStream})
 	prom := &controller.Prometheus{DefaultURL: cfg.PrometheusURL}
 	windows := &controller.WindowAdvisor{Prom: prom}
 	console, err := newConsole(rn, n.xds, cfg.Now, log)

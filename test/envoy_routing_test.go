@@ -17,11 +17,19 @@ import (
 // and one on delta ADS, in front of real HTTP backends, with a 3-node
 // cluster as the control plane: the weights Sluice writes are the split
 // Envoy makes, and a change reaches both.
-func TestEnvoyRoutesTraffic(t *testing.T) {
+func TestEnvoyRoutesTraffic(t *testing.T) { testEnvoyRoutesTraffic(t) }
+
+// TestEnvoyRoutesTrafficSluiceStream is TestEnvoyRoutesTraffic on servers running Sluice's own
+// state-of-the-world stream handler (--xds-stream sluice).
+func TestEnvoyRoutesTrafficSluiceStream(t *testing.T) {
+	testEnvoyRoutesTraffic(t, "--xds-stream", "sluice")
+}
+
+func testEnvoyRoutesTraffic(t *testing.T, extra ...string) {
 	if testing.Short() {
 		t.Skip("starts server and Envoy processes")
 	}
-	procs := startCluster(t, 3)
+	procs := startCluster(t, 3, extra...)
 	leader, followers := splitLeader(t, procs)
 	backends := startBackends(t, "shop")
 	port := freePortNumber(t)

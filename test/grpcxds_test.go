@@ -186,11 +186,19 @@ func checkShare(t testing.TB, got, n int, p float64) {
 
 // TestGRPCClientFollowsRoutes runs grpc-go's real xDS client against a
 // 3-node cluster and two real gRPC backends.
-func TestGRPCClientFollowsRoutes(t *testing.T) {
+func TestGRPCClientFollowsRoutes(t *testing.T) { testGRPCClientFollowsRoutes(t) }
+
+// TestGRPCClientFollowsRoutesSluiceStream is TestGRPCClientFollowsRoutes on servers running Sluice's own
+// state-of-the-world stream handler (--xds-stream sluice).
+func TestGRPCClientFollowsRoutesSluiceStream(t *testing.T) {
+	testGRPCClientFollowsRoutes(t, "--xds-stream", "sluice")
+}
+
+func testGRPCClientFollowsRoutes(t *testing.T, extra ...string) {
 	if testing.Short() {
 		t.Skip("starts server processes")
 	}
-	procs := startCluster(t, 3)
+	procs := startCluster(t, 3, extra...)
 	leader, followers := splitLeader(t, procs)
 	follower := followers[0]
 	v1, v2 := startBackend(t, "v1"), startBackend(t, "v2")

@@ -44,6 +44,9 @@ type typeSnapshot struct {
 	names   []string // sorted
 	// fullState: LDS and CDS responses must carry every subscribed resource.
 	fullState bool
+	// responses are the state-of-the-world answers Sluice's stream handler
+	// built from this type snapshot, shared by every stream.
+	responses sharedResponses
 }
 
 // groupSnapshot is what every proxy of one group receives.
@@ -243,6 +246,9 @@ type group struct {
 	snap         *groupSnapshot
 	watches      map[uint64]*sotwWatch
 	deltaWatches map[uint64]*deltaWatch
+	// moved is closed and replaced whenever the group takes a snapshot;
+	// Sluice's state-of-the-world streams wait on it.
+	moved chan struct{}
 }
 
 // StreamObserver learns, for ACK tracking, when the cache found a stream's
@@ -304,7 +310,7 @@ func (c *Cache) takeStream(req any) int64 {
 func (c *Cache) groupLocked(key string) *group {
 	g, ok := c.groups[key]
 	if !ok {
-		g = &group{watches: map[uint64]*sotwWatch{}, deltaWatches: map[uint64]*deltaWatch{}}
+		g = &group{watches: map[uint64]*sotwWatch{}, deltaWatches: map[uint64]*deltaWatch{}, moved: make(chan struct{})}
 		c.groups[key] = g
 	}
 	return g
@@ -335,6 +341,8 @@ func (c *Cache) SetGroup(key string, index uint64, res *Resources) (bool, error)
 		snap.reuse(g.snap)
 	}
 	g.snap = snap
+	close(g.moved)
+	g.moved = make(chan struct{})
 	var current map[*typeSnapshot][]int64
 	if c.observer != nil {
 		current = make(map[*typeSnapshot][]int64, len(snap.types))
@@ -418,6 +426,15 @@ func sameContent(a, b *typeSnapshot) bool {
 		}
 	}
 	return true
+}
+
+// current returns a group's snapshot (nil if it has none) and a channel
+// closed when the group next takes one.
+func (c *Cache) current(key string) (*groupSnapshot, <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groupLocked(key)
+	return g.snap, g.moved
 }
 
 // Index returns the state index of a group's snapshot, or false.

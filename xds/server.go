@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -58,6 +59,9 @@ type Options struct {
 	// Translate). It must be pure; tests inject one to count or hold
 	// builds.
 	Translate func(*state.State, Group) (*Resources, error)
+	// Stream picks the state-of-the-world ADS handler: StreamGCP (the
+	// default, go-control-plane's) or StreamSluice (see sotw.go).
+	Stream string
 }
 
 // Status is the xDS side of a node: what it serves and what proxies did
@@ -84,6 +88,8 @@ type Server struct {
 	cache   *Cache
 	tracker *Tracker
 	xds     serverv3.Server
+	// nextStream numbers the streams of Sluice's own ADS handler.
+	nextStream atomic.Int64
 
 	mu        sync.Mutex
 	seq       uint64
@@ -115,6 +121,9 @@ func NewServer(ctx context.Context, src Source, opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Stream == "" {
+		opts.Stream = StreamGCP
+	}
 	if opts.Translate == nil {
 		opts.Translate = Translate
 	}
@@ -145,7 +154,11 @@ func NewServer(ctx context.Context, src Source, opts Options) *Server {
 
 // Register adds the ADS and per-type discovery services to a gRPC server.
 func (s *Server) Register(g *grpc.Server) {
-	discovery.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
+	if s.opts.Stream == StreamSluice {
+		discovery.RegisterAggregatedDiscoveryServiceServer(g, &adsServer{s: s})
+	} else {
+		discovery.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
+	}
 	listenerservice.RegisterListenerDiscoveryServiceServer(g, s.xds)
 	routeservice.RegisterRouteDiscoveryServiceServer(g, s.xds)
 	clusterservice.RegisterClusterDiscoveryServiceServer(g, s.xds)

@@ -38,6 +38,7 @@ type fanoutFlags struct {
 	verbose    bool
 	restart    bool
 	oneVersion bool
+	xdsStream  string
 }
 
 func newFanoutCmd() *cobra.Command {
@@ -70,6 +71,7 @@ pre-marshalled DiscoveryResponse to every open stream.`,
 	fl.StringVar(&f.memProfile, "memprofile", "", "write a heap profile of the server once each path's streams are synced to FILE.<path>.<N>")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every round")
 	fl.BoolVar(&f.restart, "restart", true, "after Sluice's rounds, restart the node and time N streams reconnecting at once")
+	fl.StringVar(&f.xdsStream, "xds-stream", "gcp", "the Sluice node's state-of-the-world ADS handler: gcp or sluice")
 	fl.BoolVar(&f.oneVersion, "one-version", false, "also run the bare cache with one version on all four types (every change resends every type)")
 	return cmd
 }
@@ -111,7 +113,7 @@ func runFanout(cmd *cobra.Command, f fanoutFlags) error {
 	for _, n := range counts {
 		cfg := xdsload.FanoutConfig{
 			Streams: n, Rounds: f.rounds, Services: f.services, Timeout: f.timeout, Logger: log,
-			Restart: f.restart, OneVersion: f.oneVersion,
+			Restart: f.restart, OneVersion: f.oneVersion, XDSStream: f.xdsStream,
 			NewFleet: func() (xdsload.Fleet, error) {
 				if f.inProcess {
 					return xdsload.NewLocalFleet(xdsload.FleetOptions(n, f.perConn)), nil

@@ -50,6 +50,9 @@ type FanoutConfig struct {
 	// version of this benchmark did: one version on all four types, so
 	// every change resends every type (FanoutResult.OneVersion).
 	OneVersion bool
+	// XDSStream picks the Sluice node's state-of-the-world ADS handler
+	// (server.Config.XDSStream; default go-control-plane's).
+	XDSStream string
 }
 
 func (cfg *FanoutConfig) profile(path string) func() {
@@ -303,6 +306,7 @@ func runSluice(ctx context.Context, cfg FanoutConfig) (res PathResult, states [2
 	node, err := server.Start(ctx, server.Config{
 		NodeID: "bench-1", DataDir: dir, Bootstrap: true, Dev: true,
 		APIAddr: "127.0.0.1:0", XDSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
+		XDSStream: cfg.XDSStream,
 	})
 	if err != nil {
 		return res, states, fmt.Errorf("start node: %w", err)
@@ -432,6 +436,7 @@ func restartNode(ctx context.Context, cfg FanoutConfig, node **server.Node, dir 
 	sc := server.Config{
 		NodeID: "bench-1", DataDir: dir, Bootstrap: true, Dev: true,
 		APIAddr: old.APIAddr(), XDSAddr: old.XDSAddr(), RaftAddr: old.RaftAddr(),
+		XDSStream: cfg.XDSStream,
 	}
 	if err := old.Close(); err != nil {
 		return nil, fmt.Errorf("close the node: %w", err)
