@@ -34,7 +34,7 @@ func TestJudge(t *testing.T) {
 			reason: "all checks passed: fast: burn 0.0 (1m), 0.0 (10s), fires above 14.4 in both; " +
 				"slow: burn 0.0 (5m), 0.0 (30s), fires above 6 in both; " +
 				"latency 50.0ms (1m), 48.0ms (10s), fails above 300ms in both; " +
-				"baseline: canary 0 errors in 600 requests (0.00%) vs stable 6 in 6000 (0.10%) over 1m; limit 2 x stable + 1.00% = 1.20%; " +
+				"baseline: canary 0 errors in 600 requests (0.00%) vs stable 6 in 6000 (0.10%) over 1m; limit 2 x stable + 0.50% = 0.70%; " +
 				"sequential test of canary <= 2 x stable: log evidence -1.9, fails at 6.6 (alpha 0.13%); " +
 				"canary served 600 requests in 1m (needs 50)",
 		},
@@ -102,7 +102,7 @@ func TestJudge(t *testing.T) {
 			want: PhaseFailed,
 			reason: "burn rule fast fired: 1m burn 200.0 > 14.4 and 10s burn 200.0 > 14.4 (120 errors in 600 requests over 1m, p <0.0001% at the allowed 1.44%, fires below 0.13%); " +
 				"baseline: canary significantly worse than stable: canary 120 errors in 600 requests (20.00%) vs stable 6 in 6000 (0.10%) over 1m; " +
-				"limit 2 x stable + 1.00% = 1.20%; sequential test of canary <= 2 x stable: log evidence 189.1, fails at 6.6 (alpha 0.13%)",
+				"limit 2 x stable + 0.50% = 0.70%; sequential test of canary <= 2 x stable: log evidence 189.1, fails at 6.6 (alpha 0.13%)",
 		},
 		{
 			name:   "slow fires: 2% errors in 5m and 30s = burn 20 > 6, fast quiet -> Failed",
@@ -161,7 +161,7 @@ func TestJudge(t *testing.T) {
 			prom: func(f *fakeProm) { f.errorRatio("1m", 0.05) },
 			want: PhaseFailed,
 			reason: "baseline: canary significantly worse than stable: canary 30 errors in 600 requests (5.00%) vs stable 6 in 6000 (0.10%) over 1m; " +
-				"limit 2 x stable + 1.00% = 1.20%; sequential test of canary <= 2 x stable: log evidence 36.9, fails at 6.6 (alpha 0.13%)",
+				"limit 2 x stable + 0.50% = 0.70%; sequential test of canary <= 2 x stable: log evidence 36.9, fails at 6.6 (alpha 0.13%)",
 		},
 		{
 			name: "baseline insignificant: canary 4 of 100 vs stable 1% of 10000 -> z 2.96 < 3, Successful",
@@ -342,7 +342,7 @@ func TestJudgeFailedNamesEverything(t *testing.T) {
 	require.Equal(t, ObservedEvidence, ev.Observed)
 	require.Greater(t, *ev.Value, *ev.Threshold)
 	require.InDelta(t, math.Log(1/0.00135), *ev.Threshold, 1e-3)
-	require.InDelta(t, 0.012, *base.Observations[0].Threshold, 1e-9, "2 x 0.1% + 1%")
+	require.InDelta(t, 0.007, *base.Observations[0].Threshold, 1e-9, "2 x 0.1% + 0.5%")
 }
 
 // TestJudgeOnlyOneWindowOver shows the per-window detail of a rule that
@@ -368,7 +368,7 @@ func TestJudgeBaselineChecks(t *testing.T) {
 		f.counts("v1", "1m", 9900, 10000)
 		base := checkNamed(judgeWith(f, spec), "baseline")
 		require.Equal(t, ResultPassed, base.Result)
-		require.False(t, base.Observations[0].Passed, "4% is over 2 x 1% + 1%")
+		require.False(t, base.Observations[0].Passed, "4% is over 2 x 1% + 0.5%")
 		ev := base.Observations[6]
 		require.Equal(t, ObservedEvidence, ev.Observed)
 		require.True(t, ev.Passed, "but 4 errors against 100 do not yet show 4%% is over twice 1%%: log evidence %.2f", *ev.Value)
@@ -496,7 +496,7 @@ func TestWorkedExample(t *testing.T) {
 	require.Equal(t, PhaseSuccessful, a.Phase)
 	require.Equal(t, "all checks passed: fast: burn 0.8 (1m), 0.0 (10s), fires above 14.4 in both; "+
 		"slow: burn 0.5 (5m), 0.0 (30s), fires above 6 in both; "+
-		"baseline: canary 1 errors in 1200 requests (0.08%) vs stable 23 in 22800 (0.10%) over 1m; limit 2 x stable + 1.00% = 1.20%; "+
+		"baseline: canary 1 errors in 1200 requests (0.08%) vs stable 23 in 22800 (0.10%) over 1m; limit 2 x stable + 0.50% = 0.70%; "+
 		"sequential test of canary <= 2 x stable: log evidence -2.9, fails at 6.6 (alpha 0.13%); "+
 		"canary served 1200 requests in 1m (needs 50)", a.Reason)
 	c, action, _ := decideD(Counters{}, a, spec)
@@ -511,7 +511,7 @@ func TestWorkedExample(t *testing.T) {
 	// (1.44%, 17.3): no evidence for it; but 18 against stable's 23 in
 	// 22,800 is evidence against the canary.
 	require.Equal(t, "baseline: canary significantly worse than stable: canary 18 errors in 1200 requests (1.50%) vs stable 23 in 22800 (0.10%) over 1m; "+
-		"limit 2 x stable + 1.00% = 1.20%; sequential test of canary <= 2 x stable: log evidence 15.0, fails at 6.6 (alpha 0.13%)", b.Reason)
+		"limit 2 x stable + 0.50% = 0.70%; sequential test of canary <= 2 x stable: log evidence 15.0, fails at 6.6 (alpha 0.13%)", b.Reason)
 	require.Equal(t, ResultInconclusive, checkNamed(b, "fast").Result)
 	require.Equal(t, ResultPassed, checkNamed(b, "slow").Result, "5m burns at 5.0 < 6")
 	_, action, reason := decideD(c, b, spec)

@@ -144,8 +144,10 @@ const (
 	// DefaultBaselineMaxRatio: the canary fails when its error ratio is
 	// more than twice the stable version's (plus DefaultBaselineMinDelta).
 	DefaultBaselineMaxRatio = 2
-	// DefaultBaselineMinDelta is one percentage point of absolute margin.
-	DefaultBaselineMinDelta = 0.01
+	// DefaultBaselineMinDelta is half a percentage point of absolute margin:
+	// a floor of practical significance only; the false-rollback bound
+	// comes from the sequential test (alpha), whatever the floor.
+	DefaultBaselineMinDelta = 0.005
 	// DefaultBaselineZScore is the one-sided significance of the
 	// two-proportion z-test: 3 standard errors, about 1 false alarm in 740
 	// comparisons of equal versions.

@@ -287,7 +287,7 @@ func TestPolicyDefaults(t *testing.T) {
 				Interval:  Duration(5 * time.Second),
 				BurnRules: DefaultBurnRules(),
 				Baseline: &BaselineSpec{
-					Window: Duration(time.Minute), MinRequests: 50, MaxRatio: 2, MinDelta: 0.01, ZScore: 3,
+					Window: Duration(time.Minute), MinRequests: 50, MaxRatio: 2, MinDelta: 0.005, ZScore: 3,
 				},
 				FailureLimit:      1,
 				InconclusiveLimit: 24,
@@ -317,7 +317,7 @@ func TestPolicyDefaults(t *testing.T) {
 
 		got := PolicyDefaults(&in)
 		require.Equal(t, totalQ, got.SLO.RequestsQuery, "requestsQuery defaults to totalQuery")
-		require.Equal(t, &BaselineSpec{Disabled: true, Window: Duration(time.Minute), MinRequests: 50, MaxRatio: 2, MinDelta: 0.01, ZScore: 4},
+		require.Equal(t, &BaselineSpec{Disabled: true, Window: Duration(time.Minute), MinRequests: 50, MaxRatio: 2, MinDelta: 0.005, ZScore: 4},
 			got.Analysis.Baseline)
 		require.Equal(t, DefaultErrorLimit, got.Analysis.ErrorLimit)
 		require.Equal(t, 2, got.Analysis.FailureLimit)
