@@ -186,7 +186,7 @@ func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
 	}
 	docs := []config.Document{doc}
 	now := s.opts.Now()
-	if _, _, err := s.proposeAt(r, now, state.CmdApply, state.ApplyPayload{Documents: docs, Assessments: s.assess(docs, nil, now)}); err != nil {
+	if _, _, err := s.proposeAt(r, now, state.CmdApply, state.ApplyPayload{Documents: docs, Assessments: s.assess(docs, nil, now), Defaults: config.CurrentDefaults}); err != nil {
 		s.writeError(w, err)
 		return
 	}

@@ -81,7 +81,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, err)
 		return
 	}
-	p := state.ApplyPayload{Documents: docs, Assessments: s.assess(docs, declared, now), Force: force}
+	p := state.ApplyPayload{Documents: docs, Assessments: s.assess(docs, declared, now), Force: force, Defaults: config.CurrentDefaults}
 	res, idx, err := s.proposeAt(r, now, state.CmdApply, p)
 	if err != nil {
 		s.writeError(w, err)

@@ -113,7 +113,7 @@ func (s *Server) undo(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, err)
 		return
 	}
-	if _, _, err := s.proposeAt(r, now, state.CmdApply, state.ApplyPayload{Documents: docs, Assessments: s.assess(docs, nil, now)}); err != nil {
+	if _, _, err := s.proposeAt(r, now, state.CmdApply, state.ApplyPayload{Documents: docs, Assessments: s.assess(docs, nil, now), Defaults: config.CurrentDefaults}); err != nil {
 		s.writeError(w, err)
 		return
 	}

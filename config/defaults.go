@@ -218,8 +218,15 @@ func DefaultBurnRules() []BurnRule {
 // the SLO's requestsQuery (TotalQuery when unset). spec is not modified
 // and the copy shares no memory with it. Prometheus.URL stays as it is:
 // empty means the server's own setting. SLO and Latency stay absent when
-// absent.
+// absent. The defaults are today's (CurrentDefaults); Apply uses
+// PolicyDefaultsOf with the generation its command names.
 func PolicyDefaults(spec *ReleasePolicySpec) ReleasePolicySpec {
+	return PolicyDefaultsOf(CurrentDefaults, spec)
+}
+
+// PolicyDefaultsOf is PolicyDefaults with the defaults of generation gen
+// (Defaults): what a release created by an older log entry got.
+func PolicyDefaultsOf(gen Defaults, spec *ReleasePolicySpec) ReleasePolicySpec {
 	out := ReleasePolicySpec{
 		Services:        slices.Clone(spec.Services),
 		AckTimeout:      spec.AckTimeout,
@@ -297,7 +304,7 @@ func PolicyDefaults(spec *ReleasePolicySpec) ReleasePolicySpec {
 	setDuration(&b.Window, DefaultBaselineWindow)
 	setFloat(&b.MinRequests, DefaultBaselineMinRequests)
 	setFloat(&b.MaxRatio, DefaultBaselineMaxRatio)
-	setFloat(&b.MinDelta, DefaultBaselineMinDelta)
+	setFloat(&b.MinDelta, gen.baselineMinDelta())
 	setFloat(&b.ZScore, DefaultBaselineZScore)
 	out.Analysis = &a
 

@@ -37,6 +37,11 @@ func Apply(s *State, index uint64, c Command) (*State, any, error) {
 
 func (p *ApplyPayload) apply(t *tx) (any, error) {
 	s := t.s
+	if !p.Defaults.Known() {
+		return nil, fmt.Errorf("%w: apply names policy defaults generation %d; this binary knows up to %d",
+			ErrUnknownCommand, p.Defaults, config.CurrentDefaults)
+	}
+	gen := p.Defaults.Of()
 	if err := config.Check(p.Documents, s); err != nil {
 		return nil, err
 	}
@@ -76,7 +81,7 @@ func (p *ApplyPayload) apply(t *tx) (any, error) {
 		}
 	}
 	for _, rel := range declared {
-		r, err := createRelease(t, rel, p.Assessments[rel.Metadata.Name])
+		r, err := createRelease(t, rel, p.Assessments[rel.Metadata.Name], gen)
 		if err != nil {
 			return nil, err
 		}
@@ -85,14 +90,14 @@ func (p *ApplyPayload) apply(t *tx) (any, error) {
 		res.Started = append(res.Started, rel.Metadata.Name)
 	}
 	for _, rel := range releases {
-		r, err := createRelease(t, rel, p.Assessments[rel.Metadata.Name])
+		r, err := createRelease(t, rel, p.Assessments[rel.Metadata.Name], gen)
 		if err != nil {
 			return nil, err
 		}
 		t.recordOn(r, DecisionCreate, fmt.Sprintf("release of %s %s -> %s created under policy %s", rel.Spec.Service, r.Status.From, rel.Spec.To, r.Status.Policy), nil)
 	}
 	for _, tr := range trains {
-		if err := createTrain(t, tr, p.Assessments); err != nil {
+		if err := createTrain(t, tr, p.Assessments, gen); err != nil {
 			return nil, err
 		}
 	}

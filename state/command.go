@@ -81,6 +81,10 @@ type ApplyPayload struct {
 	// a policy at once; the API allows it to admins only, and it is
 	// recorded on the service with the actor.
 	Force bool `json:"force,omitempty"`
+	// Defaults is the generation of policy defaults the releases this
+	// entry creates get (config.Defaults); zero is an entry written before
+	// generations were recorded. Proposers set config.CurrentDefaults.
+	Defaults config.Defaults `json:"defaults,omitempty"`
 }
 
 // DeletePayload is the payload of CmdDelete.

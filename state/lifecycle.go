@@ -17,8 +17,10 @@ const maxDecisions = 2000
 // createRelease builds a new release, makes it the service's active one
 // and declares its version (for a Service that declares one); the caller
 // records its creation. It assumes config.Check passed for the request
-// (service, versions, policy exist).
-func createRelease(t *tx, rel *config.Release, a *Assessment) (*Release, error) {
+// (service, versions, policy exist). gen is the generation of policy
+// defaults the command names: the release keeps its policy's spec with
+// those defaults filled in.
+func createRelease(t *tx, rel *config.Release, a *Assessment, gen config.Defaults) (*Release, error) {
 	st := t.cur()
 	if _, ok := st.Services[rel.Spec.Service]; !ok {
 		return nil, fmt.Errorf("%w: Release %q: unknown service %q", config.ErrInvalid, rel.Metadata.Name, rel.Spec.Service)
@@ -43,7 +45,7 @@ func createRelease(t *tx, rel *config.Release, a *Assessment) (*Release, error) 
 		return nil, config.Errors{{Kind: config.KindRelease, Name: rel.Metadata.Name, Field: "metadata.name",
 			Message: fmt.Sprintf("a Release named %q already exists", rel.Metadata.Name)}}
 	}
-	spec := config.PolicyDefaults(&pol.Spec)
+	spec := config.PolicyDefaultsOf(gen, &pol.Spec)
 	plan := spec.Steps
 	// A blue/green release has the strategy's two steps, whatever risk says.
 	if a != nil && a.PlanSource == "risk" && spec.BlueGreen() == nil {

@@ -123,7 +123,7 @@ func MemberReleaseName(train, member string) string {
 
 // createTrain orders the members, creates one Pending release per member
 // (blocked until the train clears it) and reserves their services.
-func createTrain(t *tx, tr *config.ReleaseTrain, assessments map[string]*Assessment) error {
+func createTrain(t *tx, tr *config.ReleaseTrain, assessments map[string]*Assessment, gen config.Defaults) error {
 	g, err := config.BuildTrainGraph(&tr.Spec, func(svc string) []string {
 		if s, ok := t.cur().Services[svc]; ok {
 			return s.Spec.DependsOn
@@ -154,7 +154,7 @@ func createTrain(t *tx, tr *config.ReleaseTrain, assessments map[string]*Assessm
 		}
 		rel := &config.Release{APIVersion: config.APIVersion, Kind: config.KindRelease, Metadata: config.Metadata{Name: relName},
 			Spec: config.ReleaseSpec{Service: m.Service, From: m.From, To: m.To, Policy: m.Policy, Change: m.Change, Gates: m.Gates}}
-		r, err := createRelease(t, rel, assessments[relName])
+		r, err := createRelease(t, rel, assessments[relName], gen)
 		if err != nil {
 			return err
 		}

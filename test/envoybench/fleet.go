@@ -72,7 +72,7 @@ func Resources(services, port, split int) (*xds.Resources, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd, err := state.NewCommand(state.CmdApply, time.Unix(0, 0), "sluice-bench", state.ApplyPayload{Documents: docs})
+	cmd, err := state.NewCommand(state.CmdApply, time.Unix(0, 0), "sluice-bench", state.ApplyPayload{Documents: docs, Defaults: config.CurrentDefaults})
 	if err != nil {
 		return nil, err
 	}

@@ -405,7 +405,7 @@ func withSplit(st *state.State, i int) (*state.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd, err := state.NewCommand(state.CmdApply, time.Unix(0, 0), "sluice-bench", state.ApplyPayload{Documents: docs})
+	cmd, err := state.NewCommand(state.CmdApply, time.Unix(0, 0), "sluice-bench", state.ApplyPayload{Documents: docs, Defaults: config.CurrentDefaults})
 	if err != nil {
 		return nil, err
 	}
