@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
@@ -89,6 +90,22 @@ func (b *browser) do(timeout time.Duration, actions ...chromedp.Action[chromedp.
 	ctx, cancel := context.WithTimeout(b.ctx, timeout)
 	defer cancel()
 	require.NoError(b.t, chromedp.Do(ctx, actions...))
+}
+
+// block makes the page's requests to these URLs fail, as a network cut
+// would; block() lifts it.
+func (b *browser) block(urls ...string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	_, err := chromedp.Call(ctx, network.Enable, network.EnableParams{})
+	require.NoError(b.t, err)
+	var patterns []*network.BlockPattern
+	for _, u := range urls {
+		patterns = append(patterns, &network.BlockPattern{URLPattern: u, Block: true})
+	}
+	_, err = chromedp.Call(ctx, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: patterns})
+	require.NoError(b.t, err)
 }
 
 // waitFor polls a JavaScript condition in the page until it is true.
@@ -315,6 +332,23 @@ func TestConsoleInChromium(t *testing.T) {
 		b.do(20*time.Second, chromedp.Navigate(base+"/ui/"))
 		b.waitFor(20*time.Second, "both lists", `!!document.querySelector("#releases tr[data-release='shop-v2'][data-phase='Promoted']") && !!document.querySelector("#trains tr[data-train='tr']")`)
 		b.screenshot("console-overview", 0)
+	})
+
+	t.Run("a change made while the stream was down", func(t *testing.T) {
+		b := b.on(t)
+		b.do(20*time.Second, chromedp.Navigate(base+"/ui/"))
+		b.waitFor(20*time.Second, "the train listed, live", `!!document.querySelector("#trains tr[data-train='tr']") && document.getElementById("live").textContent === "live"`)
+		// Cut the page off /v1/events and make it reconnect: signing in
+		// again re-fetches the page, then opens a stream that cannot.
+		b.block(base + "/v1/events")
+		b.signOut()
+		b.signIn(deployerToken)
+		b.waitFor(20*time.Second, "the stream down", `document.getElementById("live").textContent === "reconnecting"`)
+		// A change nothing follows: no later event would bring the page
+		// up to date, only the reconnect can.
+		write(t, "delete the finished train", func() error { return other.client().Delete(ctxT(t), "trains", "tr") })
+		b.block()
+		b.waitFor(60*time.Second, "the train gone once the stream is back", `document.getElementById("live").textContent === "live" && !document.querySelector("#trains tr[data-train='tr']")`)
 	})
 }
 

@@ -123,8 +123,13 @@
 
   // follow reads /v1/events (server-sent events) with fetch, because
   // EventSource cannot send an Authorization header.
-  let stream = null, backoff = 1000;
+  // A change applied while no stream was open is in no event: the page
+  // re-fetches on every hello, which opens each (re)connected stream. A
+  // retry still pending from an earlier stream is dropped, or it would
+  // replace the new stream later and open another gap.
+  let stream = null, backoff = 1000, retry = null;
   async function follow() {
+    if (retry) { clearTimeout(retry); retry = null; }
     if (stream) stream.abort();
     const ctl = new AbortController();
     stream = ctl;
@@ -152,7 +157,7 @@
     }
     if (stream !== ctl) return;
     live.textContent = "reconnecting"; live.className = "live off";
-    setTimeout(follow, backoff);
+    retry = setTimeout(follow, backoff);
     backoff = Math.min(backoff * 2, 15000);
   }
 
@@ -164,7 +169,7 @@
     }
     let parsed = {};
     try { parsed = data ? JSON.parse(data) : {}; } catch (e) { return; }
-    if (relevant(type, parsed)) refresh();
+    if (type === "hello" || relevant(type, parsed)) refresh();
   }
 
   async function whoami() {
