@@ -52,6 +52,7 @@ var errChild = errors.New("client process")
 // started by Open and ended by Close.
 type remoteFleet struct {
 	streams, perConn int
+	delta            bool
 	cmd              *exec.Cmd
 	in               io.WriteCloser
 	out              *bufio.Reader
@@ -71,7 +72,8 @@ func (f *remoteFleet) Open(ctx context.Context, addr string, want xdsload.Weight
 	if err != nil {
 		return fmt.Errorf("%w: find own executable: %w", errChild, err)
 	}
-	f.cmd = exec.Command(exe, "client", "--streams", strconv.Itoa(f.streams), "--conns-per", strconv.Itoa(f.perConn))
+	f.cmd = exec.Command(exe, "client", "--streams", strconv.Itoa(f.streams), "--conns-per", strconv.Itoa(f.perConn),
+		"--delta="+strconv.FormatBool(f.delta))
 	f.cmd.Stderr = os.Stderr
 	if f.in, err = f.cmd.StdinPipe(); err != nil {
 		return fmt.Errorf("%w: %w", errChild, err)
@@ -176,6 +178,7 @@ func cpuTime() time.Duration {
 
 func newClientCmd() *cobra.Command {
 	var streams, perConn int
+	var delta bool
 	cmd := &cobra.Command{
 		Use:    "client",
 		Short:  "Run the fan-out load client, driven over stdin/stdout (used by fanout)",
@@ -185,11 +188,12 @@ func newClientCmd() *cobra.Command {
 			if err := raiseNoFile(uint64(streams/max(perConn, 1)) + 256); err != nil {
 				return err
 			}
-			return serveClient(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), xdsload.FleetOptions(streams, perConn))
+			return serveClient(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), fleetOptions(streams, perConn, delta))
 		},
 	}
 	cmd.Flags().IntVar(&streams, "streams", 1000, "number of ADS streams")
 	cmd.Flags().IntVar(&perConn, "conns-per", 100, "streams per gRPC connection")
+	cmd.Flags().BoolVar(&delta, "delta", false, "open delta ADS streams")
 	return cmd
 }
 

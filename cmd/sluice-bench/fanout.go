@@ -39,6 +39,7 @@ type fanoutFlags struct {
 	restart    bool
 	oneVersion bool
 	xdsStream  string
+	delta      bool
 }
 
 func newFanoutCmd() *cobra.Command {
@@ -54,7 +55,10 @@ fresh streams connecting at once. Then do the same against two baselines
 serving xds.Translate of the same states, each with a fleet of its own:
 a bare go-control-plane SnapshotCache with a version per type (a round
 bumps the routes' version only), and a floor server that writes one
-pre-marshalled DiscoveryResponse to every open stream.`,
+pre-marshalled DiscoveryResponse to every open stream. With --delta every
+stream speaks delta ADS instead (Sluice and the bare cache through
+go-control-plane's delta server, the floor writing one pre-marshalled
+DeltaDiscoveryResponse per stream).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runFanout(cmd, f) },
 	}
@@ -73,6 +77,7 @@ pre-marshalled DiscoveryResponse to every open stream.`,
 	fl.BoolVar(&f.restart, "restart", true, "after Sluice's rounds, restart the node and time N streams reconnecting at once")
 	fl.StringVar(&f.xdsStream, "xds-stream", "gcp", "the Sluice node's state-of-the-world ADS handler: gcp or sluice")
 	fl.BoolVar(&f.oneVersion, "one-version", false, "also run the bare cache with one version on all four types (every change resends every type)")
+	fl.BoolVar(&f.delta, "delta", false, "open delta ADS streams (DeltaAggregatedResources) on every path instead of state-of-the-world ones")
 	return cmd
 }
 
@@ -96,6 +101,9 @@ func runFanout(cmd *cobra.Command, f fanoutFlags) error {
 	if f.rounds <= 0 || f.perConn <= 0 || f.services <= 0 {
 		return fmt.Errorf("%w: --rounds, --conns-per and --services must be positive", errUsage)
 	}
+	if f.delta && f.oneVersion {
+		return fmt.Errorf("%w: --one-version has no meaning with --delta: delta sends only resources whose content changed, whatever the versions", errUsage)
+	}
 	maxConns := uint64(slices.Max(counts)/f.perConn + 1)
 	need := maxConns + 256
 	if f.inProcess {
@@ -113,12 +121,12 @@ func runFanout(cmd *cobra.Command, f fanoutFlags) error {
 	for _, n := range counts {
 		cfg := xdsload.FanoutConfig{
 			Streams: n, Rounds: f.rounds, Services: f.services, Timeout: f.timeout, Logger: log,
-			Restart: f.restart, OneVersion: f.oneVersion, XDSStream: f.xdsStream,
+			Restart: f.restart, OneVersion: f.oneVersion, XDSStream: f.xdsStream, Delta: f.delta,
 			NewFleet: func() (xdsload.Fleet, error) {
 				if f.inProcess {
-					return xdsload.NewLocalFleet(xdsload.FleetOptions(n, f.perConn)), nil
+					return xdsload.NewLocalFleet(fleetOptions(n, f.perConn, f.delta)), nil
 				}
-				return &remoteFleet{streams: n, perConn: f.perConn}, nil
+				return &remoteFleet{streams: n, perConn: f.perConn, delta: f.delta}, nil
 			},
 		}
 		if f.memProfile != "" {
@@ -127,7 +135,7 @@ func runFanout(cmd *cobra.Command, f fanoutFlags) error {
 		if f.cpuProfile != "" {
 			cfg.Profile = func(path string) func() { return startProfile(log, fmt.Sprintf("%s.%s.%d", f.cpuProfile, path, n)) }
 		}
-		log.Info("fan-out run", "streams", n, "rounds", f.rounds, "connsPer", f.perConn)
+		log.Info("fan-out run", "streams", n, "rounds", f.rounds, "connsPer", f.perConn, "delta", f.delta)
 		res, err := xdsload.Fanout(cmd.Context(), cfg)
 		if err != nil {
 			return err
@@ -135,7 +143,7 @@ func runFanout(cmd *cobra.Command, f fanoutFlags) error {
 		results = append(results, res)
 	}
 	env := environment{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), ConnsPer: f.perConn, Rounds: f.rounds,
-		Services: f.services, ClientInProcess: f.inProcess}
+		Services: f.services, ClientInProcess: f.inProcess, Delta: f.delta, XDSStream: f.xdsStream}
 	if f.jsonOut != "" {
 		out, err := os.Create(f.jsonOut)
 		if err != nil {
@@ -199,6 +207,16 @@ type environment struct {
 	Rounds          int    `json:"rounds"`
 	Services        int    `json:"services"`
 	ClientInProcess bool   `json:"clientInProcess"`
+	Delta           bool   `json:"delta"`
+	XDSStream       string `json:"xdsStream"`
+}
+
+// fleetOptions are the benchmark fleet's client options, on delta
+// streams if delta.
+func fleetOptions(n, perConn int, delta bool) xdsload.Options {
+	o := xdsload.FleetOptions(n, perConn)
+	o.Delta = delta
+	return o
 }
 
 // summary is what the table shows for one path.
@@ -257,7 +275,13 @@ func writeTable(w io.Writer, env environment, results []*xdsload.FanoutResult) {
 	fmt.Fprintf(w, "xDS fan-out: ms from the change to the last stream ACKing the new route, over %d rounds\n", env.Rounds)
 	fmt.Fprintf(w, "(%d CPUs, %s, %d streams per connection, %d services, client in %s)\n",
 		env.CPUs, env.GoVersion, env.ConnsPer, env.Services, map[bool]string{true: "this process", false: "a child process"}[env.ClientInProcess])
-	fmt.Fprintln(w, "bare: go-control-plane SnapshotCache, a version per type; floor: one pre-marshalled response written to every stream;")
+	if env.Delta {
+		fmt.Fprintln(w, "delta ADS streams: Sluice and bare through go-control-plane's delta server (--xds-stream applies to state of the world only);")
+		fmt.Fprintln(w, "version: system_version_info (Sluice: the Raft index; bare: the routes' version); per-resource versions are content hashes")
+		fmt.Fprintln(w, "bare: go-control-plane SnapshotCache, a version per type; floor: one pre-marshalled delta response written to every stream;")
+	} else {
+		fmt.Fprintln(w, "bare: go-control-plane SnapshotCache, a version per type; floor: one pre-marshalled response written to every stream;")
+	}
 	fmt.Fprintln(w, "ratio: sluice / that path")
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

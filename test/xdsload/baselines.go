@@ -91,7 +91,8 @@ func openFleet(ctx context.Context, cfg FanoutConfig, res *PathResult, addr stri
 }
 
 // runBare measures go-control-plane's SnapshotCache (ads=false) and
-// server. Used well (oneVersion false), each type has its own version and
+// server (its delta server when cfg.Delta: per-resource versions are
+// hashes of the resources, system_version_info the type's version). Used well (oneVersion false), each type has its own version and
 // a round bumps only the routes', so only route watches are answered, as
 // Sluice answers only what changed. With oneVersion every round is
 // NewSnapshot(version, resources), the way the stock examples do it.
@@ -118,10 +119,14 @@ func runBare(ctx context.Context, cfg FanoutConfig, resources [2]*xds.Resources,
 	defer stop()
 
 	// Every stream has ACKed its four types once the cache holds a watch
-	// per stream and type again.
+	// per stream and type again (on delta: a delta watch).
+	watches := func() int { return sc.GetStatusInfo(key).GetNumWatches() }
+	if cfg.Delta {
+		watches = func() int { return sc.GetStatusInfo(key).GetNumDeltaWatches() }
+	}
 	settled := func(ctx context.Context) error {
 		return poll(ctx, 5*time.Millisecond, "server side synced", func() error {
-			if n := sc.GetStatusInfo(key).GetNumWatches(); n != 4*cfg.Streams {
+			if n := watches(); n != 4*cfg.Streams {
 				return fmt.Errorf("%d open watches, want %d", n, 4*cfg.Streams)
 			}
 			return nil
@@ -153,7 +158,7 @@ func runBare(ctx context.Context, cfg FanoutConfig, resources [2]*xds.Resources,
 }
 
 // runFloor measures floorServer: a round marshals the new route once and
-// writes it to every stream.
+// writes it to every stream (as a delta response to delta streams).
 func runFloor(ctx context.Context, cfg FanoutConfig, resources [2]*xds.Resources) (res PathResult, err error) {
 	res.Path = "floor"
 	log := cfg.Logger.With("path", res.Path, "streams", cfg.Streams)

@@ -1,13 +1,17 @@
 // Package xdsload is a load client for Sluice's xDS server and the fan-out
 // benchmark built on it.
 //
-// The client opens many state-of-the-world ADS streams multiplexed over a
-// few gRPC connections. Each stream subscribes the way grpc-go's xDS client
-// does for a dial target (LDS for the target, RDS for the route its
-// api_listener names, CDS and EDS for the clusters that route uses), ACKs
-// every response, and records when it ACKed a RouteConfiguration, with the
-// version and the weights the route really carries. Await then tells, per
-// stream, when it first held given weights at a given version or newer.
+// The client opens many ADS streams, state of the world or delta
+// (Options.Delta), multiplexed over a few gRPC connections. Each stream
+// subscribes the way grpc-go's xDS client does for a dial target (LDS for
+// the target, RDS for the route its api_listener names, CDS and EDS for the
+// clusters that route uses), ACKs every response, and records when it ACKed
+// a RouteConfiguration, with the version and the weights the route really
+// carries. On delta the version is the response's system_version_info:
+// Sluice sends its Raft index there (per-resource versions are content
+// hashes), go-control-plane's SnapshotCache the snapshot's version of the
+// type. Await then tells, per stream, when it first held given weights at a
+// given version or newer.
 package xdsload
 
 import (
@@ -26,9 +30,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
@@ -58,6 +60,9 @@ type Options struct {
 	// Cluster, Region and Zone place every stream's node in one proxy
 	// group, so that all streams share one snapshot.
 	Cluster, Region, Zone string
+	// Delta opens DeltaAggregatedResources streams instead of
+	// StreamAggregatedResources ones.
+	Delta bool
 }
 
 // Weights maps cluster names to the weight a route gives them.
@@ -275,7 +280,8 @@ func (c *Client) WaitSynced(ctx context.Context, want Weights) error {
 }
 
 // Await returns, for every stream, when it sent the ACK of a route
-// configuration with version_info >= minVersion whose weighted clusters
+// configuration with version_info (on delta: system_version_info) >=
+// minVersion whose weighted clusters
 // are exactly want, at or after since. A stream that already holds such a
 // route counts with the time it ACKed it. Only one Await may run at a time.
 func (c *Client) Await(ctx context.Context, since time.Time, minVersion uint64, want Weights) ([]time.Time, error) {
@@ -310,58 +316,52 @@ func (c *Client) Await(ctx context.Context, since time.Time, minVersion uint64, 
 
 // run drives one stream until it ends.
 func (c *Client) run(ctx context.Context, conn *grpc.ClientConn, st *stream) error {
-	s, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	var tr transport
+	var err error
+	if c.opts.Delta {
+		tr, err = openDelta(ctx, conn, st)
+	} else {
+		tr, err = openSotw(ctx, conn, st)
+	}
 	if err != nil {
-		return fmt.Errorf("open ADS stream: %w", err)
+		return err
 	}
-	send := func(t int, node *core.Node, errDetail *status.Status) error {
-		ts := &st.types[t]
-		return s.Send(&discovery.DiscoveryRequest{
-			Node:          node,
-			TypeUrl:       typeURLs[t],
-			ResourceNames: ts.names,
-			VersionInfo:   ts.version,
-			ResponseNonce: ts.nonce,
-			ErrorDetail:   errDetail,
-		})
-	}
-	st.types[tLDS].names = []string{c.opts.Target}
-	if err := send(tLDS, st.node, nil); err != nil {
+	return c.follow(tr, st)
+}
+
+// follow subscribes st to the target, then reads, ACKs and records every
+// response on tr until the stream ends or st cannot use one.
+func (c *Client) follow(tr transport, st *stream) error {
+	if err := tr.request(tLDS, []string{c.opts.Target}, st.node); err != nil {
 		return fmt.Errorf("send LDS request: %w", err)
 	}
 	for {
-		resp, err := s.Recv()
+		r, err := tr.recv()
 		if err != nil {
-			return fmt.Errorf("receive: %w", err)
+			return err
 		}
-		t := typeIndex(resp.GetTypeUrl())
-		if t < 0 {
-			return fmt.Errorf("response of unexpected type %q", resp.GetTypeUrl())
-		}
+		t := r.typ
 		c.responses[t].Add(1)
-		ts := &st.types[t]
 		var next []string // new names for the dependent type(s)
 		var decodeErr error
 		switch t {
 		case tLDS:
-			next, decodeErr = st.listener(c.opts.Target, resp)
+			next, decodeErr = st.listener(c.opts.Target, r)
 		case tRDS:
-			next, decodeErr = st.route(c.opts.Target, resp)
+			next, decodeErr = st.route(c.opts.Target, r)
 		}
 		if decodeErr != nil {
 			// NACK, as a real client would, and stop: the benchmark
 			// cannot go on with configuration it cannot read.
-			ts.nonce = resp.GetNonce()
-			_ = send(t, nil, &status.Status{Code: 3, Message: decodeErr.Error()})
-			return fmt.Errorf("rejected %s version %s: %w", typeURLs[t], resp.GetVersionInfo(), decodeErr)
+			_ = tr.nack(r, decodeErr)
+			return fmt.Errorf("rejected %s version %s: %w", typeURLs[t], r.version, decodeErr)
 		}
-		ts.version, ts.nonce = resp.GetVersionInfo(), resp.GetNonce()
-		if err := send(t, nil, nil); err != nil {
+		if err := tr.ack(r); err != nil {
 			return fmt.Errorf("send ACK: %w", err)
 		}
-		ts.acked = true
+		st.types[t].acked = true
 		if t == tRDS {
-			c.recordRoute(st, resp.GetVersionInfo())
+			c.recordRoute(st, r.version)
 		}
 		if next != nil {
 			deps := []int{tRDS}
@@ -372,8 +372,7 @@ func (c *Client) run(ctx context.Context, conn *grpc.ClientConn, st *stream) err
 				if slices.Equal(st.types[d].names, next) {
 					continue
 				}
-				st.types[d].names = next
-				if err := send(d, nil, nil); err != nil {
+				if err := tr.request(d, next, nil); err != nil {
 					return fmt.Errorf("send %s request: %w", typeURLs[d], err)
 				}
 			}
@@ -402,8 +401,11 @@ func (c *Client) recordRoute(st *stream, version string) {
 
 // listener reads the target's Listener and returns the route name its
 // api_listener uses, or nil when it is unchanged.
-func (st *stream) listener(target string, resp *discovery.DiscoveryResponse) ([]string, error) {
-	for _, a := range resp.GetResources() {
+func (st *stream) listener(target string, r *reply) ([]string, error) {
+	if slices.Contains(r.removed, target) {
+		return nil, fmt.Errorf("listener %q removed", target)
+	}
+	for _, a := range r.resources {
 		if st.listenerBytes != nil && bytes.Equal(a.GetValue(), st.listenerBytes) {
 			return nil, nil
 		}
@@ -431,9 +433,12 @@ func (st *stream) listener(target string, resp *discovery.DiscoveryResponse) ([]
 // route reads the subscribed RouteConfiguration: the weighted clusters of
 // the last route of the virtual host matching target. It returns the
 // cluster names when the route was decoded (nil when unchanged).
-func (st *stream) route(target string, resp *discovery.DiscoveryResponse) ([]string, error) {
+func (st *stream) route(target string, r *reply) ([]string, error) {
 	want := st.types[tRDS].names
-	for _, a := range resp.GetResources() {
+	if len(want) > 0 && slices.Contains(r.removed, want[0]) {
+		return nil, fmt.Errorf("route %q removed", want[0])
+	}
+	for _, a := range r.resources {
 		if st.routeBytes != nil && bytes.Equal(a.GetValue(), st.routeBytes) {
 			return nil, nil
 		}

@@ -51,8 +51,15 @@ type FanoutConfig struct {
 	// every change resends every type (FanoutResult.OneVersion).
 	OneVersion bool
 	// XDSStream picks the Sluice node's state-of-the-world ADS handler
-	// (server.Config.XDSStream; default go-control-plane's).
+	// (server.Config.XDSStream; default go-control-plane's). Delta streams
+	// are always served by go-control-plane's delta handler.
 	XDSStream string
+	// Delta says that NewFleet's streams speak delta ADS (Options.Delta);
+	// the bare path then counts delta watches. OneVersion cannot be
+	// combined with it: delta sends only resources whose content hash
+	// changed, whatever the snapshot's versions, so it would measure the
+	// bare path again.
+	Delta bool
 }
 
 func (cfg *FanoutConfig) profile(path string) func() {
@@ -185,8 +192,10 @@ func (c *cpuClock) stop(res *PathResult, rounds int) {
 
 // FanoutResult compares the paths at one stream count.
 type FanoutResult struct {
-	Streams int        `json:"streams"`
-	Sluice  PathResult `json:"sluice"`
+	Streams int `json:"streams"`
+	// Delta is set when the streams spoke delta ADS.
+	Delta  bool       `json:"delta,omitempty"`
+	Sluice PathResult `json:"sluice"`
 	// Bare is go-control-plane's SnapshotCache used well: a version per
 	// type, so a route change sends only routes.
 	Bare PathResult `json:"bare"`
@@ -215,7 +224,10 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutResult, error) {
 	if cfg.Streams <= 0 || cfg.Rounds <= 0 || cfg.NewFleet == nil {
 		return nil, fmt.Errorf("%w: need Streams > 0, Rounds > 0 and NewFleet", ErrBadOptions)
 	}
-	out := &FanoutResult{Streams: cfg.Streams}
+	if cfg.Delta && cfg.OneVersion {
+		return nil, fmt.Errorf("%w: OneVersion has no meaning on delta streams (only resources whose content changed are sent)", ErrBadOptions)
+	}
+	out := &FanoutResult{Streams: cfg.Streams, Delta: cfg.Delta}
 	var states [2]*state.State
 	var err error
 	out.Sluice, states, err = runSluice(ctx, cfg)

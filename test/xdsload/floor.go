@@ -27,6 +27,9 @@ import (
 // and set of names, for all streams), reads and counts ACKs, and pushes a
 // change by writing one DiscoveryResponse, marshalled once, to every open
 // stream. No caching, change detection, subscription or ACK bookkeeping.
+// It speaks delta ADS the same way: a request that answers no nonce is
+// answered with the resources it subscribes to, and a push writes one
+// DeltaDiscoveryResponse holding the changed route, marshalled once.
 type floorServer struct {
 	mu       sync.Mutex
 	res      *xds.Resources
@@ -50,8 +53,9 @@ func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 type floorStream struct {
-	mu sync.Mutex // one writer at a time
-	s  grpc.ServerStream
+	mu    sync.Mutex // one writer at a time
+	s     grpc.ServerStream
+	delta bool
 }
 
 func (fs *floorStream) send(m *rawMessage) error {
@@ -72,6 +76,9 @@ func (f *floorServer) register(g *grpc.Server) {
 		Streams: []grpc.StreamDesc{{
 			StreamName: "StreamAggregatedResources", ServerStreams: true, ClientStreams: true,
 			Handler: func(_ any, s grpc.ServerStream) error { return f.serve(s) },
+		}, {
+			StreamName: "DeltaAggregatedResources", ServerStreams: true, ClientStreams: true,
+			Handler: func(_ any, s grpc.ServerStream) error { return f.serveDelta(s) },
 		}},
 		Metadata: "envoy/service/discovery/v3/ads.proto",
 	}, f)
@@ -83,16 +90,22 @@ func floorOptions() []grpc.ServerOption {
 	return append(grpcServerOptions(), grpc.ForceServerCodecV2(rawCodec{encoding.GetCodecV2("proto")}))
 }
 
-func (f *floorServer) serve(s grpc.ServerStream) error {
-	fs := &floorStream{s: s}
+// open registers a stream for pushes; the function it returns forgets it.
+func (f *floorServer) open(s grpc.ServerStream, delta bool) (*floorStream, func()) {
+	fs := &floorStream{s: s, delta: delta}
 	f.mu.Lock()
 	f.streams[fs] = struct{}{}
 	f.mu.Unlock()
-	defer func() {
+	return fs, func() {
 		f.mu.Lock()
 		delete(f.streams, fs)
 		f.mu.Unlock()
-	}()
+	}
+}
+
+func (f *floorServer) serve(s grpc.ServerStream) error {
+	fs, closed := f.open(s, false)
+	defer closed()
 	for {
 		var req discovery.DiscoveryRequest
 		if err := s.RecvMsg(&req); err != nil {
@@ -112,9 +125,44 @@ func (f *floorServer) serve(s grpc.ServerStream) error {
 	}
 }
 
+func (f *floorServer) serveDelta(s grpc.ServerStream) error {
+	fs, closed := f.open(s, true)
+	defer closed()
+	for {
+		var req discovery.DeltaDiscoveryRequest
+		if err := s.RecvMsg(&req); err != nil {
+			return nil
+		}
+		if req.GetResponseNonce() != "" {
+			f.requests.Add(1)
+			continue
+		}
+		m, err := f.firstDelta(req.GetTypeUrl(), req.GetResourceNamesSubscribe())
+		if err != nil {
+			return err
+		}
+		if err := fs.send(m); err != nil {
+			return nil
+		}
+	}
+}
+
 // first is the answer to a first request for names of a type, at version 1.
 func (f *floorServer) first(typeURL string, names []string) (*rawMessage, error) {
-	key := typeURL + "\x00" + strings.Join(names, "\x00")
+	return f.initialAnswer("sotw", typeURL, names, marshalResponse)
+}
+
+// firstDelta is the delta answer to a subscription to names of a type,
+// at version 1.
+func (f *floorServer) firstDelta(typeURL string, names []string) (*rawMessage, error) {
+	return f.initialAnswer("delta", typeURL, names, marshalDeltaResponse)
+}
+
+// initialAnswer marshals the resources of a type among names once per
+// protocol, type and names.
+func (f *floorServer) initialAnswer(proto, typeURL string, names []string,
+	marshal func(string, uint64, []types.Resource) (*rawMessage, error)) (*rawMessage, error) {
+	key := proto + "\x00" + typeURL + "\x00" + strings.Join(names, "\x00")
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if m, ok := f.initial[key]; ok {
@@ -130,7 +178,7 @@ func (f *floorServer) first(typeURL string, names []string) (*rawMessage, error)
 			picked = append(picked, r)
 		}
 	}
-	m, err := marshalResponse(typeURL, 1, picked)
+	m, err := marshal(typeURL, 1, picked)
 	if err != nil {
 		return nil, err
 	}
@@ -156,9 +204,28 @@ func marshalResponse(typeURL string, version uint64, rs []types.Resource) (*rawM
 	return &rawMessage{b: b}, nil
 }
 
+// marshalDeltaResponse marshals a DeltaDiscoveryResponse whose system
+// version, nonce and resource versions are version.
+func marshalDeltaResponse(typeURL string, version uint64, rs []types.Resource) (*rawMessage, error) {
+	v := strconv.FormatUint(version, 10)
+	resp := &discovery.DeltaDiscoveryResponse{SystemVersionInfo: v, Nonce: v, TypeUrl: typeURL}
+	for _, r := range rs {
+		a, err := anypb.New(r)
+		if err != nil {
+			return nil, fmt.Errorf("floor: marshal %s: %w", cachev3.GetResourceName(r), err)
+		}
+		resp.Resources = append(resp.Resources, &discovery.Resource{Name: cachev3.GetResourceName(r), Version: v, Resource: a})
+	}
+	b, err := proto.Marshal(resp)
+	if err != nil {
+		return nil, fmt.Errorf("floor: marshal delta response: %w", err)
+	}
+	return &rawMessage{b: b}, nil
+}
+
 // pushRoute marshals the benchmark service's route configuration of res
-// once and writes it to every open stream, from as many goroutines as
-// there are CPUs.
+// once per protocol the open streams speak and writes it to every open
+// stream, from as many goroutines as there are CPUs.
 func (f *floorServer) pushRoute(res *xds.Resources, version uint64) error {
 	var route []types.Resource
 	for _, r := range res.Routes {
@@ -169,22 +236,37 @@ func (f *floorServer) pushRoute(res *xds.Resources, version uint64) error {
 	if len(route) != 1 {
 		return fmt.Errorf("floor: %d route configurations named grpc_%s", len(route), BenchService)
 	}
-	m, err := marshalResponse(resource.RouteType, version, route)
-	if err != nil {
-		return err
-	}
 	f.mu.Lock()
 	streams := make([]*floorStream, 0, len(f.streams))
+	var sotw, delta bool
 	for fs := range f.streams {
 		streams = append(streams, fs)
+		sotw, delta = sotw || !fs.delta, delta || fs.delta
 	}
 	f.mu.Unlock()
+	var m, md *rawMessage
+	var err error
+	if sotw {
+		if m, err = marshalResponse(resource.RouteType, version, route); err != nil {
+			return err
+		}
+	}
+	if delta {
+		if md, err = marshalDeltaResponse(resource.RouteType, version, route); err != nil {
+			return err
+		}
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for i := next.Add(1) - 1; i < int64(len(streams)); i = next.Add(1) - 1 {
-				_ = streams[i].send(m) // a stream that ended is gone from the next push
+				fs := streams[i]
+				if fs.delta {
+					_ = fs.send(md) // a stream that ended is gone from the next push
+				} else {
+					_ = fs.send(m)
+				}
 			}
 		})
 	}
