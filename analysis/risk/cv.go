@@ -26,16 +26,35 @@ type WithinChoice struct {
 // learned term left out) and the L2 penalty (one of 1, 10, 100, 1000) by
 // time-ordered rolling-origin cross-validation over the training changes
 // alone, which must be in date order: the candidate with the highest mean
-// validation AUC over CVFolds folds wins; ties keep the fuller set, then
-// the earlier one, then the smaller penalty. The test data never enter the
-// choice.
+// validation AUC over the folds wins; ties keep the fuller set, then the
+// earlier one, then the smaller penalty. A fold on which the given terms
+// cannot be fitted (a feature constant in its fitting part) or validated
+// (one outcome only in its block) is left out for every candidate; with no
+// usable fold the given terms and DefaultLambda are returned, with CVAUC
+// NaN. The test data never enter the choice.
 func SelectWithin(train []Change, terms []FeatureSpec) (WithinChoice, error) {
 	n := len(train)
 	blocks := CVFolds + 1
-	if n < 2*blocks {
-		return WithinChoice{}, fmt.Errorf("%w: %d training changes, need at least %d for %d folds", ErrBadTrainingData, n, 2*blocks, CVFolds)
-	}
 	cut := func(b int) int { return n * b / blocks }
+	type fold struct {
+		fit []Sample
+		val []Change
+	}
+	var folds []fold
+	for f := 1; f <= CVFolds; f++ {
+		fd := fold{samplesOf(train[:cut(f)], ""), train[cut(f):cut(f+1)]}
+		m, err := Train(fd.fit, TrainOptions{Terms: terms})
+		if err != nil {
+			continue
+		}
+		if _, err := ModelAUC(m, fd.val); err != nil {
+			continue
+		}
+		folds = append(folds, fd)
+	}
+	if len(folds) == 0 {
+		return WithinChoice{Terms: terms, Lambda: DefaultLambda, CVAUC: math.NaN()}, nil
+	}
 	candidates := [][]FeatureSpec{terms}
 	for i := range terms {
 		if len(terms) > 1 {
@@ -43,29 +62,26 @@ func SelectWithin(train []Change, terms []FeatureSpec) (WithinChoice, error) {
 		}
 	}
 	best := WithinChoice{Terms: terms, Lambda: DefaultLambda, CVAUC: math.Inf(-1)}
-	for k, c := range candidates {
+	for _, c := range candidates {
 		for _, lambda := range cvLambdas {
 			var sum float64
 			ok := true
-			for f := 1; f <= CVFolds; f++ {
-				m, err := Train(samplesOf(train[:cut(f)], ""), TrainOptions{Terms: c, Lambda: lambda})
+			for f, fd := range folds {
+				m, err := Train(fd.fit, TrainOptions{Terms: c, Lambda: lambda})
 				if err != nil {
-					if k == 0 {
-						return WithinChoice{}, fmt.Errorf("fold %d: %w", f, err)
-					}
-					ok = false // a smaller set that cannot fit is no candidate
+					ok = false // a set that cannot fit every usable fold is no candidate
 					break
 				}
-				auc, err := ModelAUC(m, train[cut(f):cut(f+1)])
+				auc, err := ModelAUC(m, fd.val)
 				if err != nil {
-					return WithinChoice{}, fmt.Errorf("fold %d validation block: %w", f, err)
+					return WithinChoice{}, fmt.Errorf("fold %d validation block: %w", f+1, err)
 				}
 				sum += auc
 			}
 			if !ok {
 				continue
 			}
-			if mean := sum / CVFolds; mean > best.CVAUC {
+			if mean := sum / float64(len(folds)); mean > best.CVAUC {
 				best = WithinChoice{Terms: c, Lambda: lambda, CVAUC: mean}
 			}
 		}
