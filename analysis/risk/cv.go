@@ -11,8 +11,8 @@ import (
 // blocks, and fold k fits on blocks 0..k-1 and validates on block k.
 const CVFolds = 4
 
-// CVLambdas are the L2 penalties SelectWithin chooses among.
-var cvLambdas = [...]float64{1, 10, 100, 1000}
+// cvLambdas are the L2 penalties SelectWithin chooses among.
+func cvLambdas() []float64 { return []float64{1, 10, 100, 1000} }
 
 // WithinChoice is what SelectWithin chose: the terms, the L2 penalty and
 // the mean validation AUC over the folds that made the choice.
@@ -63,7 +63,7 @@ func SelectWithin(train []Change, terms []FeatureSpec) (WithinChoice, error) {
 	}
 	best := WithinChoice{Terms: terms, Lambda: DefaultLambda, CVAUC: math.Inf(-1)}
 	for _, c := range candidates {
-		for _, lambda := range cvLambdas {
+		for _, lambda := range cvLambdas() {
 			var sum float64
 			ok := true
 			for f, fd := range folds {
