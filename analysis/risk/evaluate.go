@@ -89,12 +89,14 @@ type ProjectResult struct {
 	Rows, TrainRows, TestRows, TestFailures int
 	Published                               float64 // published LApredict AUC, NaN if unknown
 	LAOnly                                  Metrics // logistic regression on la alone, same split
-	// WithinTerms are the terms chosen on the validation part of this
-	// project's training data (SelectTerms); Within is them trained on the
-	// whole training part.
+	// WithinTerms are the terms chosen by rolling-origin cross-validation
+	// on this project's training data (SelectWithin); Within is them
+	// trained on the whole training part with the chosen penalty.
 	WithinTerms []FeatureSpec
-	Within      Metrics
-	WithinDiff  Interval
+	// WithinLambda is the L2 penalty chosen with them.
+	WithinLambda float64
+	Within       Metrics
+	WithinDiff   Interval
 	// Cross is the terms trained on the other projects' training parts
 	// (leave one project out); nil-valued (NaN) with one project.
 	Cross     Metrics
@@ -212,15 +214,15 @@ func evaluateProject(p Project, train, test []Change, others []Sample, pooled *M
 			r.TestFailures++
 		}
 	}
-	terms, err := SelectTerms(train, opts.Terms)
+	choice, err := SelectWithin(train, opts.Terms)
 	if err != nil {
 		return r, fmt.Errorf("%s: choosing terms: %w", p.Name, err)
 	}
-	r.WithinTerms = terms
+	r.WithinTerms, r.WithinLambda = choice.Terms, choice.Lambda
 	samples := samplesOf(train, p.Name)
-	wp, err := fit(p.Name+" (within project)", samples, terms)
+	wp, err := Train(samples, TrainOptions{Terms: choice.Terms, Lambda: choice.Lambda})
 	if err != nil {
-		return r, err
+		return r, fmt.Errorf("training %s (within project): %w", p.Name, err)
 	}
 	la, err := fit(p.Name+" (la only)", samples, laOnlyTerms())
 	if err != nil {
@@ -272,40 +274,6 @@ func nanMetrics() Metrics {
 }
 
 func nanInterval() Interval { n := math.NaN(); return Interval{n, n, n} }
-
-// SelectTerms chooses, on a validation split of the training changes
-// alone (the oldest 80% of them fit, the newest 20% validate), among the
-// terms and the terms with any one learned term left out, the set whose
-// validation AUC is highest; ties keep the fuller set, then the earlier
-// one. The test data never enter the choice.
-func SelectTerms(train []Change, terms []FeatureSpec) ([]FeatureSpec, error) {
-	fitPart, val := SplitByDate(train)
-	samples := samplesOf(fitPart, "")
-	candidates := [][]FeatureSpec{terms}
-	for i := range terms {
-		if len(terms) > 1 {
-			candidates = append(candidates, slices.Delete(slices.Clone(terms), i, i+1))
-		}
-	}
-	best, bestAUC := terms, math.Inf(-1)
-	for k, c := range candidates {
-		m, err := Train(samples, TrainOptions{Terms: c})
-		switch {
-		case err != nil && k == 0:
-			return nil, err
-		case err != nil:
-			continue // a smaller set that cannot fit is no candidate
-		}
-		auc, err := ModelAUC(m, val)
-		if err != nil {
-			return nil, fmt.Errorf("validation part: %w", err)
-		}
-		if auc > bestAUC {
-			best, bestAUC = c, auc
-		}
-	}
-	return best, nil
-}
 
 type scored struct {
 	logOdds, prob float64

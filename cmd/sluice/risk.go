@@ -355,7 +355,7 @@ func printRiskReport(w io.Writer, rep *risk.Report, terms []risk.FeatureSpec, de
 			m           risk.Metrics
 		}{
 			{"LR on la", "linesAdded", r.LAOnly},
-			{"within project", riskTermNames(r.WithinTerms), r.Within},
+			{"within project", fmt.Sprintf("%s; L2 %g", riskTermNames(r.WithinTerms), r.WithinLambda), r.Within},
 			{"leave project out", riskTermNames(terms), r.Cross},
 		}
 		if def != nil {

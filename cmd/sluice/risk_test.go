@@ -117,7 +117,7 @@ func TestRiskEvaluateJITData(t *testing.T) {
 	out, err := runRisk(t, append([]string{"evaluate"}, args...)...)
 	require.NoError(t, err)
 	t.Log("\n" + out)
-	require.Contains(t, out, "significantly above LR on la on 3 of 4 projects")
+	require.Contains(t, out, "significantly above LR on la on 4 of 4 projects")
 	require.Regexp(t, `significantly below it \(left out, or the default model sha256:[0-9a-f]+\) on 0\.`, out)
 }
 
