@@ -11,7 +11,7 @@ PKGS_CORE := ./config/... ./state/... ./raft/... ./xds/... ./api/... ./server/..
 
 # Fuzz targets as package:Target; `make fuzz` runs each for FUZZTIME, one
 # at a time on one worker (the machine may be shared).
-FUZZ_TARGETS := ./config:FuzzParse ./config:FuzzDecodeStrict ./api:FuzzRequestBodies ./xds:FuzzTranslate ./calendar:FuzzParseICS ./importer:FuzzImport ./discovery:FuzzParseTargets
+FUZZ_TARGETS := ./config:FuzzParse ./config:FuzzDecodeStrict ./api:FuzzRequestBodies ./xds:FuzzTranslate ./calendar:FuzzParseICS ./importer:FuzzImport ./discovery:FuzzParseTargets ./analysis/csvbound:FuzzRead
 FUZZTIME ?= 10m
 
 help: ## list the targets

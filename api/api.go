@@ -185,6 +185,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/snapshot", s.require(RoleAdmin, s.snapshotSave))
 	s.mux.HandleFunc("POST /v1/snapshot", s.write(s.require(RoleAdmin, s.snapshotRestore)))
 	s.mux.HandleFunc("GET /v1/windows/{service}", s.windowSuggest)
+	s.mux.HandleFunc("GET /v1/risk/model", s.read(s.riskModel))
+	s.mux.HandleFunc("POST /v1/risk/model", s.write(s.require(RoleAdmin, s.installRiskModel)))
 	s.consoleRoutes()
 }
 

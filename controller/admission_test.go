@@ -201,3 +201,38 @@ func TestRiskSamplesAndModelUpdate(t *testing.T) {
 	st.RiskModel = m.Stored()
 	require.Nil(t, NextRiskModel(st), "nothing new")
 }
+
+// TestNextRiskModelStartsFromTheInstalledBase: once a model is installed,
+// the learner refines it, not the built-in one, and every leader computes
+// the same model.
+func TestNextRiskModelStartsFromTheInstalledBase(t *testing.T) {
+	st := state.New()
+	for i := 0; i < 22; i++ {
+		la, phase := 10+i, state.PhasePromoted
+		if i%5 == 0 {
+			la, phase = 3000+i, state.PhaseRolledBack
+		}
+		st.Releases[fmt.Sprintf("r-%02d", i)] = &state.Release{
+			Spec: config.Release{Metadata: config.Metadata{Name: fmt.Sprintf("r-%02d", i)}},
+			Status: state.ReleaseStatus{Phase: phase, Assessment: &state.Assessment{Features: state.RiskInputs{LinesAdded: &la}},
+				Decisions: []state.Decision{{Actor: "controller:n1"}}},
+		}
+	}
+	fromDefault := NextRiskModel(st)
+	require.NotNil(t, fromDefault)
+
+	base := risk.DefaultModel()
+	base.Intercept -= 0.5
+	base.TrainedOn = "alpha"
+	base.Seal()
+	st.RiskBase, st.RiskModel = base.Stored(), base.Stored()
+	require.Equal(t, base.Version, RiskBase(st).Version)
+	m := NextRiskModel(st)
+	require.NotNil(t, m)
+	require.Equal(t, base.Version, m.Parent, "learned on top of the installed base")
+	require.NotEqual(t, fromDefault.Version, m.Version)
+	require.Equal(t, m.Version, NextRiskModel(st).Version, "deterministic")
+
+	st.RiskBase = nil
+	require.Equal(t, risk.DefaultModel().Version, RiskBase(st).Version, "no base: the built-in model")
+}

@@ -35,16 +35,29 @@ func RiskSamples(st *state.State) []risk.Sample {
 
 // NextRiskModel is pure: the model learned from every outcome so far, if
 // there is enough history and it differs from the one in force. It always
-// starts from the built-in model, so every leader computes the same one.
+// starts from the base model (RiskBase), so every leader computes the same
+// one.
 func NextRiskModel(st *state.State) *risk.Model {
 	samples := RiskSamples(st)
 	cur := risk.InForce(st)
 	if cur.Samples == len(samples) {
 		return nil
 	}
-	m, err := risk.Update(risk.DefaultModel(), samples, risk.TrainOptions{})
+	m, err := risk.Update(RiskBase(st), samples, risk.TrainOptions{})
 	if err != nil || m == nil || m.Version == cur.Version {
 		return nil
 	}
 	return m
+}
+
+// RiskBase is the model the learner starts from: the one installed with
+// state.CmdRiskInstall, or the built-in model when none is (or, which the
+// API never proposes, the installed one does not validate).
+func RiskBase(st *state.State) *risk.Model {
+	if st.RiskBase != nil {
+		if m, err := risk.ModelFromStored(st.RiskBase); err == nil {
+			return m
+		}
+	}
+	return risk.DefaultModel()
 }

@@ -192,6 +192,8 @@ func decode(c Command) (change, error) {
 		return decodeWith(c, payload[*RemoveMemberPayload])
 	case CmdRiskModel:
 		return funcChange{f: applyRiskModel, c: c}, nil
+	case CmdRiskInstall:
+		return decodeWith(c, payload[*InstallRiskModel])
 	case CmdUndo:
 		return decodeWith(c, payload[*UndoService])
 	case CmdServiceGroups:

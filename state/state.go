@@ -58,6 +58,11 @@ type State struct {
 	// RiskModel is the risk model learned from this cluster's outcomes;
 	// nil means analysis/risk's built-in model.
 	RiskModel *RiskModel `json:"riskModel,omitempty"`
+	// RiskBase is the model installed with CmdRiskInstall, which the
+	// leader's learner starts from; nil means the built-in model.
+	RiskBase *RiskModel `json:"riskBase,omitempty"`
+	// RiskInstalls records the installs, oldest first (MaxRiskInstalls).
+	RiskInstalls []RiskInstall `json:"riskInstalls,omitempty"`
 	// Notifiers are the Notifier documents; Outboxes their notices not
 	// yet delivered, by notifier (notify.go).
 	Notifiers map[string]*config.Notifier `json:"notifiers,omitempty"`

@@ -21,7 +21,7 @@ func newRiskCmd(c *cli) *cobra.Command {
 		Use:   "risk",
 		Short: "Inspect and evaluate the release risk model",
 	}
-	cmd.AddCommand(newRiskEvaluateCmd(c), newRiskTrainCmd(c), newRiskExplainCmd(c))
+	cmd.AddCommand(newRiskEvaluateCmd(c), newRiskTrainCmd(c), newRiskExplainCmd(c), newRiskInstallCmd(c), newRiskModelCmd(c))
 	return cmd
 }
 
