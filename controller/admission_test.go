@@ -233,6 +233,16 @@ func TestNextRiskModelStartsFromTheInstalledBase(t *testing.T) {
 	require.NotEqual(t, fromDefault.Version, m.Version)
 	require.Equal(t, m.Version, NextRiskModel(st).Version, "deterministic")
 
+	// An installed model that happens to have been trained on as many
+	// samples as the cluster has outcomes is still refined: it did not
+	// learn from them.
+	base.Samples = len(RiskSamples(st))
+	base.Seal()
+	st.RiskBase, st.RiskModel = base.Stored(), base.Stored()
+	require.NotNil(t, NextRiskModel(st), "an install with the same sample count")
+	st.RiskModel = NextRiskModel(st).Stored()
+	require.Nil(t, NextRiskModel(st), "refined from this base on these outcomes: nothing new")
+
 	st.RiskBase = nil
 	require.Equal(t, risk.DefaultModel().Version, RiskBase(st).Version, "no base: the built-in model")
 }

@@ -39,11 +39,13 @@ func RiskSamples(st *state.State) []risk.Sample {
 // one.
 func NextRiskModel(st *state.State) *risk.Model {
 	samples := RiskSamples(st)
-	cur := risk.InForce(st)
-	if cur.Samples == len(samples) {
+	cur, base := risk.InForce(st), RiskBase(st)
+	// The model in force already learned from these outcomes, from this
+	// base (an installed model's own sample count says nothing here).
+	if cur.Samples == len(samples) && cur.Parent == base.Version {
 		return nil
 	}
-	m, err := risk.Update(RiskBase(st), samples, risk.TrainOptions{})
+	m, err := risk.Update(base, samples, risk.TrainOptions{})
 	if err != nil || m == nil || m.Version == cur.Version {
 		return nil
 	}

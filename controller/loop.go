@@ -348,9 +348,9 @@ func (c *Controller) learn(ctx context.Context, st *state.State) {
 	if n == c.learnedAt {
 		return
 	}
-	c.learnedAt = n
 	m := NextRiskModel(st)
 	if m == nil {
+		c.learnedAt = n
 		return
 	}
 	cmd, err := state.NewCommand(state.CmdRiskModel, c.opts.Now(), c.opts.Actor, m.Stored())
@@ -360,8 +360,12 @@ func (c *Controller) learn(ctx context.Context, st *state.State) {
 	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := c.cluster.Apply(actx, cmd); err != nil {
+		// Not counted as learned: a refit refused because a model was
+		// installed meanwhile (ErrConflict) is redone from the new base
+		// on the next state change.
 		c.log.Warn("risk model not updated", "err", err)
 		return
 	}
+	c.learnedAt = n
 	c.log.Info("risk model updated from this cluster's outcomes", "version", m.Version, "samples", m.Samples, "failures", m.Failures)
 }

@@ -39,8 +39,9 @@ type Assessment struct {
 
 // applyRiskModel replaces the cluster's risk model. The leader proposes
 // only a model analysis/risk has validated (risk.ModelFromStored); the
-// FSM checks that the record names its version, and keeps the one in
-// force when the version is the same.
+// FSM checks that the record names its version, keeps the one in force
+// when the version is the same, and refuses a refit started from a base
+// model that an install has replaced since (staleRefit).
 func applyRiskModel(s *State, c Command) (*State, any, error) {
 	var m RiskModel
 	if err := decodePayload(c, &m); err != nil {
@@ -51,6 +52,10 @@ func applyRiskModel(s *State, c Command) (*State, any, error) {
 	}
 	if s.RiskModel != nil && s.RiskModel.Version == m.Version {
 		return s, nil, nil
+	}
+	if staleRefit(s, &m) {
+		return s, nil, fmt.Errorf("%w: the risk model was refitted from %s, and %s has been installed since",
+			ErrConflict, versionName(m.Parent), versionName(s.RiskBaseVersion()))
 	}
 	next := s.shallow()
 	next.RiskModel = &m
@@ -77,4 +82,22 @@ func (a *Assessment) ApprovalStepsOrNil() []int {
 		return nil
 	}
 	return a.ApprovalSteps
+}
+
+// staleRefit reports whether m, refitted by the learner from the base
+// model named by its Parent, started from a base that is no longer the
+// installed one: the installed base is another model, or the built-in
+// model is back in force (RiskBase nil) and m's parent is a model that
+// was installed before. A cluster that never installed a model refuses
+// nothing, so logs from before risk.install replay as they did.
+func staleRefit(s *State, m *RiskModel) bool {
+	if s.RiskBase != nil {
+		return m.Parent != s.RiskBase.Version
+	}
+	for _, in := range s.RiskInstalls {
+		if in.Version != "" && in.Version == m.Parent {
+			return true
+		}
+	}
+	return false
 }

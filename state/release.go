@@ -9,10 +9,10 @@ import (
 	"github.com/sluicehq/sluice/config"
 )
 
-// ErrConflict is returned when an event's expectations no longer hold:
+// ErrConflict is returned when a guarded command's expectations no longer hold:
 // another decision got there first (for example a previous leader's).
 // Nothing changed.
-var ErrConflict = errors.New("release changed since the decision was made")
+var ErrConflict = errors.New("changed since the decision was made")
 
 // ErrBadTransition is returned for an event the release's (or train's)
 // phase does not allow (resuming a release that is not paused, promoting

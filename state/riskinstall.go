@@ -85,6 +85,15 @@ func (p *InstallRiskModel) apply(t *tx) (any, error) {
 	return in, nil
 }
 
+// RiskBaseVersion is the version of the installed base model: "" when
+// the learner starts from analysis/risk's built-in model.
+func (s *State) RiskBaseVersion() string {
+	if s.RiskBase == nil {
+		return ""
+	}
+	return s.RiskBase.Version
+}
+
 // versionName names a stored model version in messages.
 func versionName(v string) string {
 	if v == "" {

@@ -36,7 +36,9 @@ func TestRiskInstall(t *testing.T) {
 	require.ErrorIs(t, err, ErrConflict)
 
 	// A learned model moves the version on: an install expecting m1 is stale.
-	raw, _ := json.Marshal(storedModel("learned"))
+	learned := storedModel("learned")
+	learned.Parent = "m1"
+	raw, _ := json.Marshal(learned)
 	s2, _, err := Apply(s1, 2, Command{Type: CmdRiskModel, Time: t0, Actor: "controller", Payload: raw})
 	require.NoError(t, err)
 	require.Equal(t, "m1", s2.RiskBase.Version, "learning keeps the base")
@@ -83,4 +85,47 @@ func TestRiskInstallKeepsBoundedHistory(t *testing.T) {
 	}
 	require.Len(t, s.RiskInstalls, MaxRiskInstalls)
 	require.Equal(t, MaxRiskInstalls+5, s.RiskInstalls[MaxRiskInstalls-1].Seq)
+}
+
+// refit is the learner's command: a model refitted from parent.
+func refit(t *testing.T, version, parent string) Command {
+	t.Helper()
+	m := storedModel(version)
+	m.Parent = parent
+	raw, err := json.Marshal(m)
+	require.NoError(t, err)
+	return Command{Type: CmdRiskModel, Time: t0, Actor: "controller", Payload: raw}
+}
+
+// TestStaleRefitRefused: a refit the learner started from a base that an
+// install replaced meanwhile is refused (ErrConflict), so an install is
+// never overwritten by a model learned from the base it replaced; a
+// cluster that never installed a model takes every refit, as before.
+func TestStaleRefitRefused(t *testing.T) {
+	const builtIn = "sha256:builtin"
+	s := New()
+	s1, _, err := Apply(s, 1, refit(t, "r1", builtIn))
+	require.NoError(t, err, "no install ever: every refit applies, as logs from before installs did")
+	require.Equal(t, "r1", s1.RiskModelVersion())
+
+	s2, _, err := Apply(s1, 2, installCmd(t, InstallRiskModel{Model: storedModel("m1"), ExpectVersion: "r1"}))
+	require.NoError(t, err)
+	_, _, err = Apply(s2, 3, refit(t, "r2", builtIn))
+	require.ErrorIs(t, err, ErrConflict, "refitted from the built-in model, m1 installed since")
+	s3, _, err := Apply(s2, 3, refit(t, "r3", "m1"))
+	require.NoError(t, err)
+	require.Equal(t, "r3", s3.RiskModelVersion())
+	require.Equal(t, "m1", s3.RiskBaseVersion())
+
+	// Back to the built-in model: a refit from m1 is stale, one from the
+	// built-in model is not.
+	s4, _, err := Apply(s3, 4, installCmd(t, InstallRiskModel{ExpectVersion: "r3", Source: "default"}))
+	require.NoError(t, err)
+	before := s4
+	_, _, err = Apply(s4, 5, refit(t, "r4", "m1"))
+	require.ErrorIs(t, err, ErrConflict)
+	require.Same(t, before, s4)
+	s5, _, err := Apply(s4, 5, refit(t, "r5", builtIn))
+	require.NoError(t, err)
+	require.Equal(t, "r5", s5.RiskModelVersion())
 }
