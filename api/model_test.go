@@ -77,27 +77,33 @@ spec:
   slo: {objective: 99, errorRatioQuery: 'e{version="{{version}}"}', requestsQuery: 'r{version="{{version}}"}'}
 `
 
-// TestForceAndUndoRoles: forcing static weights needs the admin role,
-// undo the deployer role and undo --now the approver role; the declared
-// release is assessed by the API.
-func TestForceAndUndoRoles(t *testing.T) {
-	auth, err := NewAuth([]TokenEntry{
-		{Token: "deployer-token-0001", User: "alice", Roles: []Role{RoleDeployer}},
-		{Token: "approver-token-001", User: "bob", Roles: []Role{RoleApprover}},
-		{Token: "admin-token-0000001", User: "ops", Roles: []Role{RoleAdmin}},
-	})
+// authServer serves the API over a new memCluster with these tokens, its
+// clock stopped at now, and returns the cluster and a client for a token.
+func authServer(t *testing.T, now time.Time, tokens ...TokenEntry) (*memCluster, func(token string) *Client) {
+	t.Helper()
+	auth, err := NewAuth(tokens)
 	require.NoError(t, err)
 	mc := &memCluster{st: state.New()}
-	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	srv := httptest.NewServer(New(mc, noXDS{}, Options{Auth: auth, Now: func() time.Time { return now }}))
 	t.Cleanup(srv.Close)
-	as := func(token string) *Client {
+	return mc, func(token string) *Client {
 		c := NewClient(srv.URL)
 		c.Token = token
 		return c
 	}
+}
+
+// TestForceAndUndoRoles: forcing static weights needs the admin role,
+// undo the deployer role and undo --now the approver role; the declared
+// release is assessed by the API.
+func TestForceAndUndoRoles(t *testing.T) {
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	mc, as := authServer(t, now,
+		TokenEntry{Token: "deployer-token-0001", User: "alice", Roles: []Role{RoleDeployer}},
+		TokenEntry{Token: "approver-token-001", User: "bob", Roles: []Role{RoleApprover}},
+		TokenEntry{Token: "admin-token-0000001", User: "ops", Roles: []Role{RoleAdmin}})
 	ctx := context.Background()
-	_, err = as("deployer-token-0001").Apply(ctx, "g.yaml", []byte(modelDocs))
+	_, err := as("deployer-token-0001").Apply(ctx, "g.yaml", []byte(modelDocs))
 	require.NoError(t, err)
 
 	res, err := as("deployer-token-0001").Apply(ctx, "g.yaml", []byte(strings.Replace(modelDocs, "version: v1", "version: v2", 1)))

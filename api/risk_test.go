@@ -3,34 +3,21 @@ package api
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicehq/sluice/analysis/risk"
-	"github.com/sluicehq/sluice/state"
 )
 
 // TestRiskInstall: installing a model needs the admin role, a bad model
 // is a 400 that changes nothing, a stale expected version a 409, and the
 // built-in model can be restored.
 func TestRiskInstall(t *testing.T) {
-	auth, err := NewAuth([]TokenEntry{
-		{Token: "deployer-token-0001", User: "alice", Roles: []Role{RoleDeployer}},
-		{Token: "admin-token-0000001", User: "ops", Roles: []Role{RoleAdmin}},
-	})
-	require.NoError(t, err)
-	mc := &memCluster{st: state.New()}
-	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	srv := httptest.NewServer(New(mc, noXDS{}, Options{Auth: auth, Now: func() time.Time { return now }}))
-	t.Cleanup(srv.Close)
-	as := func(token string) *Client {
-		c := NewClient(srv.URL)
-		c.Token = token
-		return c
-	}
+	mc, as := authServer(t, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC),
+		TokenEntry{Token: "deployer-token-0001", User: "alice", Roles: []Role{RoleDeployer}},
+		TokenEntry{Token: "admin-token-0000001", User: "ops", Roles: []Role{RoleAdmin}})
 	ctx := context.Background()
 
 	m := risk.DefaultModel()
@@ -39,7 +26,7 @@ func TestRiskInstall(t *testing.T) {
 	m.Seal()
 	req := RiskInstallRequest{Model: m.Stored(), Source: "alpha.json"}
 
-	_, err = as("").InstallRiskModel(ctx, req)
+	_, err := as("").InstallRiskModel(ctx, req)
 	requireStatus(t, err, http.StatusUnauthorized)
 	_, err = as("deployer-token-0001").InstallRiskModel(ctx, req)
 	requireStatus(t, err, http.StatusForbidden)

@@ -36,11 +36,13 @@ const (
 	MaxJITField = 1024
 )
 
-// jitLimits are the bounds above, for csvbound.
-var jitLimits = csvbound.Limits{Bytes: MaxJITBytes, Rows: MaxJITRows, Columns: MaxJITColumns, Field: MaxJITField}
-
-var jitLimitNames = csvbound.Names{Bytes: "risk.MaxJITBytes", Rows: "risk.MaxJITRows",
-	Columns: "risk.MaxJITColumns", Field: "risk.MaxJITField"}
+// jitBounds are the bounds above, and the names that say where they are
+// set, for csvbound.
+func jitBounds() (csvbound.Limits, csvbound.Names) {
+	return csvbound.Limits{Bytes: MaxJITBytes, Rows: MaxJITRows, Columns: MaxJITColumns, Field: MaxJITField},
+		csvbound.Names{Bytes: "risk.MaxJITBytes", Rows: "risk.MaxJITRows",
+			Columns: "risk.MaxJITColumns", Field: "risk.MaxJITField"}
+}
 
 // MissingColumnsError says which columns the model uses that a data file's
 // header lacks (after the mapping), all at once. It wraps ErrBadCSV.
@@ -164,7 +166,8 @@ func ReadJITWith(r io.Reader, opts ReadOptions) ([]Change, []string, error) {
 }
 
 func readJIT(r io.Reader, opts ReadOptions) ([]Change, []string, error) {
-	cr := csvbound.NewReader("", r, jitLimits, jitLimitNames)
+	limits, names := jitBounds()
+	cr := csvbound.NewReader("", r, limits, names)
 	header, _, err := cr.Read()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: reading header: %w", ErrBadCSV, err)

@@ -33,10 +33,13 @@ const (
 	MaxCSVField = 1024
 )
 
-var csvLimits = csvbound.Limits{Bytes: MaxCSVBytes, Rows: MaxCSVRows, Columns: MaxCSVColumns, Field: MaxCSVField}
-
-var csvLimitNames = csvbound.Names{Bytes: "window.MaxCSVBytes", Rows: "window.MaxCSVRows",
-	Columns: "window.MaxCSVColumns", Field: "window.MaxCSVField"}
+// csvBounds are the bounds above, and the names that say where they are
+// set, for csvbound.
+func csvBounds() (csvbound.Limits, csvbound.Names) {
+	return csvbound.Limits{Bytes: MaxCSVBytes, Rows: MaxCSVRows, Columns: MaxCSVColumns, Field: MaxCSVField},
+		csvbound.Names{Bytes: "window.MaxCSVBytes", Rows: "window.MaxCSVRows",
+			Columns: "window.MaxCSVColumns", Field: "window.MaxCSVField"}
+}
 
 // Column names ReadCSV accepts (case-insensitive).
 var (
@@ -58,7 +61,8 @@ type CSVSource struct {
 // Missing, with the flag (or "no_data") as its Flag. The file is streamed
 // within MaxCSVBytes, MaxCSVRows, MaxCSVColumns and MaxCSVField.
 func ReadCSV(r io.Reader) (*CSVSource, error) {
-	cr := csvbound.NewReader("", r, csvLimits, csvLimitNames)
+	limits, names := csvBounds()
+	cr := csvbound.NewReader("", r, limits, names)
 	header, _, err := cr.Read()
 	if err != nil {
 		return nil, fmt.Errorf("%w: header: %w", ErrCSV, err)
