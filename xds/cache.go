@@ -44,9 +44,9 @@ type typeSnapshot struct {
 	names   []string // sorted
 	// fullState: LDS and CDS responses must carry every subscribed resource.
 	fullState bool
-	// responses are the state-of-the-world answers Sluice's stream handler
+	// answers are the state-of-the-world answers Sluice's stream handler
 	// built from this type snapshot, shared by every stream.
-	responses sharedResponses
+	answers answers
 }
 
 // groupSnapshot is what every proxy of one group receives.
@@ -246,9 +246,6 @@ type group struct {
 	snap         *groupSnapshot
 	watches      map[uint64]*sotwWatch
 	deltaWatches map[uint64]*deltaWatch
-	// moved is closed and replaced whenever the group takes a snapshot;
-	// Sluice's state-of-the-world streams wait on it.
-	moved chan struct{}
 }
 
 // StreamObserver learns, for ACK tracking, when the cache found a stream's
@@ -287,6 +284,7 @@ type Cache struct {
 	mu     sync.Mutex
 	groups map[string]*group
 	nextID uint64
+	onSet  func(key string, snap *groupSnapshot)
 }
 
 var _ cachev3.Cache = (*Cache)(nil)
@@ -310,7 +308,7 @@ func (c *Cache) takeStream(req any) int64 {
 func (c *Cache) groupLocked(key string) *group {
 	g, ok := c.groups[key]
 	if !ok {
-		g = &group{watches: map[uint64]*sotwWatch{}, deltaWatches: map[uint64]*deltaWatch{}, moved: make(chan struct{})}
+		g = &group{watches: map[uint64]*sotwWatch{}, deltaWatches: map[uint64]*deltaWatch{}}
 		c.groups[key] = g
 	}
 	return g
@@ -341,8 +339,9 @@ func (c *Cache) SetGroup(key string, index uint64, res *Resources) (bool, error)
 		snap.reuse(g.snap)
 	}
 	g.snap = snap
-	close(g.moved)
-	g.moved = make(chan struct{})
+	if c.onSet != nil {
+		c.onSet(key, snap)
+	}
 	var current map[*typeSnapshot][]int64
 	if c.observer != nil {
 		current = make(map[*typeSnapshot][]int64, len(snap.types))
@@ -428,14 +427,20 @@ func sameContent(a, b *typeSnapshot) bool {
 	return true
 }
 
-// current returns a group's snapshot (nil if it has none) and a channel
-// closed when the group next takes one.
-func (c *Cache) current(key string) (*groupSnapshot, <-chan struct{}) {
+// current returns a group's snapshot, nil if it has none.
+func (c *Cache) current(key string) *groupSnapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	g := c.groupLocked(key)
-	return g.snap, g.moved
+	if g, ok := c.groups[key]; ok {
+		return g.snap
+	}
+	return nil
 }
+
+// notifyOnSet sets a function called whenever a group takes a snapshot, with
+// the cache's lock held (so in the order the snapshots were taken); it
+// must not block or call into the cache. Set it before use.
+func (c *Cache) notifyOnSet(fn func(key string, snap *groupSnapshot)) { c.onSet = fn }
 
 // Index returns the state index of a group's snapshot, or false.
 func (c *Cache) Index(key string) (uint64, bool) {

@@ -88,8 +88,10 @@ type Server struct {
 	cache   *Cache
 	tracker *Tracker
 	xds     serverv3.Server
-	// nextStream numbers the streams of Sluice's own ADS handler.
+	// nextStream numbers the streams of Sluice's own ADS handler, and hub
+	// finds them when their group's snapshot moves.
 	nextStream atomic.Int64
+	hub        *sotwHub
 
 	mu        sync.Mutex
 	seq       uint64
@@ -145,6 +147,10 @@ func NewServer(ctx context.Context, src Source, opts Options) *Server {
 	}
 	s.tracker = NewTracker(ev)
 	s.cache = NewCache(func(n *core.Node) string { return GroupOf(n).Key() }, s.tracker)
+	if opts.Stream == StreamSluice {
+		s.hub = newSotwHub()
+		s.cache.notifyOnSet(s.hub.moved)
+	}
 	s.xds = serverv3.NewServer(ctx, s.cache, &callbacks{s: s})
 	if opts.Metrics != nil {
 		opts.Metrics.bind(s)
@@ -393,6 +399,11 @@ func (s *Server) Status() Status {
 	}
 	return Status{StateIndex: s.stateIdx, Sequence: s.seq, Builds: s.builds, Groups: groups, LastError: s.lastErr}
 }
+
+// ACKs returns how many responses proxies have accepted from this server;
+// it costs one atomic load, so a caller waiting for a fleet to ACK can
+// poll it before asking Status, which walks every stream.
+func (s *Server) ACKs() uint64 { return s.tracker.acks.Load() }
 
 // Ready reports whether the server has completed a rebuild.
 func (s *Server) Ready() bool { return s.Sequence() > 0 }

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -113,6 +114,9 @@ type Tracker struct {
 	// perGroup counts the open streams of each group.
 	perGroup map[string]int
 	events   TrackerEvents
+	// acks counts accepted responses, for a cheap "has anything been
+	// ACKed since" check (ACKs).
+	acks atomic.Uint64
 }
 
 var _ BatchObserver = (*Tracker)(nil)
@@ -214,8 +218,11 @@ func (t *Tracker) Request(stream int64, typeURL, nonce string, errMsg *string) (
 	t.mu.Unlock()
 	if errMsg != nil && t.events.NACK != nil {
 		t.events.NACK(group, typeURL)
-	} else if errMsg == nil && t.events.ACK != nil {
-		t.events.ACK(typeURL)
+	} else if errMsg == nil {
+		t.acks.Add(1)
+		if t.events.ACK != nil {
+			t.events.ACK(typeURL)
+		}
 	}
 	return false
 }
@@ -230,6 +237,45 @@ func (t *Tracker) Response(stream int64, typeURL, nonce, version string) {
 	t.mu.Unlock()
 	if t.events.Push != nil {
 		t.events.Push(typeURL)
+	}
+}
+
+// flushedType is what one flush of a state-of-the-world stream did for
+// one served type (Tracker.Flushed).
+type flushedType struct {
+	subscribed bool
+	// nonce is the response about to be sent; "" when the stream lacked
+	// nothing, so it is current with the flushed snapshot.
+	nonce string
+}
+
+// Flushed records, under one lock, a flush of a stream from the snapshot
+// at index: Response for each type sent, Current for each other type the
+// stream subscribes to.
+func (t *Tracker) Flushed(stream int64, index uint64, types *[len(servedTypes)]flushedType) {
+	pushed := 0
+	t.mu.Lock()
+	for i, ft := range types {
+		if !ft.subscribed {
+			continue
+		}
+		if ft.nonce == "" {
+			t.currentLocked(stream, servedTypes[i], index)
+			continue
+		}
+		if ta := t.typeOf(stream, servedTypes[i]); ta != nil {
+			ta.pendingNonce, ta.pendingIndex, ta.lastNonce = ft.nonce, index, ft.nonce
+		}
+		pushed++
+	}
+	t.mu.Unlock()
+	if t.events.Push == nil || pushed == 0 {
+		return
+	}
+	for i, ft := range types {
+		if ft.subscribed && ft.nonce != "" {
+			t.events.Push(servedTypes[i])
+		}
 	}
 }
 

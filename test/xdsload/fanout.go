@@ -358,13 +358,17 @@ func runSluice(ctx context.Context, cfg FanoutConfig) (res PathResult, states [2
 	}
 	defer fleet.Close()
 	builds := node.XDS().Status().Builds
+	// Every stream ACKs its four types, then its route once per round.
+	ackBase, ackWant := node.XDS().ACKs(), uint64(4*cfg.Streams)
 	start := time.Now()
 	if err := fleet.Open(sctx, node.XDSAddr(), SplitWeights(0)); err != nil {
 		return res, states, fmt.Errorf("open %d streams: %w", cfg.Streams, err)
 	}
 	res.Sync = time.Since(start)
 	res.SyncBuilds = node.XDS().Status().Builds - builds
-	settled := func(ctx context.Context) error { return sluiceSettled(ctx, node, cfg.Streams) }
+	settled := func(ctx context.Context) error {
+		return sluiceSettled(ctx, node, cfg.Streams, ackBase, ackWant)
+	}
 	if err := settled(sctx); err != nil {
 		return res, states, err
 	}
@@ -376,6 +380,7 @@ func runSluice(ctx context.Context, cfg FanoutConfig) (res PathResult, states [2
 
 	var lastIndex uint64
 	push := func(ctx context.Context, r, split int) (uint64, error) {
+		ackBase, ackWant = node.XDS().ACKs(), uint64(cfg.Streams)
 		t0 := time.Now()
 		ar, err := cl.Apply(ctx, "bench.yaml", BenchServiceYAML(split))
 		if err != nil {
@@ -428,9 +433,18 @@ func withSplit(st *state.State, i int) (*state.State, error) {
 	return next, nil
 }
 
-// sluiceSettled waits until the node's one group has n streams, all synced.
-func sluiceSettled(ctx context.Context, node *server.Node, n int) error {
-	return poll(ctx, 5*time.Millisecond, "server side synced", func() error {
+// sluiceSettled waits until the node's one group has n streams, all
+// synced. Status walks every stream, so it is asked only once the node's
+// ACK count has grown by at least minACKs since acks (then every poll),
+// or every 25th poll: the check itself must not be what the server's CPU
+// time per round measures.
+func sluiceSettled(ctx context.Context, node *server.Node, n int, acks, minACKs uint64) error {
+	polls := 0
+	return poll(ctx, 2*time.Millisecond, "server side synced", func() error {
+		polls++
+		if got := node.XDS().ACKs() - acks; got < minACKs && polls%25 != 0 {
+			return fmt.Errorf("%d ACKs of %d", got, minACKs)
+		}
 		st := node.XDS().Status()
 		if len(st.Groups) != 1 || st.Groups[0].Streams != n || st.Groups[0].Synced != n || len(st.Groups[0].NACKs) > 0 {
 			return fmt.Errorf("groups %+v", st.Groups)
@@ -474,7 +488,7 @@ func restartNode(ctx context.Context, cfg FanoutConfig, node **server.Node, dir 
 		return nil, fmt.Errorf("open %d streams: %w", cfg.Streams, err)
 	}
 	out := &ColdSync{Sync: time.Since(start), Builds: n.XDS().Status().Builds - builds}
-	return out, sluiceSettled(sctx, n, cfg.Streams)
+	return out, sluiceSettled(sctx, n, cfg.Streams, 0, uint64(4*cfg.Streams))
 }
 
 // pushFunc makes round r's change, to split, and returns the version every
