@@ -19,10 +19,11 @@ import (
 // Envoy makes, and a change reaches both.
 func TestEnvoyRoutesTraffic(t *testing.T) { testEnvoyRoutesTraffic(t) }
 
-// TestEnvoyRoutesTrafficSluiceStream is TestEnvoyRoutesTraffic on servers running Sluice's own
-// state-of-the-world stream handler (--xds-stream sluice).
-func TestEnvoyRoutesTrafficSluiceStream(t *testing.T) {
-	testEnvoyRoutesTraffic(t, "--xds-stream", "sluice")
+// TestEnvoyRoutesTrafficGCPStream is TestEnvoyRoutesTraffic on servers
+// running go-control-plane's state-of-the-world stream loop instead of
+// Sluice's own (--xds-stream gcp).
+func TestEnvoyRoutesTrafficGCPStream(t *testing.T) {
+	testEnvoyRoutesTraffic(t, "--xds-stream", "gcp")
 }
 
 func testEnvoyRoutesTraffic(t *testing.T, extra ...string) {

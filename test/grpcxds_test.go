@@ -188,10 +188,11 @@ func checkShare(t testing.TB, got, n int, p float64) {
 // 3-node cluster and two real gRPC backends.
 func TestGRPCClientFollowsRoutes(t *testing.T) { testGRPCClientFollowsRoutes(t) }
 
-// TestGRPCClientFollowsRoutesSluiceStream is TestGRPCClientFollowsRoutes on servers running Sluice's own
-// state-of-the-world stream handler (--xds-stream sluice).
-func TestGRPCClientFollowsRoutesSluiceStream(t *testing.T) {
-	testGRPCClientFollowsRoutes(t, "--xds-stream", "sluice")
+// TestGRPCClientFollowsRoutesGCPStream is TestGRPCClientFollowsRoutes on
+// servers running go-control-plane's state-of-the-world stream loop
+// instead of Sluice's own (--xds-stream gcp).
+func TestGRPCClientFollowsRoutesGCPStream(t *testing.T) {
+	testGRPCClientFollowsRoutes(t, "--xds-stream", "gcp")
 }
 
 func testGRPCClientFollowsRoutes(t *testing.T, extra ...string) {

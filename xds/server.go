@@ -59,8 +59,8 @@ type Options struct {
 	// Translate). It must be pure; tests inject one to count or hold
 	// builds.
 	Translate func(*state.State, Group) (*Resources, error)
-	// Stream picks the state-of-the-world ADS handler: StreamGCP (the
-	// default, go-control-plane's) or StreamSluice (see sotw.go).
+	// Stream picks the state-of-the-world ADS handler: StreamSluice (the
+	// default, see sotw.go) or StreamGCP (go-control-plane's).
 	Stream string
 }
 
@@ -124,7 +124,7 @@ func NewServer(ctx context.Context, src Source, opts Options) *Server {
 		opts.Now = time.Now
 	}
 	if opts.Stream == "" {
-		opts.Stream = StreamGCP
+		opts.Stream = StreamSluice
 	}
 	if opts.Translate == nil {
 		opts.Translate = Translate

@@ -16,9 +16,10 @@ const (
 	// StreamGCP serves state-of-the-world ADS with go-control-plane's
 	// stream loop over the Cache's watches.
 	StreamGCP = "gcp"
-	// StreamSluice serves state-of-the-world ADS with Sluice's own loop:
-	// one wait per stream on its group's snapshot, responses shared by
-	// every stream that needs the same answer.
+	// StreamSluice, the default, serves state-of-the-world ADS with
+	// Sluice's own handler: one reading goroutine per stream, a flush per
+	// stream when its group's snapshot moves, and answers shared, bytes
+	// included, by every stream that needs the same one.
 	StreamSluice = "sluice"
 )
 
@@ -26,12 +27,13 @@ const (
 // than StreamGCP or StreamSluice.
 var ErrUnknownStream = errors.New("xds: unknown stream handler (want gcp or sluice)")
 
-// ParseStream checks a stream handler name; "" is the default (StreamGCP).
+// ParseStream checks a stream handler name; "" is the default
+// (StreamSluice).
 func ParseStream(name string) (string, error) {
 	switch name {
-	case "", StreamGCP:
+	case StreamGCP:
 		return StreamGCP, nil
-	case StreamSluice:
+	case "", StreamSluice:
 		return StreamSluice, nil
 	}
 	return "", fmt.Errorf("%w: %q", ErrUnknownStream, name)

@@ -14,8 +14,13 @@ func sluiceFixture(t *testing.T) *fixture {
 	return newFixtureWith(t, Options{Debounce: time.Millisecond, Stream: StreamSluice})
 }
 
+func gcpFixture(t *testing.T) *fixture {
+	t.Helper()
+	return newFixtureWith(t, Options{Debounce: time.Millisecond, Stream: StreamGCP})
+}
+
 func TestParseStream(t *testing.T) {
-	for in, want := range map[string]string{"": StreamGCP, "gcp": StreamGCP, "sluice": StreamSluice} {
+	for in, want := range map[string]string{"": StreamSluice, "gcp": StreamGCP, "sluice": StreamSluice} {
 		got, err := ParseStream(in)
 		require.NoError(t, err)
 		require.Equal(t, want, got)
@@ -56,8 +61,12 @@ func TestSluiceStreamSharesResponses(t *testing.T) {
 }
 
 // A NACKed response is recorded and not resent; new content is sent.
-func TestSluiceStreamNACK(t *testing.T) {
-	f := sluiceFixture(t)
+func TestSluiceStreamNACK(t *testing.T) { testStreamNACK(t, sluiceFixture(t)) }
+
+// TestGCPStreamNACK is TestSluiceStreamNACK on go-control-plane's loop.
+func TestGCPStreamNACK(t *testing.T) { testStreamNACK(t, gcpFixture(t)) }
+
+func testStreamNACK(t *testing.T, f *fixture) {
 	a := f.stream(t, "n1", "r1")
 	a.send(resource.RouteType, "", "", []string{"grpc_greeter"}, "")
 	rds := a.next(5 * time.Second)
@@ -76,8 +85,13 @@ func TestSluiceStreamNACK(t *testing.T) {
 }
 
 // RDS answers only the requested names; a changed request set is answered.
-func TestSluiceStreamRequestedNames(t *testing.T) {
-	f := sluiceFixture(t)
+func TestSluiceStreamRequestedNames(t *testing.T) { testStreamRequestedNames(t, sluiceFixture(t)) }
+
+// TestGCPStreamRequestedNames is TestSluiceStreamRequestedNames on
+// go-control-plane's loop.
+func TestGCPStreamRequestedNames(t *testing.T) { testStreamRequestedNames(t, gcpFixture(t)) }
+
+func testStreamRequestedNames(t *testing.T, f *fixture) {
 	a := f.stream(t, "n1", "r1")
 	a.send(resource.RouteType, "", "", []string{"nope"}, "")
 	r := a.next(5 * time.Second)

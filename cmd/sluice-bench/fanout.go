@@ -75,7 +75,7 @@ DeltaDiscoveryResponse per stream).`,
 	fl.StringVar(&f.memProfile, "memprofile", "", "write a heap profile of the server once each path's streams are synced to FILE.<path>.<N>")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every round")
 	fl.BoolVar(&f.restart, "restart", true, "after Sluice's rounds, restart the node and time N streams reconnecting at once")
-	fl.StringVar(&f.xdsStream, "xds-stream", "gcp", "the Sluice node's state-of-the-world ADS handler: gcp or sluice")
+	fl.StringVar(&f.xdsStream, "xds-stream", "sluice", "the Sluice node's state-of-the-world ADS handler: sluice (its own) or gcp (go-control-plane's)")
 	fl.BoolVar(&f.oneVersion, "one-version", false, "also run the bare cache with one version on all four types (every change resends every type)")
 	fl.BoolVar(&f.delta, "delta", false, "open delta ADS streams (DeltaAggregatedResources) on every path instead of state-of-the-world ones")
 	return cmd
