@@ -57,8 +57,8 @@ type Config struct {
 	Join string
 	// NonVoter joins as a non-voter.
 	NonVoter bool
-	// XDSStream picks the state-of-the-world ADS handler (xds.StreamSluice,
-	// the default, or xds.StreamGCP).
+	// XDSStream picks the ADS stream handlers, state of the world and
+	// delta (xds.StreamSluice, the default, or xds.StreamGCP).
 	XDSStream string
 	Logger    *slog.Logger
 	// Raft tuning (tests use short timeouts); zero means defaults.

@@ -44,9 +44,10 @@ type typeSnapshot struct {
 	names   []string // sorted
 	// fullState: LDS and CDS responses must carry every subscribed resource.
 	fullState bool
-	// answers are the state-of-the-world answers Sluice's stream handler
-	// built from this type snapshot, shared by every stream.
-	answers answers
+	// answers and deltaAnswers are the answers Sluice's own stream
+	// handlers built from this type snapshot, shared by every stream.
+	answers      answers
+	deltaAnswers deltaAnswers
 }
 
 // groupSnapshot is what every proxy of one group receives.
@@ -199,11 +200,22 @@ func (ts *typeSnapshot) sotwResponse(w *sotwWatch, version string, force bool) *
 
 // deltaResponse builds the incremental answer to a delta watch, or nil.
 func (ts *typeSnapshot) deltaResponse(w *deltaWatch, version string) *deltaResponse {
-	changed, removed := ts.change(w.sub)
-	if len(changed) == 0 && len(removed) == 0 {
+	out, returned := ts.deltaDiff(w.sub, version)
+	if out == nil {
 		return nil
 	}
-	returned := maps.Clone(w.sub.ReturnedResources())
+	return &deltaResponse{req: w.req, resp: out, returned: returned}
+}
+
+// deltaDiff builds the delta response that brings sub up to date with ts
+// (nil when it lacks nothing) and the resource versions sub holds after
+// it; sub's own map is left alone.
+func (ts *typeSnapshot) deltaDiff(sub cachev3.Subscription, version string) (*discovery.DeltaDiscoveryResponse, map[string]string) {
+	changed, removed := ts.change(sub)
+	if len(changed) == 0 && len(removed) == 0 {
+		return nil, nil
+	}
+	returned := maps.Clone(sub.ReturnedResources())
 	if returned == nil {
 		returned = make(map[string]string, len(changed))
 	}
@@ -216,7 +228,7 @@ func (ts *typeSnapshot) deltaResponse(w *deltaWatch, version string) *deltaRespo
 	for _, name := range removed {
 		delete(returned, name)
 	}
-	return &deltaResponse{req: w.req, resp: out, returned: returned}
+	return out, returned
 }
 
 // A watch is registered only while its subscriber lacks nothing; seen is

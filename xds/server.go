@@ -59,8 +59,10 @@ type Options struct {
 	// Translate). It must be pure; tests inject one to count or hold
 	// builds.
 	Translate func(*state.State, Group) (*Resources, error)
-	// Stream picks the state-of-the-world ADS handler: StreamSluice (the
-	// default, see sotw.go) or StreamGCP (go-control-plane's).
+	// Stream picks the ADS stream handlers, state of the world and delta:
+	// StreamSluice (the default, see push.go) or StreamGCP
+	// (go-control-plane's). The per-type discovery services are always
+	// go-control-plane's.
 	Stream string
 }
 
@@ -91,7 +93,7 @@ type Server struct {
 	// nextStream numbers the streams of Sluice's own ADS handler, and hub
 	// finds them when their group's snapshot moves.
 	nextStream atomic.Int64
-	hub        *sotwHub
+	hub        *streamHub
 
 	mu        sync.Mutex
 	seq       uint64
@@ -148,7 +150,7 @@ func NewServer(ctx context.Context, src Source, opts Options) *Server {
 	s.tracker = NewTracker(ev)
 	s.cache = NewCache(func(n *core.Node) string { return GroupOf(n).Key() }, s.tracker)
 	if opts.Stream == StreamSluice {
-		s.hub = newSotwHub()
+		s.hub = newStreamHub()
 		s.cache.notifyOnSet(s.hub.moved)
 	}
 	s.xds = serverv3.NewServer(ctx, s.cache, &callbacks{s: s})

@@ -1,25 +1,29 @@
 package xds
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/grpc/metadata"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-// Stream handlers for state-of-the-world ADS (Options.Stream).
+// ADS stream handlers (Options.Stream).
 const (
-	// StreamGCP serves state-of-the-world ADS with go-control-plane's
-	// stream loop over the Cache's watches.
+	// StreamGCP serves ADS, state of the world and delta, with
+	// go-control-plane's stream loops over the Cache's watches.
 	StreamGCP = "gcp"
-	// StreamSluice, the default, serves state-of-the-world ADS with
-	// Sluice's own handler: one reading goroutine per stream, a flush per
-	// stream when its group's snapshot moves, and answers shared, bytes
-	// included, by every stream that needs the same one.
+	// StreamSluice, the default, serves ADS with Sluice's own handlers:
+	// one reading goroutine per stream, a flush per stream when its
+	// group's snapshot moves, and answers shared, bytes included, by
+	// every stream that needs the same one (push.go).
 	StreamSluice = "sluice"
 )
 
@@ -44,15 +48,11 @@ func ParseStream(name string) (string, error) {
 // negatively here for delta streams).
 const sotwStreamBase = 1 << 40
 
-// adsServer is the ADS service with Sluice's state-of-the-world loop;
-// delta streams stay with go-control-plane.
+// adsServer is the ADS service with Sluice's own handlers, for state of
+// the world (here) and delta streams (incremental.go).
 type adsServer struct {
 	discovery.UnimplementedAggregatedDiscoveryServiceServer
 	s *Server
-}
-
-func (a *adsServer) DeltaAggregatedResources(st discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
-	return a.s.xds.DeltaAggregatedResources(st)
 }
 
 // sotwType is what one stream subscribes to and was sent for one type.
@@ -83,6 +83,59 @@ type sotwType struct {
 // be up to date.
 func (t *sotwType) stale(ts *typeSnapshot) bool {
 	return t.force || t.changed || t.seen != ts
+}
+
+// sotwStream is one state-of-the-world ADS stream (see push.go).
+type sotwStream struct {
+	s  *Server
+	id int64
+	st discovery.AggregatedDiscoveryService_StreamAggregatedResourcesServer
+	// prepared: responses may be written as bytes encoded once for every
+	// stream (the client did not ask for compression).
+	prepared bool
+
+	// group and hg are set by the first request.
+	group string
+	hg    *hubGroup
+
+	pusher // its mu guards types
+	types  [len(servedTypes)]*sotwType
+}
+
+func newSotwStream(s *Server, st discovery.AggregatedDiscoveryService_StreamAggregatedResourcesServer) *sotwStream {
+	ss := &sotwStream{s: s, id: sotwStreamBase + s.nextStream.Add(1), st: st, prepared: uncompressed(st.Context())}
+	ss.pusher.flush = ss.flush
+	return ss
+}
+
+// uncompressed reports whether a stream's requests came without
+// compression, so its responses go out uncompressed: gRPC compresses
+// responses the way the client compressed its requests.
+func uncompressed(ctx context.Context) bool {
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, enc := range md.Get("grpc-encoding") {
+		if enc != "" && enc != "identity" {
+			return false
+		}
+	}
+	return true
+}
+
+// open registers the stream in its group, for ACK tracking and pushes.
+func (ss *sotwStream) open(node *core.Node) {
+	ss.group = GroupOf(node).Key()
+	ss.s.noteRequest(ss.id, node, false)
+	ss.hg = ss.s.hub.join(ss.group, &ss.pusher)
+	ss.hg.start(ss.s.cache.current(ss.group))
+}
+
+// close stops the stream's flushes and forgets it.
+func (ss *sotwStream) close() {
+	ss.stop()
+	if ss.hg != nil {
+		ss.s.hub.leave(ss.group, &ss.pusher)
+		ss.s.streamClosed(ss.id)
+	}
 }
 
 func (a *adsServer) StreamAggregatedResources(st discovery.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
@@ -168,3 +221,45 @@ func (t *sotwType) subscribe(req []string) {
 
 // fullStateType reports whether servedTypes[i] is LDS or CDS.
 func fullStateType(i int) bool { return i == 0 || i == 2 }
+
+// flush sends every subscribed type whose answer changed for this stream
+// since it was last flushed, and records in one tracker call what was
+// sent and what is known to be current.
+func (ss *sotwStream) flush() error {
+	snap := ss.hg.snap.Load()
+	if snap == nil {
+		return nil // no snapshot (the group's build failed): send nothing
+	}
+	var sends [len(servedTypes)]*answer
+	var flushed [len(servedTypes)]flushedType
+	ss.mu.Lock()
+	for i, t := range ss.types {
+		ts := snap.typeAt(i)
+		if t == nil || ts == nil {
+			continue
+		}
+		flushed[i].subscribed = true
+		if !t.stale(ts) {
+			continue
+		}
+		a := ts.answer(snap.version, i, t)
+		t.seen, t.changed = ts, false
+		if t.sentOnce && a.hash == t.sent && !t.force {
+			continue
+		}
+		t.sent, t.sentOnce, t.force = a.hash, true, false
+		sends[i], flushed[i].nonce = a, a.resp.Nonce
+	}
+	ss.mu.Unlock()
+	ss.s.tracker.Flushed(ss.id, snap.index, &flushed)
+	for _, a := range sends {
+		if a == nil {
+			continue
+		}
+		if err := a.enc.send(ss.st, a.resp, ss.prepared); err != nil {
+			ss.s.log.Debug("xds write failed", "stream", ss.id, "group", ss.group, "err", err)
+			return err
+		}
+	}
+	return nil
+}

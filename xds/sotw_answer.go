@@ -9,6 +9,7 @@ import (
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -21,23 +22,29 @@ type answer struct {
 	// hash identifies the names and contents the response carries; a
 	// stream that was sent an answer with the same hash lacks nothing.
 	hash uint64
-
-	once sync.Once
-	msg  grpc.PreparedMsg
-	err  error // from encoding msg; the stream then sends resp
+	enc  encodedOnce
 }
 
-// send writes the answer to a stream: the bytes encoded once, unless the
-// stream's responses are compressed (so per stream) or encoding failed.
-func (a *answer) send(ss *sotwStream) error {
-	if !ss.prepared {
-		return ss.st.Send(a.resp)
+// encodedOnce is a response's bytes on the wire, encoded by the first
+// stream that sends it and written as they are by every other.
+type encodedOnce struct {
+	once sync.Once
+	msg  grpc.PreparedMsg
+	err  error // from encoding msg; streams then send the message
+}
+
+// send writes m to st: the bytes encoded once when prepared (st's
+// responses are not compressed, so every stream's bytes are the same),
+// else m itself, encoded by gRPC for st.
+func (e *encodedOnce) send(st grpc.ServerStream, m proto.Message, prepared bool) error {
+	if !prepared {
+		return st.SendMsg(m)
 	}
-	a.once.Do(func() { a.err = a.msg.Encode(ss.st, a.resp) })
-	if a.err != nil {
-		return ss.st.Send(a.resp)
+	e.once.Do(func() { e.err = e.msg.Encode(st, m) })
+	if e.err != nil {
+		return st.SendMsg(m)
 	}
-	return ss.st.SendMsg(&a.msg)
+	return st.SendMsg(&e.msg)
 }
 
 // answers holds the answers built from a type snapshot for one version,

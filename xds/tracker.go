@@ -255,17 +255,22 @@ type flushedType struct {
 func (t *Tracker) Flushed(stream int64, index uint64, types *[len(servedTypes)]flushedType) {
 	pushed := 0
 	t.mu.Lock()
+	s, ok := t.streams[stream]
 	for i, ft := range types {
-		if !ft.subscribed {
+		if !ok || !ft.subscribed {
 			continue
+		}
+		ta := s.served[i]
+		if ta == nil {
+			ta = t.typeOf(stream, servedTypes[i])
 		}
 		if ft.nonce == "" {
-			t.currentLocked(stream, servedTypes[i], index)
+			if ta.pendingNonce == "" && !ta.nacked && index > ta.current {
+				ta.current = index
+			}
 			continue
 		}
-		if ta := t.typeOf(stream, servedTypes[i]); ta != nil {
-			ta.pendingNonce, ta.pendingIndex, ta.lastNonce = ft.nonce, index, ft.nonce
-		}
+		ta.pendingNonce, ta.pendingIndex, ta.lastNonce = ft.nonce, index, ft.nonce
 		pushed++
 	}
 	t.mu.Unlock()

@@ -56,9 +56,9 @@ serving xds.Translate of the same states, each with a fleet of its own:
 a bare go-control-plane SnapshotCache with a version per type (a round
 bumps the routes' version only), and a floor server that writes one
 pre-marshalled DiscoveryResponse to every open stream. With --delta every
-stream speaks delta ADS instead (Sluice and the bare cache through
-go-control-plane's delta server, the floor writing one pre-marshalled
-DeltaDiscoveryResponse per stream).`,
+stream speaks delta ADS instead (Sluice through its own delta handler, the
+bare cache through go-control-plane's delta server, the floor writing one
+pre-marshalled DeltaDiscoveryResponse per stream).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runFanout(cmd, f) },
 	}
@@ -75,7 +75,7 @@ DeltaDiscoveryResponse per stream).`,
 	fl.StringVar(&f.memProfile, "memprofile", "", "write a heap profile of the server once each path's streams are synced to FILE.<path>.<N>")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every round")
 	fl.BoolVar(&f.restart, "restart", true, "after Sluice's rounds, restart the node and time N streams reconnecting at once")
-	fl.StringVar(&f.xdsStream, "xds-stream", "sluice", "the Sluice node's state-of-the-world ADS handler: sluice (its own) or gcp (go-control-plane's)")
+	fl.StringVar(&f.xdsStream, "xds-stream", "sluice", "the Sluice node's ADS stream handlers, state of the world and delta: sluice (its own) or gcp (go-control-plane's)")
 	fl.BoolVar(&f.oneVersion, "one-version", false, "also run the bare cache with one version on all four types (every change resends every type)")
 	fl.BoolVar(&f.delta, "delta", false, "open delta ADS streams (DeltaAggregatedResources) on every path instead of state-of-the-world ones")
 	return cmd
@@ -276,7 +276,11 @@ func writeTable(w io.Writer, env environment, results []*xdsload.FanoutResult) {
 	fmt.Fprintf(w, "(%d CPUs, %s, %d streams per connection, %d services, client in %s)\n",
 		env.CPUs, env.GoVersion, env.ConnsPer, env.Services, map[bool]string{true: "this process", false: "a child process"}[env.ClientInProcess])
 	if env.Delta {
-		fmt.Fprintln(w, "delta ADS streams: Sluice and bare through go-control-plane's delta server (--xds-stream applies to state of the world only);")
+		if env.XDSStream == "gcp" {
+			fmt.Fprintln(w, "delta ADS streams: Sluice and bare through go-control-plane's delta server;")
+		} else {
+			fmt.Fprintln(w, "delta ADS streams: Sluice through its own delta handler, bare through go-control-plane's delta server;")
+		}
 		fmt.Fprintln(w, "version: system_version_info (Sluice: the Raft index; bare: the routes' version); per-resource versions are content hashes")
 		fmt.Fprintln(w, "bare: go-control-plane SnapshotCache, a version per type; floor: one pre-marshalled delta response written to every stream;")
 	} else {

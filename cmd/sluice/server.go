@@ -103,7 +103,7 @@ cluster with a temporary data directory on the default local ports.`,
 	f.BoolVar(&cfg.Bootstrap, "bootstrap", false, "start a new cluster with this node as its first voter")
 	f.StringVar(&cfg.Join, "join", "", "API address of an existing member to join")
 	f.BoolVar(&cfg.NonVoter, "nonvoter", false, "with --join: join as a non-voter (serves xDS and reads, does not vote)")
-	f.StringVar(&cfg.XDSStream, "xds-stream", xds.StreamSluice, "state-of-the-world ADS stream handler: sluice (Sluice's own: responses encoded once and shared across streams) or gcp (go-control-plane's)")
+	f.StringVar(&cfg.XDSStream, "xds-stream", xds.StreamSluice, "ADS stream handlers, state of the world and delta: sluice (Sluice's own: answers computed and encoded once, shared across streams) or gcp (go-control-plane's)")
 	f.BoolVar(&dev, "dev", false, "single-node cluster with a temporary data directory on local default ports")
 	f.DurationVar(&cfg.Raft.HeartbeatTimeout, "raft-heartbeat-timeout", 0, "Raft heartbeat timeout: a follower campaigns after 1-2x this without hearing from the leader (default 300ms)")
 	f.DurationVar(&cfg.Raft.ElectionTimeout, "raft-election-timeout", 0, "Raft election timeout (default 300ms)")

@@ -50,9 +50,8 @@ type FanoutConfig struct {
 	// version of this benchmark did: one version on all four types, so
 	// every change resends every type (FanoutResult.OneVersion).
 	OneVersion bool
-	// XDSStream picks the Sluice node's state-of-the-world ADS handler
-	// (server.Config.XDSStream; default go-control-plane's). Delta streams
-	// are always served by go-control-plane's delta handler.
+	// XDSStream picks the Sluice node's ADS stream handlers, state of the
+	// world and delta (server.Config.XDSStream; default Sluice's own).
 	XDSStream string
 	// Delta says that NewFleet's streams speak delta ADS (Options.Delta);
 	// the bare path then counts delta watches. OneVersion cannot be
@@ -436,13 +435,14 @@ func withSplit(st *state.State, i int) (*state.State, error) {
 // sluiceSettled waits until the node's one group has n streams, all
 // synced. Status walks every stream, so it is asked only once the node's
 // ACK count has grown by at least minACKs since acks (then every poll),
-// or every 25th poll: the check itself must not be what the server's CPU
-// time per round measures.
+// or every 250th poll (half a second) in case the count is not the one
+// expected: the check itself must not be what the server's CPU time per
+// round measures.
 func sluiceSettled(ctx context.Context, node *server.Node, n int, acks, minACKs uint64) error {
 	polls := 0
 	return poll(ctx, 2*time.Millisecond, "server side synced", func() error {
 		polls++
-		if got := node.XDS().ACKs() - acks; got < minACKs && polls%25 != 0 {
+		if got := node.XDS().ACKs() - acks; got < minACKs && polls%250 != 0 {
 			return fmt.Errorf("%d ACKs of %d", got, minACKs)
 		}
 		st := node.XDS().Status()

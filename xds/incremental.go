@@ -1,0 +1,257 @@
+package xds
+
+import (
+	"errors"
+	"io"
+	"maps"
+	"strconv"
+	"sync"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Sluice's own delta (incremental) ADS handler. A delta response depends
+// on what the stream already holds, so it cannot simply be shared by
+// name set as state-of-the-world answers are. But the streams of a group
+// mostly hold the same thing: they subscribed the same way and were sent
+// the same answers. A stream whose resource versions are exactly those a
+// shared answer left it with (or none yet) is answered from a table on
+// the type snapshot keyed by (that answer, its subscription), so the diff
+// and the encoding happen once for all such streams, and the versions map
+// is shared. A stream that departs from that (it sent initial versions,
+// or unsubscribed something) gets its own map and its own diffs, as
+// go-control-plane's delta server would compute them. Subscriptions are
+// go-control-plane's stream.Subscription, so the protocol's rules
+// (legacy wildcard, explicit "*", unsubscribing under a wildcard) are
+// its.
+
+// incrementalStream is one delta ADS stream (see push.go).
+type incrementalStream struct {
+	s        *Server
+	id       int64
+	st       discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesServer
+	prepared bool // as sotwStream.prepared
+
+	group string
+	hg    *hubGroup
+
+	pusher // its mu guards types and nonces
+	types  [len(servedTypes)]*deltaType
+	nonces uint64 // numbers the stream's own answers
+}
+
+// deltaType is what a delta stream subscribes to and holds for one type.
+type deltaType struct {
+	sub stream.Subscription
+	key string // answerKey of sub
+	// own is set once sub's resource versions are the stream's own;
+	// until then they are from's next versions (read only), or empty
+	// while from is nil.
+	own  bool
+	from *deltaAnswer
+	// seen and changed are as for sotwType.
+	seen    *typeSnapshot
+	changed bool
+}
+
+func newIncrementalStream(s *Server, st discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) *incrementalStream {
+	ds := &incrementalStream{s: s, id: -(sotwStreamBase + s.nextStream.Add(1)), st: st, prepared: uncompressed(st.Context())}
+	ds.pusher.flush = ds.flush
+	return ds
+}
+
+func (a *adsServer) DeltaAggregatedResources(st discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
+	ds := newIncrementalStream(a.s, st)
+	defer ds.close()
+	for {
+		req, err := st.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) || st.Context().Err() != nil {
+				return nil
+			}
+			return err
+		}
+		push, err := ds.request(req)
+		if err != nil {
+			return err
+		}
+		if push {
+			ds.schedule()
+		}
+	}
+}
+
+func (ds *incrementalStream) open(node *core.Node) {
+	ds.group = GroupOf(node).Key()
+	ds.s.noteRequest(ds.id, node, true)
+	ds.hg = ds.s.hub.join(ds.group, &ds.pusher)
+	ds.hg.start(ds.s.cache.current(ds.group))
+}
+
+func (ds *incrementalStream) close() {
+	ds.stop()
+	if ds.hg != nil {
+		ds.s.hub.leave(ds.group, &ds.pusher)
+		ds.s.streamClosed(ds.id)
+	}
+}
+
+// request applies one delta request and reports whether the stream must
+// be flushed: a type's first request, or one that subscribes or
+// unsubscribes names. An ACK or NACK alone changes nothing to send: the
+// versions a response carries count as held once it is sent, as on
+// go-control-plane's delta server.
+func (ds *incrementalStream) request(req *discovery.DeltaDiscoveryRequest) (bool, error) {
+	if ds.hg == nil {
+		if req.GetNode() == nil {
+			return false, status.Error(codes.InvalidArgument, "xds: the first request of a stream must carry the node")
+		}
+		ds.open(req.GetNode())
+	}
+	var errMsg *string
+	if d := req.GetErrorDetail(); d != nil {
+		msg := nackMessage(d.GetMessage())
+		errMsg = &msg
+		ds.s.log.Warn("proxy rejected config (delta NACK)", "stream", ds.id, "group", ds.group,
+			"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "nonce", req.GetResponseNonce(), "detail", msg)
+	}
+	ds.s.tracker.Request(ds.id, req.GetTypeUrl(), req.GetResponseNonce(), errMsg)
+	i := servedIndex(req.GetTypeUrl())
+	if i < 0 {
+		return false, nil
+	}
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	t := ds.types[i]
+	if t == nil {
+		t = &deltaType{sub: stream.NewDeltaSubscription(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), req.GetInitialResourceVersions(), true)}
+		ds.types[i] = t
+		t.own = len(t.sub.ReturnedResources()) > 0
+	} else {
+		if len(req.GetResourceNamesSubscribe()) == 0 && len(req.GetResourceNamesUnsubscribe()) == 0 {
+			return false, nil
+		}
+		if len(req.GetResourceNamesUnsubscribe()) > 0 && !t.own {
+			// Unsubscribing edits the versions map: make it the stream's.
+			t.sub.SetReturnedResources(maps.Clone(t.sub.ReturnedResources()))
+			t.own, t.from = true, nil
+		}
+		t.sub.UpdateResourceSubscriptions(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
+	}
+	t.key = answerKey(t.sub.IsWildcard(), t.sub.SubscribedResources())
+	t.changed = true
+	return true, nil
+}
+
+// flush sends each subscribed type what the stream lacks of the group's
+// newest snapshot, recording it as sotwStream.flush does.
+func (ds *incrementalStream) flush() error {
+	snap := ds.hg.snap.Load()
+	if snap == nil {
+		return nil
+	}
+	var sends [len(servedTypes)]*deltaAnswer
+	var flushed [len(servedTypes)]flushedType
+	ds.mu.Lock()
+	for i, t := range ds.types {
+		ts := snap.typeAt(i)
+		if t == nil || ts == nil {
+			continue
+		}
+		flushed[i].subscribed = true
+		if !t.changed && t.seen == ts {
+			continue
+		}
+		var a *deltaAnswer
+		if t.own {
+			ds.nonces++
+			a = ts.ownDeltaAnswer(snap.version, i, &t.sub, ds.nonces)
+		} else {
+			a = ts.sharedDeltaAnswer(snap.version, i, t)
+		}
+		t.seen, t.changed = ts, false
+		if a.resp == nil {
+			continue
+		}
+		t.sub.SetReturnedResources(a.next)
+		if !t.own {
+			t.from = a
+		}
+		sends[i], flushed[i].nonce = a, a.resp.Nonce
+	}
+	ds.mu.Unlock()
+	ds.s.tracker.Flushed(ds.id, snap.index, &flushed)
+	for _, a := range sends {
+		if a == nil {
+			continue
+		}
+		if err := a.enc.send(ds.st, a.resp, ds.prepared && a.shared); err != nil {
+			ds.s.log.Debug("xds write failed", "stream", ds.id, "group", ds.group, "err", err)
+			return err
+		}
+	}
+	return nil
+}
+
+// deltaAnswer is a delta response and the resource versions a stream
+// holds once sent it; resp is nil when there was nothing to send. A
+// shared answer's next map is read by every stream it was sent to and
+// written by none.
+type deltaAnswer struct {
+	resp   *discovery.DeltaDiscoveryResponse
+	next   map[string]string
+	shared bool
+	enc    encodedOnce
+}
+
+// deltaAnswers holds a type snapshot's shared delta answers for one
+// version.
+type deltaAnswers struct {
+	mu      sync.Mutex
+	version string
+	byFrom  map[deltaFrom]*deltaAnswer
+	seq     uint64 // numbers the answers' nonces
+}
+
+// deltaFrom is what a stream sharing answers holds: the versions a shared
+// answer left it with (none when nil), and its subscription.
+type deltaFrom struct {
+	from *deltaAnswer
+	key  string
+}
+
+// sharedDeltaAnswer returns the answer for every stream holding what t
+// holds, building it from t on first use.
+func (ts *typeSnapshot) sharedDeltaAnswer(version string, typ int, t *deltaType) *deltaAnswer {
+	da := &ts.deltaAnswers
+	da.mu.Lock()
+	defer da.mu.Unlock()
+	if da.version != version {
+		da.version, da.byFrom = version, map[deltaFrom]*deltaAnswer{}
+	}
+	k := deltaFrom{from: t.from, key: t.key}
+	if a, ok := da.byFrom[k]; ok {
+		return a
+	}
+	a := &deltaAnswer{shared: true}
+	if a.resp, a.next = ts.deltaDiff(&t.sub, version); a.resp != nil {
+		da.seq++
+		a.resp.Nonce = version + "-" + strconv.Itoa(typ) + "-d" + strconv.FormatUint(da.seq, 10)
+	}
+	da.byFrom[k] = a
+	return a
+}
+
+// ownDeltaAnswer builds the answer for one stream with versions of its
+// own; n numbers it among the stream's own answers.
+func (ts *typeSnapshot) ownDeltaAnswer(version string, typ int, sub *stream.Subscription, n uint64) *deltaAnswer {
+	a := &deltaAnswer{}
+	if a.resp, a.next = ts.deltaDiff(sub, version); a.resp != nil {
+		a.resp.Nonce = version + "-" + strconv.Itoa(typ) + "-o" + strconv.FormatUint(n, 10)
+	}
+	return a
+}
