@@ -45,6 +45,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// byType returns a function counting on vec by type, with the counters of
+// the served types looked up once: it runs for every response and ACK.
+func byType(vec *prometheus.CounterVec) func(typeURL string) {
+	var served [len(servedTypes)]prometheus.Counter
+	for i, url := range servedTypes {
+		served[i] = vec.WithLabelValues(shortType(url))
+	}
+	return func(typeURL string) {
+		if i := servedIndex(typeURL); i >= 0 {
+			served[i].Inc()
+			return
+		}
+		vec.WithLabelValues(shortType(typeURL)).Inc()
+	}
+}
+
 // bind registers gauges that read the server's live state at scrape time.
 func (m *Metrics) bind(s *Server) {
 	m.reg.MustRegister(&liveCollector{s: s})

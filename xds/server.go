@@ -143,8 +143,7 @@ func NewServer(ctx context.Context, src Source, opts Options) *Server {
 	}
 	ev := TrackerEvents{}
 	if m := opts.Metrics; m != nil {
-		ev.Push = func(t string) { m.pushes.WithLabelValues(shortType(t)).Inc() }
-		ev.ACK = func(t string) { m.acks.WithLabelValues(shortType(t)).Inc() }
+		ev.Push, ev.ACK = byType(m.pushes), byType(m.acks)
 		ev.NACK = func(g, t string) { m.nacks.WithLabelValues(g, shortType(t)).Inc() }
 	}
 	s.tracker = NewTracker(ev)

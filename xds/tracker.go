@@ -42,37 +42,39 @@ type streamInfo struct {
 	served [len(servedTypes)]*typeAck
 }
 
-// synced reports whether the stream holds state index or newer for every
-// type it subscribes to, with nothing in flight and nothing rejected.
-func (s *streamInfo) synced(index uint64) bool {
-	if len(s.types) == 0 {
-		return false
-	}
-	for _, t := range s.types {
-		if t.pendingNonce != "" || t.nacked || t.current < index {
-			return false
-		}
-	}
-	return true
-}
-
-// minCurrent is the oldest state index any of the stream's types holds;
-// 0 while anything is in flight or rejected.
-func (s *streamInfo) minCurrent() uint64 {
-	if len(s.types) == 0 {
-		return 0
-	}
+// summarise adds the stream to its group's status in one pass over its
+// types: it is synced when it holds the group's snapshot index or newer
+// for every type it subscribes to, with nothing in flight and nothing
+// rejected; the oldest index it holds counts toward AckedIndex (0 while
+// anything is in flight or rejected); and its NACKs.
+func (s *streamInfo) summarise(g *GroupStatus) {
+	synced, busy := len(s.types) > 0, false
 	var m uint64
 	first := true
-	for _, t := range s.types {
-		if t.pendingNonce != "" || t.nacked {
-			return 0
+	for url, ta := range s.types {
+		if ta.nacked {
+			g.NACKs = append(g.NACKs, NACK{Group: s.group, NodeID: s.nodeID, Stream: s.id, TypeURL: url, Index: ta.nackIndex, Message: ta.nackMsg})
 		}
-		if first || t.current < m {
-			m, first = t.current, false
+		if ta.pendingNonce != "" || ta.nacked {
+			synced, busy = false, true
+			continue
+		}
+		if ta.current < g.SnapshotIndex {
+			synced = false
+		}
+		if first || ta.current < m {
+			m, first = ta.current, false
 		}
 	}
-	return m
+	if synced {
+		g.Synced++
+	}
+	if busy || len(s.types) == 0 {
+		m = 0
+	}
+	if m < g.AckedIndex {
+		g.AckedIndex = m
+	}
 }
 
 // NACK describes a rejection by a proxy.
@@ -329,17 +331,7 @@ func (t *Tracker) Groups(snapshotIndex func(group string) uint64) []GroupStatus 
 		if s.proxyless {
 			g.Proxyless++
 		}
-		if s.synced(g.SnapshotIndex) {
-			g.Synced++
-		}
-		if m := s.minCurrent(); m < g.AckedIndex {
-			g.AckedIndex = m
-		}
-		for url, ta := range s.types {
-			if ta.nacked {
-				g.NACKs = append(g.NACKs, NACK{Group: s.group, NodeID: s.nodeID, Stream: s.id, TypeURL: url, Index: ta.nackIndex, Message: ta.nackMsg})
-			}
-		}
+		s.summarise(g)
 	}
 	out := make([]GroupStatus, 0, len(byKey))
 	for _, g := range byKey {
