@@ -8,7 +8,7 @@ import (
 	"slices"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc/codes"
@@ -108,17 +108,18 @@ func newSotwStream(s *Server, st discovery.AggregatedDiscoveryService_StreamAggr
 	return ss
 }
 
-// uncompressed reports whether a stream's requests came without
-// compression, so its responses go out uncompressed: gRPC compresses
-// responses the way the client compressed its requests.
+// uncompressed reports whether gRPC writes a stream's responses without
+// compression, so the bytes of an answer encoded once are right for it.
+// gRPC compresses responses the way the client compressed its requests,
+// when the server knows that compressor; it says so on the stream's
+// transport. Where it cannot tell, the answer is no (encode per stream).
 func uncompressed(ctx context.Context) bool {
-	md, _ := metadata.FromIncomingContext(ctx)
-	for _, enc := range md.Get("grpc-encoding") {
-		if enc != "" && enc != "identity" {
-			return false
-		}
+	st, ok := grpc.ServerTransportStreamFromContext(ctx).(interface{ SendCompress() string })
+	if !ok {
+		return false
 	}
-	return true
+	c := st.SendCompress()
+	return c == "" || c == "identity"
 }
 
 // open registers the stream in its group, for ACK tracking and pushes.

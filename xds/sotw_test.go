@@ -100,3 +100,22 @@ func testStreamRequestedNames(t *testing.T, f *fixture) {
 	r = a.next(5 * time.Second)
 	require.Len(t, r.Resources, 1)
 }
+
+// Streams of the own handler write answers as bytes encoded once: the
+// transport tells the handler its responses are not compressed.
+func TestSluiceStreamWritesPreparedBytes(t *testing.T) {
+	f := sluiceFixture(t)
+	a := f.stream(t, "n1", "r1")
+	a.send(resource.ClusterType, "", "", nil, "")
+	a.next(5 * time.Second)
+	snap := f.srv.cache.current("c/r1/")
+	ts := snap.typeAt(servedIndex(resource.ClusterType))
+	ts.answers.mu.Lock()
+	defer ts.answers.mu.Unlock()
+	ans := ts.answers.bySub["*"]
+	require.NotNil(t, ans)
+	var encoded bool
+	ans.enc.once.Do(func() { encoded = true })
+	require.False(t, encoded, "the answer was encoded for the wire")
+	require.NoError(t, ans.enc.err)
+}

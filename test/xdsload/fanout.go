@@ -366,7 +366,7 @@ func runSluice(ctx context.Context, cfg FanoutConfig) (res PathResult, states [2
 	res.Sync = time.Since(start)
 	res.SyncBuilds = node.XDS().Status().Builds - builds
 	settled := func(ctx context.Context) error {
-		return sluiceSettled(ctx, node, cfg.Streams, ackBase, ackWant)
+		return sluiceSettled(ctx, node, cfg.Streams, ackBase, ackWant, false)
 	}
 	if err := settled(sctx); err != nil {
 		return res, states, err
@@ -392,8 +392,15 @@ func runSluice(ctx context.Context, cfg FanoutConfig) (res PathResult, states [2
 		lastIndex = ar.Index
 		return ar.Index, nil
 	}
-	if err := runRounds(ctx, cfg, fleet, &res, log, push, settled); err != nil {
+	quick := func(ctx context.Context) error {
+		return sluiceSettled(ctx, node, cfg.Streams, ackBase, ackWant, true)
+	}
+	if err := runRounds(ctx, cfg, fleet, &res, log, push, quick); err != nil {
 		return res, states, err
+	}
+	// Every stream synced at the last round's index, nothing rejected.
+	if err := settled(sctx); err != nil {
+		return res, states, fmt.Errorf("after the rounds: %w", err)
 	}
 	res.Memory.After = readMemory()
 	if cfg.Restart {
@@ -433,17 +440,21 @@ func withSplit(st *state.State, i int) (*state.State, error) {
 }
 
 // sluiceSettled waits until the node's one group has n streams, all
-// synced. Status walks every stream, so it is asked only once the node's
-// ACK count has grown by at least minACKs since acks (then every poll),
-// or every 250th poll (half a second) in case the count is not the one
-// expected: the check itself must not be what the server's CPU time per
-// round measures.
-func sluiceSettled(ctx context.Context, node *server.Node, n int, acks, minACKs uint64) error {
+// synced, with no NACK, once the node's ACK count has grown by at least
+// minACKs since acks. Status walks every stream, so between rounds
+// (quick) only the ACK count is read, as the floor's settle check does;
+// Status is then asked only if the count has not grown enough within
+// half a second. The rounds' server CPU time must not measure the check.
+func sluiceSettled(ctx context.Context, node *server.Node, n int, acks, minACKs uint64, quick bool) error {
 	polls := 0
 	return poll(ctx, 2*time.Millisecond, "server side synced", func() error {
 		polls++
-		if got := node.XDS().ACKs() - acks; got < minACKs && polls%250 != 0 {
+		got := node.XDS().ACKs() - acks
+		if got < minACKs && polls%250 != 0 {
 			return fmt.Errorf("%d ACKs of %d", got, minACKs)
+		}
+		if quick && got >= minACKs {
+			return nil
 		}
 		st := node.XDS().Status()
 		if len(st.Groups) != 1 || st.Groups[0].Streams != n || st.Groups[0].Synced != n || len(st.Groups[0].NACKs) > 0 {
@@ -488,7 +499,7 @@ func restartNode(ctx context.Context, cfg FanoutConfig, node **server.Node, dir 
 		return nil, fmt.Errorf("open %d streams: %w", cfg.Streams, err)
 	}
 	out := &ColdSync{Sync: time.Since(start), Builds: n.XDS().Status().Builds - builds}
-	return out, sluiceSettled(sctx, n, cfg.Streams, 0, uint64(4*cfg.Streams))
+	return out, sluiceSettled(sctx, n, cfg.Streams, 0, uint64(4*cfg.Streams), false)
 }
 
 // pushFunc makes round r's change, to split, and returns the version every
