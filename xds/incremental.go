@@ -80,7 +80,7 @@ func (a *adsServer) DeltaAggregatedResources(st discovery.AggregatedDiscoverySer
 			return err
 		}
 		if push {
-			ds.schedule()
+			ds.flushNow()
 		}
 	}
 }

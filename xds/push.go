@@ -1,19 +1,22 @@
 package xds
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Sluice's own ADS handlers (sotw.go, incremental.go) share one way of
-// pushing: each stream's handler goroutine only reads requests; when the
-// stream must be written to (a request changed what it subscribes to, or
-// its group's snapshot moved) a flush runs, on a goroutine of its own,
-// that compares what the stream holds with the group's newest snapshot
-// and writes the difference. At most one flush runs per stream at a
-// time, so a proxy that stops reading holds up only its own stream, and
-// a reason to flush that arrives during a flush makes it go round again,
-// so none is lost.
+// pushing: each stream's handler goroutine reads requests; when the
+// stream must be written to, a flush compares what the stream holds with
+// the group's newest snapshot and writes the difference. After a request
+// that changed what the stream subscribes to, the handler flushes itself
+// (flushNow); when the group's snapshot moves, the streams' flushes run
+// on a few workers (flushBatch). At most one flush runs per stream at a
+// time, a reason to flush that arrives during a flush makes it go round
+// again, so none is lost, and a proxy that stops reading holds up only
+// its own stream.
 
 // pusher runs one stream's flushes. Its mu also guards the stream's
 // subscriptions, which the handler goroutine writes and flushes read.
@@ -27,39 +30,54 @@ type pusher struct {
 	done     sync.WaitGroup // the flush loop, if any
 }
 
-// schedule makes sure a flush starts after this call: it starts a flush
-// loop, or marks the running one to go round again.
-func (p *pusher) schedule() {
+// claim makes sure a flush starts after this call: it reports true when
+// the caller must run the flush loop (p.loop), false when one runs
+// already (it will go round again) or the stream is closed.
+func (p *pusher) claim() bool {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.closed {
-		p.mu.Unlock()
-		return
+		return false
 	}
 	if p.flushing {
 		p.dirty = true
-		p.mu.Unlock()
-		return
+		return false
 	}
 	p.flushing = true
 	p.done.Add(1)
-	p.mu.Unlock()
-	go p.loop()
+	return true
 }
 
-// loop flushes until no new reason to flush arrived meanwhile. A write
-// error ends it: gRPC ends the stream with it, so the handler's read
-// fails too.
+// flushNow runs a flush on the calling goroutine, the stream's handler
+// after a request, unless one runs already. The handler is not reading
+// meanwhile, as a handler that writes its own answers would not be.
+func (p *pusher) flushNow() {
+	if p.claim() {
+		p.loop()
+	}
+}
+
+// loop flushes until no new reason to flush arrived meanwhile, or the
+// stream closed. A write error ends it: gRPC ends the stream with it, so
+// the handler's read fails too.
 func (p *pusher) loop() {
 	defer p.done.Done()
 	for {
-		err := p.flush()
 		p.mu.Lock()
-		if err != nil || !p.dirty || p.closed {
-			p.flushing, p.dirty = false, false
+		if p.closed {
+			p.flushing = false
 			p.mu.Unlock()
 			return
 		}
 		p.dirty = false
+		p.mu.Unlock()
+		err := p.flush()
+		p.mu.Lock()
+		if err != nil || !p.dirty {
+			p.flushing = false
+			p.mu.Unlock()
+			return
+		}
 		p.mu.Unlock()
 	}
 }
@@ -127,8 +145,8 @@ func (h *streamHub) leave(key string, p *pusher) {
 
 // moved is the cache's hook: a group took snap, so every stream of the
 // group is flushed from it. The cache calls it with its lock held, so
-// snapshots arrive in the order the group took them; it only starts
-// flushes, never waits for one.
+// snapshots arrive in the order the group took them; it only claims the
+// streams' flushes and hands them to a flushBatch, never waits for one.
 func (h *streamHub) moved(key string, snap *groupSnapshot) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -137,7 +155,55 @@ func (h *streamHub) moved(key string, snap *groupSnapshot) {
 		return
 	}
 	hg.snap.Store(snap)
+	batch := make([]*pusher, 0, len(hg.streams))
 	for p := range hg.streams {
-		p.schedule()
+		if p.claim() {
+			batch = append(batch, p)
+		}
+	}
+	if len(batch) > 0 {
+		go flushBatch(batch, runtime.GOMAXPROCS(0))
+	}
+}
+
+// flushStall is how long a flushBatch waits with no flush finished
+// before it adds a worker: a flush that does not finish is blocked on a
+// proxy that does not read.
+const flushStall = 20 * time.Millisecond
+
+// flushBatch runs the claimed flush loops of a snapshot move on a few
+// workers, as many as there are CPUs to start with, instead of a
+// goroutine per stream. A worker stuck on a proxy that does not read
+// must not hold up the others, so whenever no flush has finished for
+// flushStall another worker joins; a stuck stream costs one worker, as
+// it would cost its own goroutine.
+func flushBatch(batch []*pusher, workers int) {
+	var next, finished atomic.Int64
+	work := func() {
+		for i := next.Add(1) - 1; i < int64(len(batch)); i = next.Add(1) - 1 {
+			batch[i].loop()
+			finished.Add(1)
+		}
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(work)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	tick := time.NewTicker(flushStall)
+	defer tick.Stop()
+	last := int64(-1)
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+			if n := finished.Load(); n == last && next.Load() < int64(len(batch)) {
+				wg.Go(work)
+			} else {
+				last = n
+			}
+		}
 	}
 }

@@ -155,7 +155,7 @@ func (a *adsServer) StreamAggregatedResources(st discovery.AggregatedDiscoverySe
 			return err
 		}
 		if push {
-			ss.schedule()
+			ss.flushNow()
 		}
 	}
 }
