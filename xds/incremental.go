@@ -1,17 +1,12 @@
 package xds
 
 import (
-	"errors"
-	"io"
 	"maps"
 	"strconv"
 	"sync"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // Sluice's own delta (incremental) ADS handler. A delta response depends
@@ -31,17 +26,10 @@ import (
 
 // incrementalStream is one delta ADS stream (see push.go).
 type incrementalStream struct {
-	s        *Server
-	id       int64
-	st       discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesServer
-	prepared bool // as sotwStream.prepared
-
-	group string
-	hg    *hubGroup
-
-	pusher // its mu guards types and nonces
-	types  [len(servedTypes)]*deltaType
-	nonces uint64 // numbers the stream's own answers
+	streamCore // its mu guards types and nonces
+	st         discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesServer
+	types      [len(servedTypes)]*deltaType
+	nonces     uint64 // numbers the stream's own answers
 }
 
 // deltaType is what a delta stream subscribes to and holds for one type.
@@ -58,46 +46,11 @@ type deltaType struct {
 	changed bool
 }
 
-func newIncrementalStream(s *Server, st discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) *incrementalStream {
-	ds := &incrementalStream{s: s, id: -(sotwStreamBase + s.nextStream.Add(1)), st: st, prepared: uncompressed(st.Context())}
-	ds.pusher.flush = ds.flush
-	return ds
-}
-
 func (a *adsServer) DeltaAggregatedResources(st discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
-	ds := newIncrementalStream(a.s, st)
+	ds := &incrementalStream{st: st}
+	ds.init(a.s, -(sotwStreamBase + a.s.nextStream.Add(1)), true, st.Context(), ds.flush)
 	defer ds.close()
-	for {
-		req, err := st.Recv()
-		if err != nil {
-			if errors.Is(err, io.EOF) || st.Context().Err() != nil {
-				return nil
-			}
-			return err
-		}
-		push, err := ds.request(req)
-		if err != nil {
-			return err
-		}
-		if push {
-			ds.flushNow()
-		}
-	}
-}
-
-func (ds *incrementalStream) open(node *core.Node) {
-	ds.group = GroupOf(node).Key()
-	ds.s.noteRequest(ds.id, node, true)
-	ds.hg = ds.s.hub.join(ds.group, &ds.pusher)
-	ds.hg.start(ds.s.cache.current(ds.group))
-}
-
-func (ds *incrementalStream) close() {
-	ds.stop()
-	if ds.hg != nil {
-		ds.s.hub.leave(ds.group, &ds.pusher)
-		ds.s.streamClosed(ds.id)
-	}
+	return serve(&ds.streamCore, st.Recv, ds.request)
 }
 
 // request applies one delta request and reports whether the stream must
@@ -106,20 +59,11 @@ func (ds *incrementalStream) close() {
 // versions a response carries count as held once it is sent, as on
 // go-control-plane's delta server.
 func (ds *incrementalStream) request(req *discovery.DeltaDiscoveryRequest) (bool, error) {
-	if ds.hg == nil {
-		if req.GetNode() == nil {
-			return false, status.Error(codes.InvalidArgument, "xds: the first request of a stream must carry the node")
-		}
-		ds.open(req.GetNode())
+	if err := ds.openWith(req.GetNode()); err != nil {
+		return false, err
 	}
-	var errMsg *string
-	if d := req.GetErrorDetail(); d != nil {
-		msg := nackMessage(d.GetMessage())
-		errMsg = &msg
-		ds.s.log.Warn("proxy rejected config (delta NACK)", "stream", ds.id, "group", ds.group,
-			"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "nonce", req.GetResponseNonce(), "detail", msg)
-	}
-	ds.s.tracker.Request(ds.id, req.GetTypeUrl(), req.GetResponseNonce(), errMsg)
+	// Delta has no stale requests: each answers its own nonce.
+	ds.s.recordAnswer(ds.id, ds.group, req, true)
 	i := servedIndex(req.GetTypeUrl())
 	if i < 0 {
 		return false, nil

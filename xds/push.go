@@ -1,10 +1,17 @@
 package xds
 
 import (
+	"context"
+	"errors"
+	"io"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Sluice's own ADS handlers (sotw.go, incremental.go) share one way of
@@ -17,6 +24,76 @@ import (
 // time, a reason to flush that arrives during a flush makes it go round
 // again, so none is lost, and a proxy that stops reading holds up only
 // its own stream.
+
+// streamCore is what both own handlers keep for a stream besides its
+// subscriptions: who it is, its group, and its pushing.
+type streamCore struct {
+	s     *Server
+	id    int64
+	delta bool
+	ctx   context.Context // the stream's
+	// prepared: answers may be written as bytes encoded once for every
+	// stream (uncompressed).
+	prepared bool
+
+	// group and hg are set by the first request (openWith).
+	group string
+	hg    *hubGroup
+
+	pusher
+}
+
+func (c *streamCore) init(s *Server, id int64, delta bool, ctx context.Context, flush func() error) {
+	c.s, c.id, c.delta, c.ctx, c.prepared = s, id, delta, ctx, uncompressed(ctx)
+	c.pusher.flush = flush
+}
+
+// openWith registers the stream in its group on its first request, for
+// ACK tracking and pushes; that request must carry the node.
+func (c *streamCore) openWith(node *core.Node) error {
+	if c.hg != nil {
+		return nil
+	}
+	if node == nil {
+		return status.Error(codes.InvalidArgument, "xds: the first request of a stream must carry the node")
+	}
+	c.group = GroupOf(node).Key()
+	c.s.noteRequest(c.id, node, c.delta)
+	c.hg = c.s.hub.join(c.group, &c.pusher)
+	c.hg.start(c.s.cache.current(c.group))
+	return nil
+}
+
+// close stops the stream's flushes and forgets it.
+func (c *streamCore) close() {
+	c.stop()
+	if c.hg != nil {
+		c.s.hub.leave(c.group, &c.pusher)
+		c.s.streamClosed(c.id)
+	}
+}
+
+// serve is a stream handler's loop: read a request, apply it, flush when
+// it asks for one, until the client ends the stream (nil) or reading
+// fails.
+func serve[R any](c *streamCore, recv func() (R, error), apply func(R) (bool, error)) error {
+	for {
+		req, err := recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) || c.ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		push, err := apply(req)
+		if err != nil {
+			return err
+		}
+		if push {
+			c.flushNow()
+		}
+	}
+}
 
 // pusher runs one stream's flushes. Its mu also guards the stream's
 // subscriptions, which the handler goroutine writes and flushes read.

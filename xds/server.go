@@ -18,6 +18,7 @@ import (
 	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
 	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -427,15 +428,8 @@ func (c *callbacks) OnStreamClosed(id int64, _ *core.Node) { c.s.streamClosed(id
 
 func (c *callbacks) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) error {
 	c.s.noteRequest(id, req.GetNode(), false)
-	var errMsg *string
-	if d := req.GetErrorDetail(); d != nil {
-		msg := nackMessage(d.GetMessage())
-		errMsg = &msg
-		c.s.log.Warn("proxy rejected config (NACK)", "stream", id, "group", GroupOf(req.GetNode()).Key(),
-			"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "nonce", req.GetResponseNonce(), "detail", msg)
-	}
 	// A stale request never reaches the cache: noting it would leak.
-	if stale := c.s.tracker.Request(id, req.GetTypeUrl(), req.GetResponseNonce(), errMsg); !stale {
+	if stale := c.s.recordAnswer(id, GroupOf(req.GetNode()).Key(), req, false); !stale {
 		c.s.cache.NoteStream(req, id)
 	}
 	return nil
@@ -458,14 +452,7 @@ func (c *callbacks) OnDeltaStreamClosed(id int64, _ *core.Node) { c.s.streamClos
 func (c *callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {
 	id = deltaStream(id)
 	c.s.noteRequest(id, req.GetNode(), true)
-	var errMsg *string
-	if d := req.GetErrorDetail(); d != nil {
-		msg := nackMessage(d.GetMessage())
-		errMsg = &msg
-		c.s.log.Warn("proxy rejected config (delta NACK)", "stream", id, "group", GroupOf(req.GetNode()).Key(),
-			"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "nonce", req.GetResponseNonce(), "detail", msg)
-	}
-	c.s.tracker.Request(id, req.GetTypeUrl(), req.GetResponseNonce(), errMsg)
+	c.s.recordAnswer(id, GroupOf(req.GetNode()).Key(), req, true)
 	c.s.cache.NoteStream(req, id)
 	return nil
 }
@@ -479,6 +466,29 @@ func (c *callbacks) OnFetchRequest(context.Context, *discovery.DiscoveryRequest)
 }
 
 func (c *callbacks) OnFetchResponse(*discovery.DiscoveryRequest, *discovery.DiscoveryResponse) {}
+
+// answerRequest is what state-of-the-world and delta requests share for
+// ACK tracking.
+type answerRequest interface {
+	GetNode() *core.Node
+	GetTypeUrl() string
+	GetResponseNonce() string
+	GetErrorDetail() *statuspb.Status
+}
+
+// recordAnswer tells the tracker what a request answers (an ACK, or a
+// NACK, which is logged) and reports whether it is stale: it names a
+// nonce other than the last one sent for its type.
+func (s *Server) recordAnswer(stream int64, group string, req answerRequest, delta bool) (stale bool) {
+	var errMsg *string
+	if d := req.GetErrorDetail(); d != nil {
+		msg := nackMessage(d.GetMessage())
+		errMsg = &msg
+		s.log.Warn("proxy rejected config (NACK)", "stream", stream, "group", group, "delta", delta,
+			"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "nonce", req.GetResponseNonce(), "detail", msg)
+	}
+	return s.tracker.Request(stream, req.GetTypeUrl(), req.GetResponseNonce(), errMsg)
+}
 
 // maxNACKMessage bounds how much of a proxy's error message is kept: it
 // is stored per stream and type and shown in status and hold reasons.

@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/grpc"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // ADS stream handlers (Options.Stream).
@@ -87,25 +83,9 @@ func (t *sotwType) stale(ts *typeSnapshot) bool {
 
 // sotwStream is one state-of-the-world ADS stream (see push.go).
 type sotwStream struct {
-	s  *Server
-	id int64
-	st discovery.AggregatedDiscoveryService_StreamAggregatedResourcesServer
-	// prepared: responses may be written as bytes encoded once for every
-	// stream (the client did not ask for compression).
-	prepared bool
-
-	// group and hg are set by the first request.
-	group string
-	hg    *hubGroup
-
-	pusher // its mu guards types
-	types  [len(servedTypes)]*sotwType
-}
-
-func newSotwStream(s *Server, st discovery.AggregatedDiscoveryService_StreamAggregatedResourcesServer) *sotwStream {
-	ss := &sotwStream{s: s, id: sotwStreamBase + s.nextStream.Add(1), st: st, prepared: uncompressed(st.Context())}
-	ss.pusher.flush = ss.flush
-	return ss
+	streamCore // its mu guards types
+	st         discovery.AggregatedDiscoveryService_StreamAggregatedResourcesServer
+	types      [len(servedTypes)]*sotwType
 }
 
 // uncompressed reports whether gRPC writes a stream's responses without
@@ -122,42 +102,11 @@ func uncompressed(ctx context.Context) bool {
 	return c == "" || c == "identity"
 }
 
-// open registers the stream in its group, for ACK tracking and pushes.
-func (ss *sotwStream) open(node *core.Node) {
-	ss.group = GroupOf(node).Key()
-	ss.s.noteRequest(ss.id, node, false)
-	ss.hg = ss.s.hub.join(ss.group, &ss.pusher)
-	ss.hg.start(ss.s.cache.current(ss.group))
-}
-
-// close stops the stream's flushes and forgets it.
-func (ss *sotwStream) close() {
-	ss.stop()
-	if ss.hg != nil {
-		ss.s.hub.leave(ss.group, &ss.pusher)
-		ss.s.streamClosed(ss.id)
-	}
-}
-
 func (a *adsServer) StreamAggregatedResources(st discovery.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
-	ss := newSotwStream(a.s, st)
+	ss := &sotwStream{st: st}
+	ss.init(a.s, sotwStreamBase+a.s.nextStream.Add(1), false, st.Context(), ss.flush)
 	defer ss.close()
-	for {
-		req, err := st.Recv()
-		if err != nil {
-			if errors.Is(err, io.EOF) || st.Context().Err() != nil {
-				return nil
-			}
-			return err
-		}
-		push, err := ss.request(req)
-		if err != nil {
-			return err
-		}
-		if push {
-			ss.flushNow()
-		}
-	}
+	return serve(&ss.streamCore, st.Recv, ss.request)
 }
 
 // request applies one discovery request to the stream's subscriptions and
@@ -165,20 +114,10 @@ func (a *adsServer) StreamAggregatedResources(st discovery.AggregatedDiscoverySe
 // changed what it asks for. An ACK that repeats the subscription needs
 // nothing.
 func (ss *sotwStream) request(req *discovery.DiscoveryRequest) (push bool, err error) {
-	if ss.hg == nil {
-		if req.GetNode() == nil {
-			return false, status.Error(codes.InvalidArgument, "xds: the first request of a stream must carry the node")
-		}
-		ss.open(req.GetNode())
+	if err := ss.openWith(req.GetNode()); err != nil {
+		return false, err
 	}
-	var errMsg *string
-	if d := req.GetErrorDetail(); d != nil {
-		msg := nackMessage(d.GetMessage())
-		errMsg = &msg
-		ss.s.log.Warn("proxy rejected config (NACK)", "stream", ss.id, "group", ss.group,
-			"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "nonce", req.GetResponseNonce(), "detail", msg)
-	}
-	if stale := ss.s.tracker.Request(ss.id, req.GetTypeUrl(), req.GetResponseNonce(), errMsg); stale {
+	if stale := ss.s.recordAnswer(ss.id, ss.group, req, false); stale {
 		return false, nil
 	}
 	i := servedIndex(req.GetTypeUrl())
