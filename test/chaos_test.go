@@ -55,11 +55,11 @@ const chaosBakes = "[{weight: 20, bake: 2s}, {weight: 50, bake: 2s}, {weight: 80
 func newChaosEnv(t *testing.T, services ...string) *chaosEnv {
 	var mu sync.Mutex
 	var procs []*proc
-	links := newRaftLinks(t, func(port int) string {
+	links := newRaftLinks(t, func(local, remote int) string {
 		mu.Lock()
 		ps := slices.Clone(procs)
 		mu.Unlock()
-		return portOwner(ps, port)
+		return portOwner(ps, local, remote)
 	})
 	prepare := func(p *proc) {
 		mu.Lock()

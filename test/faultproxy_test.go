@@ -25,7 +25,9 @@ type raftLinks struct {
 	mu      sync.Mutex
 	proxies map[string]*linkProxy // by target node id
 	cut     map[[2]string]bool    // {from, to}, both orders stored
-	owner   func(port int) string // node id owning a local port, or ""
+	// owner is the node id owning the socket with local port local and
+	// remote port remote (the dialling end of an accepted connection), or "".
+	owner func(local, remote int) string
 }
 
 // linkProxy forwards one node's Raft port.
@@ -36,7 +38,7 @@ type linkProxy struct {
 	conns  map[net.Conn]string // accepted conn -> source node id
 }
 
-func newRaftLinks(t testing.TB, owner func(port int) string) *raftLinks {
+func newRaftLinks(t testing.TB, owner func(local, remote int) string) *raftLinks {
 	return &raftLinks{t: t, proxies: map[string]*linkProxy{}, cut: map[[2]string]bool{}, owner: owner}
 }
 
@@ -65,7 +67,7 @@ func (l *raftLinks) serve(lp *linkProxy, p *proc) {
 }
 
 func (l *raftLinks) pipe(lp *linkProxy, c net.Conn, upstream string) {
-	from := l.owner(c.RemoteAddr().(*net.TCPAddr).Port)
+	from := l.owner(c.RemoteAddr().(*net.TCPAddr).Port, c.LocalAddr().(*net.TCPAddr).Port)
 	l.mu.Lock()
 	// A connection whose source is unknown is refused while any link is
 	// cut: a partition must not leak through a failed lookup.
@@ -120,12 +122,13 @@ func (l *raftLinks) heal() {
 	l.mu.Unlock()
 }
 
-// portOwner returns which of procs owns the local TCP port: it finds the
-// socket's inode in /proc/net/tcp and the process holding that inode
+// portOwner returns which of procs owns the TCP socket from local port
+// local to remote port remote: it finds the socket's inode in
+// /proc/net/tcp and the process holding that inode
 // among the procs' file descriptors. "" when none does (a closed socket,
 // another process).
-func portOwner(procs []*proc, port int) string {
-	inode := socketInode(port)
+func portOwner(procs []*proc, local, remote int) string {
+	inode := socketInode(local, remote)
 	if inode == "" {
 		return ""
 	}
@@ -149,18 +152,22 @@ func portOwner(procs []*proc, port int) string {
 	return ""
 }
 
-// socketInode finds the inode of the IPv4 socket bound to local port.
-func socketInode(port int) string {
+// socketInode finds the inode of the IPv4 socket with local port local
+// connected to remote port remote. Both ports are matched: one local port
+// number can be in use by several sockets to different peers (another
+// node's connection elsewhere included), and taking the first would let
+// a cut link through under the wrong owner.
+func socketInode(local, remote int) string {
 	f, err := os.Open("/proc/net/tcp")
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
-	suffix := fmt.Sprintf(":%04X", port)
+	localSuffix, remoteSuffix := fmt.Sprintf(":%04X", local), fmt.Sprintf(":%04X", remote)
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 10 || !strings.HasSuffix(fields[1], suffix) {
+		if len(fields) < 10 || !strings.HasSuffix(fields[1], localSuffix) || !strings.HasSuffix(fields[2], remoteSuffix) {
 			continue
 		}
 		if _, err := strconv.Atoi(fields[9]); err == nil {
