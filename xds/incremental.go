@@ -28,12 +28,13 @@ import (
 type incrementalStream struct {
 	streamCore // its mu guards types and nonces
 	st         discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesServer
-	types      [len(servedTypes)]*deltaType
-	nonces     uint64 // numbers the stream's own answers
+	types      [len(servedTypes)]deltaType // in the stream, as sotwStream's
+	nonces     uint64                      // numbers the stream's own answers
 }
 
 // deltaType is what a delta stream subscribes to and holds for one type.
 type deltaType struct {
+	on  bool // the stream has asked for the type
 	sub stream.Subscription
 	key string // answerKey of sub
 	// own is set once sub's resource versions are the stream's own;
@@ -63,17 +64,16 @@ func (ds *incrementalStream) request(req *discovery.DeltaDiscoveryRequest) (bool
 		return false, err
 	}
 	// Delta has no stale requests: each answers its own nonce.
-	ds.s.recordAnswer(ds.id, ds.group, req, true)
+	ds.recordAnswer(req)
 	i := servedIndex(req.GetTypeUrl())
 	if i < 0 {
 		return false, nil
 	}
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
-	t := ds.types[i]
-	if t == nil {
-		t = &deltaType{sub: stream.NewDeltaSubscription(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), req.GetInitialResourceVersions(), true)}
-		ds.types[i] = t
+	t := &ds.types[i]
+	if !t.on {
+		*t = deltaType{on: true, sub: stream.NewDeltaSubscription(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), req.GetInitialResourceVersions(), true)}
 		t.own = len(t.sub.ReturnedResources()) > 0
 	} else {
 		if len(req.GetResourceNamesSubscribe()) == 0 && len(req.GetResourceNamesUnsubscribe()) == 0 {
@@ -101,9 +101,9 @@ func (ds *incrementalStream) flush() error {
 	var sends [len(servedTypes)]*deltaAnswer
 	var flushed [len(servedTypes)]flushedType
 	ds.mu.Lock()
-	for i, t := range ds.types {
-		ts := snap.typeAt(i)
-		if t == nil || ts == nil {
+	for i := range ds.types {
+		t, ts := &ds.types[i], snap.typeAt(i)
+		if !t.on || ts == nil {
 			continue
 		}
 		flushed[i].subscribed = true
@@ -128,7 +128,7 @@ func (ds *incrementalStream) flush() error {
 		sends[i], flushed[i].nonce = a, a.resp.Nonce
 	}
 	ds.mu.Unlock()
-	ds.s.tracker.Flushed(ds.id, snap.index, &flushed)
+	ds.flushed(snap.index, &flushed)
 	for _, a := range sends {
 		if a == nil {
 			continue

@@ -36,9 +36,12 @@ type streamCore struct {
 	// stream (uncompressed).
 	prepared bool
 
-	// group and hg are set by the first request (openWith).
-	group string
-	hg    *hubGroup
+	// group, hg and tracked are set by the first request (openWith);
+	// tracked is the stream's record in the tracker, kept so that
+	// requests and flushes need no lookup by id.
+	group   string
+	hg      *hubGroup
+	tracked *streamInfo
 
 	pusher
 }
@@ -59,9 +62,20 @@ func (c *streamCore) openWith(node *core.Node) error {
 	}
 	c.group = GroupOf(node).Key()
 	c.s.noteRequest(c.id, node, c.delta)
+	c.tracked = c.s.tracker.entry(c.id)
 	c.hg = c.s.hub.join(c.group, &c.pusher)
 	c.hg.start(c.s.cache.current(c.group))
 	return nil
+}
+
+// recordAnswer is Server.recordAnswer on the stream's kept record.
+func (c *streamCore) recordAnswer(req answerRequest) (stale bool) {
+	return c.s.tracker.requestOn(c.tracked, req.GetTypeUrl(), req.GetResponseNonce(), c.s.nackOf(c.id, c.group, req, c.delta))
+}
+
+// flushed records a flush from the snapshot at index (Tracker.flushed).
+func (c *streamCore) flushed(index uint64, types *[len(servedTypes)]flushedType) {
+	c.s.tracker.flushed(c.tracked, index, types)
 }
 
 // close stops the stream's flushes and forgets it.

@@ -478,16 +478,23 @@ type answerRequest interface {
 
 // recordAnswer tells the tracker what a request answers (an ACK, or a
 // NACK, which is logged) and reports whether it is stale: it names a
-// nonce other than the last one sent for its type.
+// nonce other than the last one sent for its type. The own handlers do
+// the same on the record they keep (streamCore.recordAnswer).
 func (s *Server) recordAnswer(stream int64, group string, req answerRequest, delta bool) (stale bool) {
-	var errMsg *string
-	if d := req.GetErrorDetail(); d != nil {
-		msg := nackMessage(d.GetMessage())
-		errMsg = &msg
-		s.log.Warn("proxy rejected config (NACK)", "stream", stream, "group", group, "delta", delta,
-			"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "nonce", req.GetResponseNonce(), "detail", msg)
+	return s.tracker.Request(stream, req.GetTypeUrl(), req.GetResponseNonce(), s.nackOf(stream, group, req, delta))
+}
+
+// nackOf returns, logged, the message of a request that rejects config
+// (a NACK), and nil for any other request.
+func (s *Server) nackOf(stream int64, group string, req answerRequest, delta bool) *string {
+	d := req.GetErrorDetail()
+	if d == nil {
+		return nil
 	}
-	return s.tracker.Request(stream, req.GetTypeUrl(), req.GetResponseNonce(), errMsg)
+	msg := nackMessage(d.GetMessage())
+	s.log.Warn("proxy rejected config (NACK)", "stream", stream, "group", group, "delta", delta,
+		"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "nonce", req.GetResponseNonce(), "detail", msg)
+	return &msg
 }
 
 // maxNACKMessage bounds how much of a proxy's error message is kept: it

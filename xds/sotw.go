@@ -54,6 +54,8 @@ type adsServer struct {
 // sotwType is what one stream subscribes to and was sent for one type.
 // The stream's mu guards it.
 type sotwType struct {
+	// on is set once the stream has asked for the type.
+	on       bool
 	wildcard bool
 	// req is the resource names of the last request as received, to tell
 	// cheaply that an ACK repeats the subscription; names is the same set.
@@ -85,7 +87,10 @@ func (t *sotwType) stale(ts *typeSnapshot) bool {
 type sotwStream struct {
 	streamCore // its mu guards types
 	st         discovery.AggregatedDiscoveryService_StreamAggregatedResourcesServer
-	types      [len(servedTypes)]*sotwType
+	// types are held in the stream, not behind pointers: a flush of
+	// every stream reads each one's types, and one allocation keeps
+	// them on neighbouring cache lines.
+	types [len(servedTypes)]sotwType
 }
 
 // uncompressed reports whether gRPC writes a stream's responses without
@@ -117,7 +122,7 @@ func (ss *sotwStream) request(req *discovery.DiscoveryRequest) (push bool, err e
 	if err := ss.openWith(req.GetNode()); err != nil {
 		return false, err
 	}
-	if stale := ss.s.recordAnswer(ss.id, ss.group, req, false); stale {
+	if stale := ss.recordAnswer(req); stale {
 		return false, nil
 	}
 	i := servedIndex(req.GetTypeUrl())
@@ -126,10 +131,9 @@ func (ss *sotwStream) request(req *discovery.DiscoveryRequest) (push bool, err e
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	t := ss.types[i]
-	if t == nil {
-		t = &sotwType{}
-		ss.types[i] = t
+	t := &ss.types[i]
+	if !t.on {
+		t.on = true
 		// LDS and CDS with no names are wildcard subscriptions.
 		t.wildcard = len(req.GetResourceNames()) == 0 && fullStateType(i)
 		t.changed = true
@@ -173,9 +177,9 @@ func (ss *sotwStream) flush() error {
 	var sends [len(servedTypes)]*answer
 	var flushed [len(servedTypes)]flushedType
 	ss.mu.Lock()
-	for i, t := range ss.types {
-		ts := snap.typeAt(i)
-		if t == nil || ts == nil {
+	for i := range ss.types {
+		t, ts := &ss.types[i], snap.typeAt(i)
+		if !t.on || ts == nil {
 			continue
 		}
 		flushed[i].subscribed = true
@@ -191,7 +195,7 @@ func (ss *sotwStream) flush() error {
 		sends[i], flushed[i].nonce = a, a.resp.Nonce
 	}
 	ss.mu.Unlock()
-	ss.s.tracker.Flushed(ss.id, snap.index, &flushed)
+	ss.flushed(snap.index, &flushed)
 	for _, a := range sends {
 		if a == nil {
 			continue

@@ -38,8 +38,11 @@ type streamInfo struct {
 	since     time.Time
 	types     map[string]*typeAck
 	// served holds the entries of types for the served types by position
-	// in servedTypes, so the per-watch bookkeeping skips hashing URLs.
-	served [len(servedTypes)]*typeAck
+	// in servedTypes, so the per-watch bookkeeping skips hashing URLs;
+	// they point into servedAcks, which keeps them in the stream's own
+	// allocation (a flush of every stream touches each one's).
+	served     [len(servedTypes)]*typeAck
+	servedAcks [len(servedTypes)]typeAck
 }
 
 // summarise adds the stream to its group's status in one pass over its
@@ -178,17 +181,34 @@ func (t *Tracker) typeOf(stream int64, typeURL string) *typeAck {
 	if !ok {
 		return nil
 	}
+	return s.typeAck(typeURL)
+}
+
+// entry returns a stream's record (nil if it is not open), for a handler
+// that keeps it so that its requests and flushes skip the lookup by id.
+// Writing to a record after Close is harmless: nothing reads it again.
+func (t *Tracker) entry(stream int64) *streamInfo {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.streams[stream]
+}
+
+// typeAck returns the stream's entry for a type, creating it; the
+// tracker's lock must be held.
+func (s *streamInfo) typeAck(typeURL string) *typeAck {
 	i := servedIndex(typeURL)
 	if i >= 0 && s.served[i] != nil {
 		return s.served[i]
+	}
+	if i >= 0 {
+		ta := &s.servedAcks[i]
+		s.types[typeURL], s.served[i] = ta, ta
+		return ta
 	}
 	ta, ok := s.types[typeURL]
 	if !ok {
 		ta = &typeAck{}
 		s.types[typeURL] = ta
-	}
-	if i >= 0 {
-		s.served[i] = ta
 	}
 	return ta
 }
@@ -199,7 +219,22 @@ func (t *Tracker) typeOf(stream int64, typeURL string) *typeAck {
 // the last one sent, so a state-of-the-world server ignores it.
 func (t *Tracker) Request(stream int64, typeURL, nonce string, errMsg *string) (stale bool) {
 	t.mu.Lock()
-	ta := t.typeOf(stream, typeURL)
+	return t.request(t.streams[stream], typeURL, nonce, errMsg)
+}
+
+// requestOn is Request on a record the caller kept (entry).
+func (t *Tracker) requestOn(s *streamInfo, typeURL, nonce string, errMsg *string) (stale bool) {
+	t.mu.Lock()
+	return t.request(s, typeURL, nonce, errMsg)
+}
+
+// request is Request on s (nil when the stream is not open); it is called
+// with the tracker's lock held and releases it.
+func (t *Tracker) request(s *streamInfo, typeURL, nonce string, errMsg *string) (stale bool) {
+	var ta *typeAck
+	if s != nil {
+		ta = s.typeAck(typeURL)
+	}
 	if ta != nil && ta.lastNonce != "" && nonce != ta.lastNonce {
 		stale = true
 	}
@@ -207,7 +242,6 @@ func (t *Tracker) Request(stream int64, typeURL, nonce string, errMsg *string) (
 		t.mu.Unlock()
 		return stale
 	}
-	group := t.streams[stream].group
 	ta.pendingNonce = ""
 	if errMsg != nil {
 		ta.nacked, ta.nackIndex, ta.nackMsg = true, ta.pendingIndex, *errMsg
@@ -219,7 +253,7 @@ func (t *Tracker) Request(stream int64, typeURL, nonce string, errMsg *string) (
 	}
 	t.mu.Unlock()
 	if errMsg != nil && t.events.NACK != nil {
-		t.events.NACK(group, typeURL)
+		t.events.NACK(s.group, typeURL) // group is fixed at Open
 	} else if errMsg == nil {
 		t.acks.Add(1)
 		if t.events.ACK != nil {
@@ -243,7 +277,7 @@ func (t *Tracker) Response(stream int64, typeURL, nonce, version string) {
 }
 
 // flushedType is what one flush of a state-of-the-world stream did for
-// one served type (Tracker.Flushed).
+// one served type (Tracker.flushed).
 type flushedType struct {
 	subscribed bool
 	// nonce is the response about to be sent; "" when the stream lacked
@@ -251,20 +285,19 @@ type flushedType struct {
 	nonce string
 }
 
-// Flushed records, under one lock, a flush of a stream from the snapshot
-// at index: Response for each type sent, Current for each other type the
-// stream subscribes to.
-func (t *Tracker) Flushed(stream int64, index uint64, types *[len(servedTypes)]flushedType) {
+// flushed records, under one lock, a flush of a stream (its record, from
+// entry; nil if it was not open) from the snapshot at index: Response for
+// each type sent, Current for each other type the stream subscribes to.
+func (t *Tracker) flushed(s *streamInfo, index uint64, types *[len(servedTypes)]flushedType) {
 	pushed := 0
 	t.mu.Lock()
-	s, ok := t.streams[stream]
 	for i, ft := range types {
-		if !ok || !ft.subscribed {
+		if s == nil || !ft.subscribed {
 			continue
 		}
 		ta := s.served[i]
 		if ta == nil {
-			ta = t.typeOf(stream, servedTypes[i])
+			ta = s.typeAck(servedTypes[i])
 		}
 		if ft.nonce == "" {
 			if ta.pendingNonce == "" && !ta.nacked && index > ta.current {
