@@ -41,13 +41,15 @@ type Source interface {
 
 // Options tune a Server. Zero values take the documented defaults.
 type Options struct {
-	// Debounce is how long a rebuild waits for more changes after the
-	// first one (default 5ms); MaxDelay bounds the wait (default 100ms).
+	// Debounce is the quiet period (default 5ms): a change after one is
+	// built at once, a change closer to the last rebuild waits until no
+	// other came for Debounce, and at most MaxDelay (default 100ms).
 	Debounce time.Duration
 	MaxDelay time.Duration
 	Logger   *slog.Logger
 	Metrics  *Metrics // may be nil
-	// Now is the clock used for stream bookkeeping (default time.Now).
+	// Now is the clock used for stream bookkeeping and for telling
+	// whether a change follows a quiet period (default time.Now).
 	Now func() time.Time
 	// Creds secure the port (TLS, or mutual TLS when they require client
 	// certificates); nil serves plaintext.
@@ -213,38 +215,54 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	}
 }
 
-// Run rebuilds snapshots whenever the state changes, until ctx ends.
+// Run rebuilds snapshots whenever the state changes, until ctx ends. A
+// change that comes after a quiet period (no rebuild for Debounce) is
+// built at once: a release step or a rollback is one command and should
+// not wait. A change that follows a rebuild closer than that is part of a
+// burst, and the burst is debounced: built once it has been quiet for
+// Debounce, or MaxDelay after its first change.
 func (s *Server) Run(ctx context.Context) {
 	ch, cancel := s.src.Subscribe()
 	defer cancel()
 	s.rebuild()
+	last := s.opts.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ch:
 		}
-		// Debounce: wait for a quiet period, but never longer than MaxDelay.
-		deadline := time.NewTimer(s.opts.MaxDelay)
-		quiet := time.NewTimer(s.opts.Debounce)
-	wait:
-		for {
-			select {
-			case <-ctx.Done():
-				deadline.Stop()
-				quiet.Stop()
-				return
-			case <-ch:
-				quiet.Reset(s.opts.Debounce)
-			case <-quiet.C:
-				break wait
-			case <-deadline.C:
-				break wait
-			}
+		if s.opts.Now().Sub(last) >= s.opts.Debounce {
+			s.rebuild()
+			last = s.opts.Now()
+			continue
 		}
-		deadline.Stop()
-		quiet.Stop()
+		if !s.debounce(ctx, ch) {
+			return
+		}
 		s.rebuild()
+		last = s.opts.Now()
+	}
+}
+
+// debounce waits for a quiet period of Debounce after the latest change
+// on ch, but never longer than MaxDelay; it reports false if ctx ended.
+func (s *Server) debounce(ctx context.Context, ch <-chan struct{}) bool {
+	deadline := time.NewTimer(s.opts.MaxDelay)
+	defer deadline.Stop()
+	quiet := time.NewTimer(s.opts.Debounce)
+	defer quiet.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-ch:
+			quiet.Reset(s.opts.Debounce)
+		case <-quiet.C:
+			return true
+		case <-deadline.C:
+			return true
+		}
 	}
 }
 

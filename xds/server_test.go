@@ -401,3 +401,49 @@ func TestStaleRequestNotRemembered(t *testing.T) {
 		return n == 0
 	})
 }
+
+// fakeClock is a settable Options.Now.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// A change after a quiet period is built at once, not after the debounce:
+// with an hour of debounce and of MaxDelay, waiting would fail the test.
+func TestChangeAfterQuietBuiltAtOnce(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_000_000, 0)}
+	f := newFixtureWith(t, Options{Debounce: time.Hour, MaxDelay: time.Hour, Now: clock.Now})
+	clock.advance(2 * time.Hour)
+	idx := f.src.apply(t, svcYAML(50))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, f.srv.WaitIndex(ctx, idx), "a change after an hour of quiet waited for the debounce")
+}
+
+// Changes that follow a rebuild closer than Debounce are a burst: built
+// once, together, when MaxDelay runs out (the fake clock never lets the
+// hour of quiet pass).
+func TestBurstAfterRebuildDebounced(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_000_000, 0)}
+	f := newFixtureWith(t, Options{Debounce: time.Hour, MaxDelay: time.Second, Now: clock.Now})
+	seq := f.srv.Sequence()
+	f.src.apply(t, svcYAML(50))
+	f.src.apply(t, svcYAML(40))
+	idx := f.src.apply(t, svcYAML(30))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, f.srv.WaitIndex(ctx, idx))
+	require.Equal(t, seq+1, f.srv.Sequence(), "three changes in a burst: one rebuild")
+}
