@@ -26,6 +26,24 @@ type typeAck struct {
 	nacked    bool
 	nackIndex uint64
 	nackMsg   string
+	// heldAfter is the newest state index found to have the same content
+	// for this type as the response in flight (a flush from a newer
+	// snapshot found nothing new to send while it was pending): once that
+	// response is ACKed, the stream holds heldAfter too.
+	heldAfter uint64
+}
+
+// upToDate records that the stream holds, or has in flight, this type's
+// content as of index: with a response in flight it will hold index once
+// that is ACKed (even after an earlier NACK); with nothing in flight it
+// holds index, unless it rejected its last response.
+func (ta *typeAck) upToDate(index uint64) {
+	switch {
+	case ta.pendingNonce != "":
+		ta.heldAfter = max(ta.heldAfter, index)
+	case !ta.nacked:
+		ta.current = max(ta.current, index)
+	}
 }
 
 type streamInfo struct {
@@ -247,10 +265,9 @@ func (t *Tracker) request(s *streamInfo, typeURL, nonce string, errMsg *string) 
 		ta.nacked, ta.nackIndex, ta.nackMsg = true, ta.pendingIndex, *errMsg
 	} else {
 		ta.nacked, ta.nackMsg = false, ""
-		if ta.pendingIndex > ta.current {
-			ta.current = ta.pendingIndex
-		}
+		ta.current = max(ta.current, ta.pendingIndex, ta.heldAfter)
 	}
+	ta.heldAfter = 0
 	t.mu.Unlock()
 	if errMsg != nil && t.events.NACK != nil {
 		t.events.NACK(s.group, typeURL) // group is fixed at Open
@@ -268,7 +285,7 @@ func (t *Tracker) Response(stream int64, typeURL, nonce, version string) {
 	idx, _ := strconv.ParseUint(version, 10, 64)
 	t.mu.Lock()
 	if ta := t.typeOf(stream, typeURL); ta != nil {
-		ta.pendingNonce, ta.pendingIndex, ta.lastNonce = nonce, idx, nonce
+		ta.pendingNonce, ta.pendingIndex, ta.lastNonce, ta.heldAfter = nonce, idx, nonce, 0
 	}
 	t.mu.Unlock()
 	if t.events.Push != nil {
@@ -300,12 +317,10 @@ func (t *Tracker) flushed(s *streamInfo, index uint64, types *[len(servedTypes)]
 			ta = s.typeAck(servedTypes[i])
 		}
 		if ft.nonce == "" {
-			if ta.pendingNonce == "" && !ta.nacked && index > ta.current {
-				ta.current = index
-			}
+			ta.upToDate(index)
 			continue
 		}
-		ta.pendingNonce, ta.pendingIndex, ta.lastNonce = ft.nonce, index, ft.nonce
+		ta.pendingNonce, ta.pendingIndex, ta.lastNonce, ta.heldAfter = ft.nonce, index, ft.nonce, 0
 		pushed++
 	}
 	t.mu.Unlock()
@@ -337,12 +352,8 @@ func (t *Tracker) CurrentAll(streams []int64, typeURL string, index uint64) {
 }
 
 func (t *Tracker) currentLocked(stream int64, typeURL string, index uint64) {
-	ta := t.typeOf(stream, typeURL)
-	if ta == nil || ta.pendingNonce != "" || ta.nacked {
-		return
-	}
-	if index > ta.current {
-		ta.current = index
+	if ta := t.typeOf(stream, typeURL); ta != nil {
+		ta.upToDate(index)
 	}
 }
 
