@@ -140,8 +140,13 @@ func TestIncrementalStreamOwnVersions(t *testing.T) {
 	waitUntil(t, "NACK recorded", func() bool { return len(f.group(t, "c/r1/").NACKs) == 1 })
 	b.none(t, 200*time.Millisecond)
 
-	// Unsubscribe from greeter; a change to it reaches a, not b.
+	// Unsubscribe from greeter; a change to it reaches a, not b. A stream's
+	// requests are applied in order, so the answer to b's next request
+	// (clusters) says the unsubscribe was applied before the change is
+	// made: a change built before it would rightly still go to b.
 	b.send(t, &discovery.DeltaDiscoveryRequest{TypeUrl: resource.RouteType, ResourceNamesUnsubscribe: []string{"grpc_greeter"}})
+	b.send(t, &discovery.DeltaDiscoveryRequest{TypeUrl: resource.ClusterType})
+	require.Equal(t, resource.ClusterType, b.next(t).TypeUrl)
 	a.send(t, &discovery.DeltaDiscoveryRequest{TypeUrl: resource.RouteType, ResponseNonce: first.Nonce})
 	f.src.apply(t, svcYAML(30))
 	require.Equal(t, []string{"grpc_greeter"}, deltaNames(a.next(t)))
