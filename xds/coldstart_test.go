@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -104,4 +105,40 @@ func TestFailedColdGroupNotRebuiltPerStream(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.Equal(t, 1, calls)
+}
+
+// notify tells m's subscribers the state changed without changing it, as
+// a burst's trailing notifications do once the state they announce has
+// been read.
+func (m *memSource) notify() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, ch := range m.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// A rebuild that reads the state index a group's snapshot was built from
+// does not translate that group again. After a node restart the replayed
+// log's last notifications came after the rebuild that read its end, and
+// the group the reconnecting fleet built meanwhile was built a second time.
+func TestRebuildSkipsGroupBuiltFromSameIndex(t *testing.T) {
+	f := newFixtureWith(t, Options{Debounce: time.Millisecond})
+	a := f.stream(t, "n1", "r1")
+	a.send(resource.ListenerType, "", "", []string{"greeter"}, "")
+	require.Len(t, a.next(10*time.Second).Resources, 1)
+	builds, seq := f.srv.Status().Builds, f.srv.Sequence()
+
+	f.src.notify()
+	waitUntil(t, "a rebuild", func() bool { return f.srv.Sequence() > seq })
+	require.Equal(t, builds, f.srv.Status().Builds, "the group was built again from the same state")
+
+	idx := f.src.apply(t, svcYAML(50))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, f.srv.WaitIndex(ctx, idx))
+	require.Equal(t, builds+1, f.srv.Status().Builds, "a change is built")
 }

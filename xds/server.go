@@ -268,12 +268,19 @@ func (s *Server) debounce(ctx context.Context, ch <-chan struct{}) bool {
 
 // rebuild translates the current state for every group that has streams
 // and publishes the snapshots; groups whose translation fails keep their
-// last good snapshot.
+// last good snapshot. A group whose snapshot is already built from this
+// state index is skipped: translation is pure, so it would give the same
+// snapshot. (A burst's debounced rebuild
+// often reads the same state as the immediate one before it, and a group
+// that connected in between was built by ensureGroup.)
 func (s *Server) rebuild() {
 	st := s.src.State()
 	s.mu.Lock()
 	groups := make([]Group, 0, len(s.groups))
-	for _, g := range s.groups {
+	for key, g := range s.groups {
+		if s.builtAt(key, st.Index) {
+			continue
+		}
 		groups = append(groups, g)
 	}
 	s.mu.Unlock()
@@ -297,6 +304,13 @@ func (s *Server) rebuild() {
 	if m := s.opts.Metrics; m != nil {
 		m.stateIndex.Set(float64(st.Index))
 	}
+}
+
+// builtAt reports whether group key's snapshot was built from state index
+// idx or newer.
+func (s *Server) builtAt(key string, idx uint64) bool {
+	built, ok := s.cache.Index(key)
+	return ok && built >= idx
 }
 
 // build publishes one group's snapshot from st.
