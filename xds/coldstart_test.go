@@ -113,6 +113,10 @@ func TestFailedColdGroupNotRebuiltPerStream(t *testing.T) {
 func (m *memSource) notify() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.notifyLocked()
+}
+
+func (m *memSource) notifyLocked() {
 	for _, ch := range m.subs {
 		select {
 		case ch <- struct{}{}:

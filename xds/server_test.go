@@ -57,12 +57,7 @@ func (m *memSource) apply(t *testing.T, yamlDoc string) uint64 {
 	st, _, err := state.Apply(m.st, m.index, cmd)
 	require.NoError(t, err)
 	m.st = st
-	for _, ch := range m.subs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
+	m.notifyLocked()
 	return st.Index
 }
 

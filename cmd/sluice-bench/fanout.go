@@ -40,6 +40,7 @@ type fanoutFlags struct {
 	oneVersion bool
 	xdsStream  string
 	delta      bool
+	interleave bool
 }
 
 func newFanoutCmd() *cobra.Command {
@@ -78,6 +79,7 @@ pre-marshalled DeltaDiscoveryResponse per stream).`,
 	fl.StringVar(&f.xdsStream, "xds-stream", "sluice", "the Sluice node's ADS stream handlers, state of the world and delta: sluice (its own) or gcp (go-control-plane's)")
 	fl.BoolVar(&f.oneVersion, "one-version", false, "also run the bare cache with one version on all four types (every change resends every type)")
 	fl.BoolVar(&f.delta, "delta", false, "open delta ADS streams (DeltaAggregatedResources) on every path instead of state-of-the-world ones")
+	fl.BoolVar(&f.interleave, "interleave", false, "keep every path's fleet connected and run round r of each path back to back, so the machine's drift falls on every path alike (cannot be combined with --cpuprofile)")
 	return cmd
 }
 
@@ -104,7 +106,14 @@ func runFanout(cmd *cobra.Command, f fanoutFlags) error {
 	if f.delta && f.oneVersion {
 		return fmt.Errorf("%w: --one-version has no meaning with --delta: delta sends only resources whose content changed, whatever the versions", errUsage)
 	}
+	if f.interleave && f.cpuProfile != "" {
+		return fmt.Errorf("%w: --cpuprofile profiles one path's rounds alone; interleaved rounds cannot be told apart", errUsage)
+	}
 	maxConns := uint64(slices.Max(counts)/f.perConn + 1)
+	if f.interleave {
+		// Every path's fleet is connected at once.
+		maxConns *= 4
+	}
 	need := maxConns + 256
 	if f.inProcess {
 		need += maxConns
@@ -121,7 +130,7 @@ func runFanout(cmd *cobra.Command, f fanoutFlags) error {
 	for _, n := range counts {
 		cfg := xdsload.FanoutConfig{
 			Streams: n, Rounds: f.rounds, Services: f.services, Timeout: f.timeout, Logger: log,
-			Restart: f.restart, OneVersion: f.oneVersion, XDSStream: f.xdsStream, Delta: f.delta,
+			Restart: f.restart, OneVersion: f.oneVersion, XDSStream: f.xdsStream, Delta: f.delta, Interleave: f.interleave,
 			NewFleet: func() (xdsload.Fleet, error) {
 				if f.inProcess {
 					return xdsload.NewLocalFleet(fleetOptions(n, f.perConn, f.delta)), nil
@@ -135,7 +144,7 @@ func runFanout(cmd *cobra.Command, f fanoutFlags) error {
 		if f.cpuProfile != "" {
 			cfg.Profile = func(path string) func() { return startProfile(log, fmt.Sprintf("%s.%s.%d", f.cpuProfile, path, n)) }
 		}
-		log.Info("fan-out run", "streams", n, "rounds", f.rounds, "connsPer", f.perConn, "delta", f.delta)
+		log.Info("fan-out run", "streams", n, "rounds", f.rounds, "connsPer", f.perConn, "delta", f.delta, "interleave", f.interleave)
 		res, err := xdsload.Fanout(cmd.Context(), cfg)
 		if err != nil {
 			return err
@@ -143,7 +152,7 @@ func runFanout(cmd *cobra.Command, f fanoutFlags) error {
 		results = append(results, res)
 	}
 	env := environment{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), ConnsPer: f.perConn, Rounds: f.rounds,
-		Services: f.services, ClientInProcess: f.inProcess, Delta: f.delta, XDSStream: f.xdsStream}
+		Services: f.services, ClientInProcess: f.inProcess, Delta: f.delta, XDSStream: f.xdsStream, Interleave: f.interleave}
 	if f.jsonOut != "" {
 		out, err := os.Create(f.jsonOut)
 		if err != nil {
@@ -209,6 +218,7 @@ type environment struct {
 	ClientInProcess bool   `json:"clientInProcess"`
 	Delta           bool   `json:"delta"`
 	XDSStream       string `json:"xdsStream"`
+	Interleave      bool   `json:"interleave"`
 }
 
 // fleetOptions are the benchmark fleet's client options, on delta
@@ -285,6 +295,9 @@ func writeTable(w io.Writer, env environment, results []*xdsload.FanoutResult) {
 		fmt.Fprintln(w, "bare: go-control-plane SnapshotCache, a version per type; floor: one pre-marshalled delta response written to every stream;")
 	} else {
 		fmt.Fprintln(w, "bare: go-control-plane SnapshotCache, a version per type; floor: one pre-marshalled response written to every stream;")
+	}
+	if env.Interleave {
+		fmt.Fprintln(w, "rounds interleaved: every path's fleet connected, round r of each path back to back, the order rotated every round;")
 	}
 	fmt.Fprintln(w, "ratio: sluice / that path")
 	fmt.Fprintln(w)

@@ -65,58 +65,72 @@ func serve(g *grpc.Server) (addr string, stop func(), err error) {
 	return lis.Addr().String(), g.Stop, nil
 }
 
-// openFleet reads memory, opens a fleet on addr and waits for settled.
-func openFleet(ctx context.Context, cfg FanoutConfig, res *PathResult, addr string, settled func(context.Context) error) (Fleet, error) {
-	res.Memory.Before = readMemory()
+// openFleet reads memory, opens a fleet on addr and waits for settled;
+// p.res must be set.
+func openFleet(ctx context.Context, cfg FanoutConfig, p *pathRun, addr string, settled func(context.Context) error) error {
+	p.res.Memory.Before = readMemory()
 	fleet, err := cfg.NewFleet()
 	if err != nil {
-		return nil, err
+		return err
 	}
+	p.fleet = fleet
+	p.closers = append(p.closers, func() { fleet.Close() })
 	start := time.Now()
 	if err := fleet.Open(ctx, addr, SplitWeights(0)); err != nil {
-		fleet.Close()
-		return nil, fmt.Errorf("open %d streams: %w", cfg.Streams, err)
+		return fmt.Errorf("open %d streams: %w", cfg.Streams, err)
 	}
-	res.Sync = time.Since(start)
+	p.res.Sync = time.Since(start)
 	if err := settled(ctx); err != nil {
-		fleet.Close()
-		return nil, err
+		return err
 	}
-	res.Memory.Synced = readMemory()
-	logSynced(cfg.Logger.With("path", res.Path, "streams", cfg.Streams), *res, cfg.Streams)
+	p.res.Memory.Synced = readMemory()
+	logSynced(p.log, *p.res, cfg.Streams)
 	if cfg.Synced != nil {
-		cfg.Synced(res.Path)
+		cfg.Synced(p.res.Path)
 	}
-	return fleet, nil
+	p.settled = settled
+	return nil
 }
 
-// runBare measures go-control-plane's SnapshotCache (ads=false) and
+// newPathRun is a pathRun for path, its log set.
+func newPathRun(cfg FanoutConfig, path string) *pathRun {
+	return &pathRun{res: &PathResult{Path: path}, log: cfg.Logger.With("path", path, "streams", cfg.Streams)}
+}
+
+// openBare serves go-control-plane's SnapshotCache (ads=false) and
 // server (its delta server when cfg.Delta: per-resource versions are
-// hashes of the resources, system_version_info the type's version). Used well (oneVersion false), each type has its own version and
-// a round bumps only the routes', so only route watches are answered, as
-// Sluice answers only what changed. With oneVersion every round is
-// NewSnapshot(version, resources), the way the stock examples do it.
-func runBare(ctx context.Context, cfg FanoutConfig, resources [2]*xds.Resources, oneVersion bool) (res PathResult, err error) {
-	res.Path = "bare"
+// hashes of the resources, system_version_info the type's version) and
+// opens a fleet on it. Used well (oneVersion false), each type has its
+// own version and a round bumps only the routes', so only route watches
+// are answered, as Sluice answers only what changed. With oneVersion
+// every round is NewSnapshot(version, resources), the way the stock
+// examples do it.
+func openBare(ctx context.Context, cfg FanoutConfig, resources [2]*xds.Resources, oneVersion bool) (_ *pathRun, err error) {
+	path := "bare"
 	if oneVersion {
-		res.Path = "one-version"
+		path = "one-version"
 	}
-	log := cfg.Logger.With("path", res.Path, "streams", cfg.Streams)
+	p := newPathRun(cfg, path)
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
 	key := benchGroup.Key()
 	sc := cachev3.NewSnapshotCache(false, groupHash{}, nil)
 	version := uint64(1)
 	if err := sc.SetSnapshot(ctx, key, bareSnapshot(resources[0], version, version)); err != nil {
-		return res, err
+		return nil, err
 	}
 	pctx, stopServer := context.WithCancel(ctx)
-	defer stopServer()
+	p.closers = append(p.closers, stopServer)
 	g := grpc.NewServer(grpcServerOptions()...)
 	discovery.RegisterAggregatedDiscoveryServiceServer(g, serverv3.NewServer(pctx, sc, nil))
 	addr, stop, err := serve(g)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	defer stop()
+	p.closers = append(p.closers, stop)
 
 	// Every stream has ACKed its four types once the cache holds a watch
 	// per stream and type again (on delta: a delta watch).
@@ -134,12 +148,10 @@ func runBare(ctx context.Context, cfg FanoutConfig, resources [2]*xds.Resources,
 	}
 	sctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	fleet, err := openFleet(sctx, cfg, &res, addr, settled)
-	if err != nil {
-		return res, err
+	if err := openFleet(sctx, cfg, p, addr, settled); err != nil {
+		return nil, err
 	}
-	defer fleet.Close()
-	push := func(ctx context.Context, _, split int) (uint64, error) {
+	p.push = func(ctx context.Context, _, split int) (uint64, error) {
 		version++
 		other := uint64(1)
 		if oneVersion {
@@ -150,26 +162,27 @@ func runBare(ctx context.Context, cfg FanoutConfig, resources [2]*xds.Resources,
 		}
 		return version, nil
 	}
-	if err := runRounds(ctx, cfg, fleet, &res, log, push, settled); err != nil {
-		return res, err
-	}
-	res.Memory.After = readMemory()
-	return res, nil
+	return p, nil
 }
 
-// runFloor measures floorServer: a round marshals the new route once and
-// writes it to every stream (as a delta response to delta streams).
-func runFloor(ctx context.Context, cfg FanoutConfig, resources [2]*xds.Resources) (res PathResult, err error) {
-	res.Path = "floor"
-	log := cfg.Logger.With("path", res.Path, "streams", cfg.Streams)
+// openFloor serves floorServer, whose round marshals the new route once
+// and writes it to every stream (as a delta response to delta streams),
+// and opens a fleet on it.
+func openFloor(ctx context.Context, cfg FanoutConfig, resources [2]*xds.Resources) (_ *pathRun, err error) {
+	p := newPathRun(cfg, "floor")
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
 	f := newFloorServer(resources[0])
 	g := grpc.NewServer(floorOptions()...)
 	f.register(g)
 	addr, stop, err := serve(g)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	defer stop()
+	p.closers = append(p.closers, stop)
 
 	// Every stream ACKs its four first answers and then each push.
 	acked := int64(4 * cfg.Streams)
@@ -183,20 +196,14 @@ func runFloor(ctx context.Context, cfg FanoutConfig, resources [2]*xds.Resources
 	}
 	sctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	fleet, err := openFleet(sctx, cfg, &res, addr, settled)
-	if err != nil {
-		return res, err
+	if err := openFleet(sctx, cfg, p, addr, settled); err != nil {
+		return nil, err
 	}
-	defer fleet.Close()
 	version := uint64(1)
-	push := func(_ context.Context, _, split int) (uint64, error) {
+	p.push = func(_ context.Context, _, split int) (uint64, error) {
 		version++
 		acked += int64(cfg.Streams)
 		return version, f.pushRoute(resources[split], version)
 	}
-	if err := runRounds(ctx, cfg, fleet, &res, log, push, settled); err != nil {
-		return res, err
-	}
-	res.Memory.After = readMemory()
-	return res, nil
+	return p, nil
 }

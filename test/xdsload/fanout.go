@@ -2,20 +2,12 @@ package xdsload
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime"
-	"slices"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/sluicehq/sluice/api"
-	"github.com/sluicehq/sluice/config"
-	"github.com/sluicehq/sluice/server"
-	"github.com/sluicehq/sluice/state"
 	"github.com/sluicehq/sluice/xds"
 )
 
@@ -59,6 +51,11 @@ type FanoutConfig struct {
 	// changed, whatever the snapshot's versions, so it would measure the
 	// bare path again.
 	Delta bool
+	// Interleave keeps every path's fleet connected and runs round r of
+	// each path back to back, the order rotated every round, so that the
+	// machine's drift falls on every path alike. Memory.After is then one
+	// reading of the whole process; Profile cannot be set.
+	Interleave bool
 }
 
 func (cfg *FanoutConfig) profile(path string) func() {
@@ -145,50 +142,6 @@ type PathResult struct {
 	AllocBytes uint64 `json:"allocBytesPerRound"`
 }
 
-// CPUMeter is implemented by fleets that can tell how much CPU time their
-// client has used so far.
-type CPUMeter interface {
-	CPUTime() time.Duration
-}
-
-// processCPU is this process's CPU time so far, user and system.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// cpuClock measures CPU time and allocations per round for a path.
-type cpuClock struct {
-	fleet          Fleet
-	server, client time.Duration
-	mem            runtime.MemStats
-}
-
-func startCPU(f Fleet) *cpuClock {
-	c := &cpuClock{fleet: f}
-	runtime.ReadMemStats(&c.mem)
-	c.server = processCPU()
-	if m, ok := f.(CPUMeter); ok {
-		c.client = m.CPUTime()
-	}
-	return c
-}
-
-// stop records the CPU time and allocations per round since start into res.
-func (c *cpuClock) stop(res *PathResult, rounds int) {
-	res.ServerCPU = (processCPU() - c.server) / time.Duration(rounds)
-	if m, ok := c.fleet.(CPUMeter); ok {
-		res.ClientCPU = (m.CPUTime() - c.client) / time.Duration(rounds)
-	}
-	var now runtime.MemStats
-	runtime.ReadMemStats(&now)
-	res.Allocs = (now.Mallocs - c.mem.Mallocs) / uint64(rounds)
-	res.AllocBytes = (now.TotalAlloc - c.mem.TotalAlloc) / uint64(rounds)
-}
-
 // FanoutResult compares the paths at one stream count.
 type FanoutResult struct {
 	Streams int `json:"streams"`
@@ -204,13 +157,62 @@ type FanoutResult struct {
 	// OneVersion is the SnapshotCache with one version on every type
 	// (FanoutConfig.OneVersion).
 	OneVersion *PathResult `json:"oneVersion,omitempty"`
+	// Interleaved says the paths' rounds were interleaved
+	// (FanoutConfig.Interleave).
+	Interleaved bool `json:"interleaved,omitempty"`
 }
 
-// Fanout runs the Sluice path, then the bare go-control-plane path and the
-// floor server (and, if asked, the one-version bare path), at one stream
-// count, each with a fleet of its own. The server side of every path runs
-// in this process.
+// Fanout runs the Sluice path and the bare go-control-plane path and the
+// floor server (and, if asked, the one-version bare path) at one stream
+// count, each with a fleet of its own: one after another, or with their
+// rounds interleaved (FanoutConfig.Interleave). The server side of every
+// path runs in this process.
 func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutResult, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	sp, err := openSluice(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("sluice path, %d streams: %w", cfg.Streams, err)
+	}
+	defer sp.close()
+	var resources [2]*xds.Resources
+	for i, st := range sp.states {
+		if resources[i], err = xds.Translate(st, benchGroup); err != nil {
+			return nil, err
+		}
+	}
+	baselines := []func() (*pathRun, error){
+		func() (*pathRun, error) { return openBare(ctx, cfg, resources, false) },
+		func() (*pathRun, error) { return openFloor(ctx, cfg, resources) },
+	}
+	if cfg.OneVersion {
+		baselines = append(baselines, func() (*pathRun, error) { return openBare(ctx, cfg, resources, true) })
+	}
+	var runs []*pathRun
+	if cfg.Interleave {
+		runs, err = fanoutInterleaved(ctx, cfg, sp, baselines)
+	} else {
+		runs, err = fanoutInTurn(ctx, cfg, sp, baselines)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%d streams: %w", cfg.Streams, err)
+	}
+	out := &FanoutResult{Streams: cfg.Streams, Delta: cfg.Delta, Sluice: *sp.res, Interleaved: cfg.Interleave}
+	for _, p := range runs {
+		switch r := *p.res; r.Path {
+		case "bare":
+			out.Bare = r
+		case "floor":
+			out.Floor = r
+		case "one-version":
+			out.OneVersion = &r
+		}
+	}
+	return out, nil
+}
+
+func (cfg *FanoutConfig) check() error {
 	if cfg.Services <= 0 {
 		cfg.Services = 50
 	}
@@ -221,40 +223,98 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutResult, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Streams <= 0 || cfg.Rounds <= 0 || cfg.NewFleet == nil {
-		return nil, fmt.Errorf("%w: need Streams > 0, Rounds > 0 and NewFleet", ErrBadOptions)
+		return fmt.Errorf("%w: need Streams > 0, Rounds > 0 and NewFleet", ErrBadOptions)
 	}
 	if cfg.Delta && cfg.OneVersion {
-		return nil, fmt.Errorf("%w: OneVersion has no meaning on delta streams (only resources whose content changed are sent)", ErrBadOptions)
+		return fmt.Errorf("%w: OneVersion has no meaning on delta streams (only resources whose content changed are sent)", ErrBadOptions)
 	}
-	out := &FanoutResult{Streams: cfg.Streams, Delta: cfg.Delta}
-	var states [2]*state.State
-	var err error
-	out.Sluice, states, err = runSluice(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("sluice path, %d streams: %w", cfg.Streams, err)
+	if cfg.Interleave && cfg.Profile != nil {
+		return fmt.Errorf("%w: interleaved rounds cannot be profiled by path (Profile)", ErrBadOptions)
 	}
-	var resources [2]*xds.Resources
-	for i, st := range states {
-		if resources[i], err = xds.Translate(st, benchGroup); err != nil {
+	return nil
+}
+
+// finishSluice checks the Sluice path after its rounds, reads memory
+// (passing the reading to others, when set) and, if asked, restarts the
+// node and times the reconnect storm.
+func finishSluice(ctx context.Context, cfg FanoutConfig, sp *sluicePath, others func(after MemSample)) error {
+	fctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	if err := sp.finish(fctx); err != nil {
+		return fmt.Errorf("sluice path: %w", err)
+	}
+	sp.res.Memory.After = readMemory()
+	if others != nil {
+		others(sp.res.Memory.After)
+	}
+	if !cfg.Restart {
+		return nil
+	}
+	if err := sp.restart(ctx); err != nil {
+		return fmt.Errorf("sluice path: %w", err)
+	}
+	return nil
+}
+
+// fanoutInTurn runs each path's rounds alone: Sluice's, then each
+// baseline's, each path closed before the next opens.
+func fanoutInTurn(ctx context.Context, cfg FanoutConfig, sp *sluicePath, baselines []func() (*pathRun, error)) ([]*pathRun, error) {
+	if err := sp.runRounds(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if err := finishSluice(ctx, cfg, sp, nil); err != nil {
+		return nil, err
+	}
+	sp.close()
+	var runs []*pathRun
+	for _, open := range baselines {
+		p, err := open()
+		if err != nil {
 			return nil, err
 		}
-	}
-	out.Bare, err = runBare(ctx, cfg, resources, false)
-	if err != nil {
-		return nil, fmt.Errorf("bare path, %d streams: %w", cfg.Streams, err)
-	}
-	out.Floor, err = runFloor(ctx, cfg, resources)
-	if err != nil {
-		return nil, fmt.Errorf("floor path, %d streams: %w", cfg.Streams, err)
-	}
-	if cfg.OneVersion {
-		one, err := runBare(ctx, cfg, resources, true)
+		err = p.runRounds(ctx, cfg)
+		p.res.Memory.After = readMemory()
+		p.close()
 		if err != nil {
-			return nil, fmt.Errorf("one-version bare path, %d streams: %w", cfg.Streams, err)
+			return nil, err
 		}
-		out.OneVersion = &one
+		runs = append(runs, p)
 	}
-	return out, nil
+	return runs, nil
+}
+
+// fanoutInterleaved opens every path, one after another (so each path's
+// memory is read around its own fleet's opening), then interleaves their
+// rounds. Memory.After is then one reading of the whole process, the
+// same for every path.
+func fanoutInterleaved(ctx context.Context, cfg FanoutConfig, sp *sluicePath, baselines []func() (*pathRun, error)) ([]*pathRun, error) {
+	var runs []*pathRun
+	defer func() {
+		for _, p := range runs {
+			p.close()
+		}
+	}()
+	for _, open := range baselines {
+		p, err := open()
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, p)
+	}
+	if err := interleave(ctx, cfg, append([]*pathRun{&sp.pathRun}, runs...)); err != nil {
+		return nil, err
+	}
+	// The baselines close before the restart storm is timed.
+	err := finishSluice(ctx, cfg, sp, func(after MemSample) {
+		for _, p := range runs {
+			p.res.Memory.After = after
+			p.close()
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return runs, nil
 }
 
 func logSynced(log *slog.Logger, res PathResult, n int) {
@@ -287,263 +347,4 @@ func poll(ctx context.Context, interval time.Duration, what string, cond func() 
 		case <-time.After(interval):
 		}
 	}
-}
-
-// roundStats turns one round's ACK times into the time to the last
-// stream and the median stream's time, both from t0.
-func roundStats(t0 time.Time, acks []time.Time) (last, median time.Duration, err error) {
-	d := make([]time.Duration, len(acks))
-	for i, a := range acks {
-		d[i] = a.Sub(t0)
-		if d[i] < 0 {
-			return 0, 0, fmt.Errorf("stream %d ACKed %s before the change was made", i, -d[i])
-		}
-	}
-	slices.Sort(d)
-	return d[len(d)-1], d[len(d)/2], nil
-}
-
-// runSluice measures the real path: API -> Raft -> FSM -> debounced
-// translation -> cache -> streams, on a single bootstrapped node. It also
-// returns the states at both splits for the bare path.
-func runSluice(ctx context.Context, cfg FanoutConfig) (res PathResult, states [2]*state.State, err error) {
-	res.Path = "sluice"
-	log := cfg.Logger.With("path", res.Path, "streams", cfg.Streams)
-	dir, err := os.MkdirTemp("", "sluice-bench-")
-	if err != nil {
-		return res, states, fmt.Errorf("create data dir: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	node, err := server.Start(ctx, server.Config{
-		NodeID: "bench-1", DataDir: dir, Bootstrap: true, Dev: true,
-		APIAddr: "127.0.0.1:0", XDSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
-		XDSStream: cfg.XDSStream,
-	})
-	if err != nil {
-		return res, states, fmt.Errorf("start node: %w", err)
-	}
-	defer func() { node.Close() }()
-	cl := api.NewClient(node.APIAddr())
-	cl.Actor = "sluice-bench"
-
-	sctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	// Ready, and the leader's own member record written, so no command but
-	// ours lands during the rounds.
-	if err := poll(sctx, 20*time.Millisecond, "node ready", func() error {
-		if !cl.Ready(sctx) {
-			return errors.New("/readyz not 200")
-		}
-		if _, ok := node.Raft().State().Members["bench-1"]; !ok {
-			return errors.New("member record not written yet")
-		}
-		return nil
-	}); err != nil {
-		return res, states, err
-	}
-	ar, err := cl.Apply(sctx, "fleet.yaml", FleetYAML(cfg.Services))
-	if err != nil {
-		return res, states, fmt.Errorf("apply the fleet configuration: %w", err)
-	}
-	if err := node.XDS().WaitIndex(sctx, ar.Index); err != nil {
-		return res, states, err
-	}
-	states[0] = node.Raft().State()
-
-	res.Memory.Before = readMemory()
-	fleet, err := cfg.NewFleet()
-	if err != nil {
-		return res, states, err
-	}
-	defer fleet.Close()
-	builds := node.XDS().Status().Builds
-	// Every stream ACKs its four types, then its route once per round.
-	ackBase, ackWant := node.XDS().ACKs(), uint64(4*cfg.Streams)
-	start := time.Now()
-	if err := fleet.Open(sctx, node.XDSAddr(), SplitWeights(0)); err != nil {
-		return res, states, fmt.Errorf("open %d streams: %w", cfg.Streams, err)
-	}
-	res.Sync = time.Since(start)
-	res.SyncBuilds = node.XDS().Status().Builds - builds
-	settled := func(ctx context.Context) error {
-		return sluiceSettled(ctx, node, cfg.Streams, ackBase, ackWant, false)
-	}
-	if err := settled(sctx); err != nil {
-		return res, states, err
-	}
-	res.Memory.Synced = readMemory()
-	logSynced(log, res, cfg.Streams)
-	if cfg.Synced != nil {
-		cfg.Synced(res.Path)
-	}
-
-	var lastIndex uint64
-	push := func(ctx context.Context, r, split int) (uint64, error) {
-		ackBase, ackWant = node.XDS().ACKs(), uint64(cfg.Streams)
-		t0 := time.Now()
-		ar, err := cl.Apply(ctx, "bench.yaml", BenchServiceYAML(split))
-		if err != nil {
-			return 0, fmt.Errorf("apply: %w", err)
-		}
-		res.Applies = append(res.Applies, time.Since(t0))
-		if states[split] == nil {
-			states[split] = node.Raft().State()
-		}
-		lastIndex = ar.Index
-		return ar.Index, nil
-	}
-	quick := func(ctx context.Context) error {
-		return sluiceSettled(ctx, node, cfg.Streams, ackBase, ackWant, true)
-	}
-	if err := runRounds(ctx, cfg, fleet, &res, log, push, quick); err != nil {
-		return res, states, err
-	}
-	// Every stream synced at the last round's index, nothing rejected.
-	if err := settled(sctx); err != nil {
-		return res, states, fmt.Errorf("after the rounds: %w", err)
-	}
-	res.Memory.After = readMemory()
-	if cfg.Restart {
-		if err := fleet.Close(); err != nil {
-			return res, states, fmt.Errorf("close the fleet: %w", err)
-		}
-		if res.Restart, err = restartNode(ctx, cfg, &node, dir, lastIndex); err != nil {
-			return res, states, fmt.Errorf("after the restart: %w", err)
-		}
-		log.Info("restart storm", "sync", res.Restart.Sync, "builds", res.Restart.Builds)
-	}
-	if states[1] == nil {
-		// One round only: build the other split's state for the bare path.
-		states[1], err = withSplit(states[0], 1)
-		if err != nil {
-			return res, states, err
-		}
-	}
-	return res, states, nil
-}
-
-// withSplit applies the benchmark service at split i to st, as the FSM would.
-func withSplit(st *state.State, i int) (*state.State, error) {
-	docs, err := config.Parse("bench.yaml", BenchServiceYAML(i))
-	if err != nil {
-		return nil, err
-	}
-	cmd, err := state.NewCommand(state.CmdApply, time.Unix(0, 0), "sluice-bench", state.ApplyPayload{Documents: docs, Defaults: config.CurrentDefaults})
-	if err != nil {
-		return nil, err
-	}
-	next, _, err := state.Apply(st, st.Index+1, cmd)
-	if err != nil {
-		return nil, fmt.Errorf("apply split %d: %w", i, err)
-	}
-	return next, nil
-}
-
-// sluiceSettled waits until the node's one group has n streams, all
-// synced, with no NACK, once the node's ACK count has grown by at least
-// minACKs since acks. Status walks every stream, so between rounds
-// (quick) only the ACK count is read, as the floor's settle check does;
-// Status is then asked only if the count has not grown enough within
-// half a second. The rounds' server CPU time must not measure the check.
-func sluiceSettled(ctx context.Context, node *server.Node, n int, acks, minACKs uint64, quick bool) error {
-	polls := 0
-	return poll(ctx, 2*time.Millisecond, "server side synced", func() error {
-		polls++
-		got := node.XDS().ACKs() - acks
-		if got < minACKs && polls%250 != 0 {
-			return fmt.Errorf("%d ACKs of %d", got, minACKs)
-		}
-		if quick && got >= minACKs {
-			return nil
-		}
-		st := node.XDS().Status()
-		if len(st.Groups) != 1 || st.Groups[0].Streams != n || st.Groups[0].Synced != n || len(st.Groups[0].NACKs) > 0 {
-			return fmt.Errorf("groups %+v", st.Groups)
-		}
-		return nil
-	})
-}
-
-// restartNode closes *node, starts it again on dir and the same
-// addresses, waits until its xDS server has read index, and times a fresh
-// fleet connecting at once, as every proxy reconnects after a node
-// restart. *node is the new node afterwards.
-func restartNode(ctx context.Context, cfg FanoutConfig, node **server.Node, dir string, index uint64) (*ColdSync, error) {
-	old := *node
-	sc := server.Config{
-		NodeID: "bench-1", DataDir: dir, Bootstrap: true, Dev: true,
-		APIAddr: old.APIAddr(), XDSAddr: old.XDSAddr(), RaftAddr: old.RaftAddr(),
-		XDSStream: cfg.XDSStream,
-	}
-	if err := old.Close(); err != nil {
-		return nil, fmt.Errorf("close the node: %w", err)
-	}
-	n, err := server.Start(ctx, sc)
-	if err != nil {
-		return nil, fmt.Errorf("start the node again: %w", err)
-	}
-	*node = n
-	sctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	if err := n.XDS().WaitIndex(sctx, index); err != nil {
-		return nil, err
-	}
-	fleet, err := cfg.NewFleet()
-	if err != nil {
-		return nil, err
-	}
-	defer fleet.Close()
-	builds := n.XDS().Status().Builds
-	start := time.Now()
-	if err := fleet.Open(sctx, n.XDSAddr(), SplitWeights(cfg.Rounds%2)); err != nil {
-		return nil, fmt.Errorf("open %d streams: %w", cfg.Streams, err)
-	}
-	out := &ColdSync{Sync: time.Since(start), Builds: n.XDS().Status().Builds - builds}
-	return out, sluiceSettled(sctx, n, cfg.Streams, 0, uint64(4*cfg.Streams), false)
-}
-
-// pushFunc makes round r's change, to split, and returns the version every
-// stream's route must reach.
-type pushFunc func(ctx context.Context, r, split int) (version uint64, err error)
-
-// runRounds times cfg.Rounds changes, each from just before push to the
-// last stream's ACK, waiting for settled after each; it records rounds,
-// medians and CPU time in res, profiling them if asked.
-func runRounds(ctx context.Context, cfg FanoutConfig, fleet Fleet, res *PathResult, log *slog.Logger,
-	push pushFunc, settled func(context.Context) error) error {
-	stopProfile := cfg.profile(res.Path)
-	defer stopProfile()
-	cpu := startCPU(fleet)
-	for r := range cfg.Rounds {
-		rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-		err := runRound(rctx, fleet, res, log, r, push, settled)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("round %d: %w", r+1, err)
-		}
-	}
-	stopProfile()
-	cpu.stop(res, cfg.Rounds)
-	return nil
-}
-
-func runRound(ctx context.Context, fleet Fleet, res *PathResult, log *slog.Logger, r int,
-	push pushFunc, settled func(context.Context) error) error {
-	split := (r + 1) % 2
-	t0 := time.Now()
-	version, err := push(ctx, r, split)
-	if err != nil {
-		return err
-	}
-	acks, err := fleet.Await(ctx, t0, version, SplitWeights(split))
-	if err != nil {
-		return err
-	}
-	last, median, err := roundStats(t0, acks)
-	if err != nil {
-		return err
-	}
-	res.Rounds, res.Medians = append(res.Rounds, last), append(res.Medians, median)
-	log.Debug("round", "round", r+1, "version", version, "last", last, "median", median)
-	return settled(ctx)
 }
