@@ -297,7 +297,8 @@ func writeTable(w io.Writer, env environment, results []*xdsload.FanoutResult) {
 		fmt.Fprintln(w, "bare: go-control-plane SnapshotCache, a version per type; floor: one pre-marshalled response written to every stream;")
 	}
 	if env.Interleave {
-		fmt.Fprintln(w, "rounds interleaved: every path's fleet connected, round r of each path back to back, the order rotated every round;")
+		fmt.Fprintln(w, "rounds interleaved: every path's fleet connected, round r of each path back to back, the order rotated every round,")
+		fmt.Fprintln(w, "each round after a forced garbage collection (outside its time: no round pays for collections);")
 	}
 	fmt.Fprintln(w, "ratio: sluice / that path")
 	fmt.Fprintln(w)

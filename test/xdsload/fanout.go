@@ -54,7 +54,10 @@ type FanoutConfig struct {
 	// Interleave keeps every path's fleet connected and runs round r of
 	// each path back to back, the order rotated every round, so that the
 	// machine's drift falls on every path alike. Memory.After is then one
-	// reading of the whole process; Profile cannot be set.
+	// reading of the whole process; Profile cannot be set. Each round
+	// then starts after a forced garbage collection, so no path's rounds
+	// pay for another's garbage, and none pays for its own (see
+	// interleave).
 	Interleave bool
 }
 
@@ -129,8 +132,8 @@ type PathResult struct {
 	Applies []time.Duration `json:"appliesNs,omitempty"`
 	Memory  Memory          `json:"memory"`
 	// ServerCPU is this process's CPU time (user and system) per round,
-	// from the first change to the last round settling; it includes the
-	// client when the fleet runs in this process.
+	// each round from its change to its settling; it includes the client
+	// when the fleet runs in this process.
 	ServerCPU time.Duration `json:"serverCpuPerRoundNs"`
 	// ClientCPU is the client's CPU time per round, when the fleet can
 	// tell (CPUMeter); 0 otherwise.
@@ -140,6 +143,10 @@ type PathResult struct {
 	// as ServerCPU.
 	Allocs     uint64 `json:"allocsPerRound"`
 	AllocBytes uint64 `json:"allocBytesPerRound"`
+	// GCs holds, per round, the garbage collections this process
+	// completed during it (with interleaved rounds, a collection another
+	// path's allocations started may land in this path's round).
+	GCs []uint32 `json:"gcs"`
 }
 
 // FanoutResult compares the paths at one stream count.

@@ -69,6 +69,7 @@ func TestFanoutInterleaved(t *testing.T) {
 		require.Lenf(t, p.Rounds, rounds, "%s rounds", p.Path)
 		require.Positivef(t, p.ServerCPU, "%s: CPU time per round", p.Path)
 		require.Positivef(t, p.Allocs, "%s: allocations per round", p.Path)
+		require.Lenf(t, p.GCs, rounds, "%s: collections per round", p.Path)
 		require.Greaterf(t, p.Memory.Synced.Stack, p.Memory.Before.Stack, "%s: open streams have goroutines", p.Path)
 		require.Equalf(t, res.Sluice.Memory.After, p.Memory.After, "%s: one reading after the rounds", p.Path)
 	}
