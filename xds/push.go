@@ -11,6 +11,7 @@ import (
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
@@ -49,6 +50,9 @@ type streamCore struct {
 func (c *streamCore) init(s *Server, id int64, delta bool, ctx context.Context, flush func() error) {
 	c.s, c.id, c.delta, c.ctx, c.prepared = s, id, delta, ctx, uncompressed(ctx)
 	c.pusher.flush = flush
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		c.pusher.conn = p.Addr.String()
+	}
 }
 
 // openWith registers the stream in its group on its first request, for
@@ -113,6 +117,9 @@ func serve[R any](c *streamCore, recv func() (R, error), apply func(R) (bool, er
 // subscriptions, which the handler goroutine writes and flushes read.
 type pusher struct {
 	flush func() error
+	// conn names the stream's connection (its peer's address): the hub
+	// flushes a connection's streams together.
+	conn string
 
 	mu       sync.Mutex
 	flushing bool // a flush loop runs
@@ -191,10 +198,18 @@ type streamHub struct {
 
 // hubGroup is one group's streams and the newest snapshot they are to be
 // flushed from; it lives while the group has streams on this node's own
-// handlers.
+// handlers. Its streams are kept by connection, so that a snapshot move
+// flushes the streams of one connection one after another: their
+// responses then queue on that connection's writer together and leave in
+// few socket writes, where streams taken in any order had each
+// connection's writer wake, and write, for almost every response. (An
+// Envoy opens one ADS stream per connection, so this changes nothing for
+// it; it matters for clients that multiplex many streams on one
+// connection.)
 type hubGroup struct {
-	snap    atomic.Pointer[groupSnapshot]
-	streams map[*pusher]struct{}
+	snap  atomic.Pointer[groupSnapshot]
+	conns map[string]map[*pusher]struct{} // by pusher.conn
+	n     int                             // streams
 }
 
 func newStreamHub() *streamHub { return &streamHub{groups: map[string]*hubGroup{}} }
@@ -206,10 +221,18 @@ func (h *streamHub) join(key string, p *pusher) *hubGroup {
 	defer h.mu.Unlock()
 	hg, ok := h.groups[key]
 	if !ok {
-		hg = &hubGroup{streams: map[*pusher]struct{}{}}
+		hg = &hubGroup{conns: map[string]map[*pusher]struct{}{}}
 		h.groups[key] = hg
 	}
-	hg.streams[p] = struct{}{}
+	set, ok := hg.conns[p.conn]
+	if !ok {
+		set = map[*pusher]struct{}{}
+		hg.conns[p.conn] = set
+	}
+	if _, dup := set[p]; !dup {
+		set[p] = struct{}{}
+		hg.n++
+	}
 	return hg
 }
 
@@ -228,8 +251,16 @@ func (h *streamHub) leave(key string, p *pusher) {
 	if !ok {
 		return
 	}
-	delete(hg.streams, p)
-	if len(hg.streams) == 0 {
+	set, ok := hg.conns[p.conn]
+	if _, in := set[p]; !ok || !in {
+		return
+	}
+	delete(set, p)
+	hg.n--
+	if len(set) == 0 {
+		delete(hg.conns, p.conn)
+	}
+	if hg.n == 0 {
 		delete(h.groups, key)
 	}
 }
@@ -246,15 +277,24 @@ func (h *streamHub) moved(key string, snap *groupSnapshot) {
 		return
 	}
 	hg.snap.Store(snap)
-	batch := make([]*pusher, 0, len(hg.streams))
-	for p := range hg.streams {
-		if p.claim() {
-			batch = append(batch, p)
-		}
-	}
-	if len(batch) > 0 {
+	if batch := hg.claim(); len(batch) > 0 {
 		go flushBatch(batch, runtime.GOMAXPROCS(0))
 	}
+}
+
+// claim claims the flushes of the group's streams (pusher.claim) and
+// returns those it claimed, a connection's streams next to each other.
+// The hub's lock is held.
+func (hg *hubGroup) claim() []*pusher {
+	batch := make([]*pusher, 0, hg.n)
+	for _, set := range hg.conns {
+		for p := range set {
+			if p.claim() {
+				batch = append(batch, p)
+			}
+		}
+	}
+	return batch
 }
 
 // flushStall is how long a flushBatch waits with no flush finished

@@ -50,3 +50,39 @@ func TestPusherFlushesAgainWhenDirty(t *testing.T) {
 	p.flushNow()
 	require.Equal(t, int64(2), runs.Load())
 }
+
+// A snapshot move claims a connection's streams next to each other, so
+// their responses queue on that connection's writer together; a stream
+// that left is not claimed, and the group goes with its last stream.
+func TestHubClaimsStreamsByConnection(t *testing.T) {
+	h := newStreamHub()
+	conns := []string{"10.0.0.1:1", "10.0.0.1:2", "10.0.0.2:1"}
+	var ps []*pusher
+	var hg *hubGroup
+	for i := range 12 { // joined in an order that interleaves the connections
+		p := &pusher{flush: func() error { return nil }, conn: conns[i%len(conns)]}
+		ps = append(ps, p)
+		hg = h.join("g", p)
+	}
+	h.leave("g", ps[0])
+	h.leave("g", ps[0]) // twice: no effect
+	require.Equal(t, 11, hg.n)
+
+	batch := hg.claim()
+	require.Len(t, batch, 11)
+	require.NotContains(t, batch, ps[0])
+	seen := map[string]bool{}
+	for i, p := range batch {
+		if i > 0 && p.conn != batch[i-1].conn {
+			require.Falsef(t, seen[p.conn], "connection %s's streams are not next to each other", p.conn)
+		}
+		seen[p.conn] = true
+	}
+	require.Len(t, seen, 3)
+	require.Empty(t, hg.claim(), "every flush is claimed already")
+
+	for _, p := range ps[1:] {
+		h.leave("g", p)
+	}
+	require.Empty(t, h.groups, "the group went with its last stream")
+}
