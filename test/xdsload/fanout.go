@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sluicehq/sluice/xds"
 )
 
 // FanoutConfig configures one fan-out comparison at one stream count.
@@ -183,12 +182,7 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutResult, error) {
 		return nil, fmt.Errorf("sluice path, %d streams: %w", cfg.Streams, err)
 	}
 	defer sp.close()
-	var resources [2]*xds.Resources
-	for i, st := range sp.states {
-		if resources[i], err = xds.Translate(st, benchGroup); err != nil {
-			return nil, err
-		}
-	}
+	resources := sp.resources
 	baselines := []func() (*pathRun, error){
 		func() (*pathRun, error) { return openBare(ctx, cfg, resources, false) },
 		func() (*pathRun, error) { return openFloor(ctx, cfg, resources) },

@@ -11,6 +11,7 @@ import (
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/server"
 	"github.com/sluicehq/sluice/state"
+	"github.com/sluicehq/sluice/xds"
 )
 
 // sluicePath is the real path: API -> Raft -> FSM -> translation ->
@@ -24,8 +25,10 @@ type sluicePath struct {
 	lastIndex uint64
 	// ackBase is the node's ACK count just before the last change.
 	ackBase uint64
-	// states are the node's state at each split, for the baselines.
-	states [2]*state.State
+	// resources are the translation of the node's state at each split,
+	// for the baselines; made before the node's memory is first read, so
+	// that they count in none of its readings.
+	resources [2]*xds.Resources
 }
 
 // openSluice starts the node, applies the fleet's configuration and
@@ -89,8 +92,8 @@ func openSluice(ctx context.Context, cfg FanoutConfig) (_ *sluicePath, err error
 
 // configure waits until the node is ready, with the leader's own member
 // record written so that no command but ours lands during the rounds,
-// then applies the fleet's configuration and keeps the state at both
-// splits.
+// then applies the fleet's configuration and translates the state at
+// both splits.
 func (sp *sluicePath) configure(ctx context.Context, cl *api.Client) error {
 	node := sp.node
 	if err := poll(ctx, 20*time.Millisecond, "node ready", func() error {
@@ -111,9 +114,17 @@ func (sp *sluicePath) configure(ctx context.Context, cl *api.Client) error {
 	if err := node.XDS().WaitIndex(ctx, ar.Index); err != nil {
 		return err
 	}
-	sp.states[0] = node.Raft().State()
-	sp.states[1], err = withSplit(sp.states[0], 1)
-	return err
+	var states [2]*state.State
+	states[0] = node.Raft().State()
+	if states[1], err = withSplit(states[0], 1); err != nil {
+		return err
+	}
+	for i, st := range states {
+		if sp.resources[i], err = xds.Translate(st, benchGroup); err != nil {
+			return fmt.Errorf("translate split %d: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // open connects the fleet, timing its cold sync, and waits until the
