@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"sync"
 	"time"
-
 )
 
 // FanoutConfig configures one fan-out comparison at one stream count.
