@@ -64,8 +64,8 @@ one-node: ## the README's "One node" walkthrough needs: greeter backends, Promet
 bench: ## Go benchmarks (translation, fan-out at 1,000 streams); full runs and results in docs/benchmarks.md
 	$(GO) test -run '^$$' -bench 'Translate|Fanout' -benchtime 10x ./xds/ ./test/xdsload/
 
-bench-fanout: build ## the full xDS fan-out run (1k/5k/10k/20k streams, Sluice vs bare cache vs floor server, about 3 minutes; DELTA=1 for delta ADS)
-	$(BIN)/sluice-bench fanout --streams 1000,5000,10000,20000 --rounds 20 --conns-per 100 $(if $(DELTA),--delta)
+bench-fanout: build ## the full xDS fan-out run (1k/5k/10k/20k streams, Sluice vs bare cache vs floor server, about 3 minutes; DELTA=1 for delta ADS, INTERLEAVE=1 to interleave the paths' rounds)
+	$(BIN)/sluice-bench fanout --streams 1000,5000,10000,20000 --rounds 20 --conns-per 100 $(if $(DELTA),--delta) $(if $(INTERLEAVE),--interleave)
 
 STREAMS_PER ?= 10000
 
